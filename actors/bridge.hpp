@@ -1,0 +1,39 @@
+// The gateway between the Asio front end and the actors. Code outside the actor system
+// cannot `request` anything, so it hands a job to a standing gateway actor that runs it in
+// actor context (no actor is spawned per request). Replies come back through callbacks the
+// job installs; they must post to their caller's executor and never block.
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace modeld::actors {
+
+struct gateway_job {
+  std::function<void(caf::event_based_actor*)> run;
+};
+
+class actor_bridge {
+public:
+  // `gateways` standing actors share the jobs round-robin.
+  actor_bridge(caf::actor_system& system, std::size_t gateways);
+  ~actor_bridge();
+  actor_bridge(const actor_bridge&) = delete;
+  actor_bridge& operator=(const actor_bridge&) = delete;
+
+  void dispatch(std::function<void(caf::event_based_actor*)> job);
+
+private:
+  std::vector<caf::actor> gateways_;
+  std::atomic<std::size_t> next_{0};
+};
+
+} // namespace modeld::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::gateway_job)

@@ -1,0 +1,92 @@
+// Values exchanged between actors. Each has an inspect overload, so CAF can copy, print and
+// (later) serialize it.
+#pragma once
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace modeld::actors {
+
+// A device as enumerated at start; fixed for the life of the process.
+struct device_info {
+  std::string id;
+  std::string kind; // "cpu" or "cuda"
+  int index = 0;
+  std::string name;
+  std::uint64_t total_bytes = 0;
+  std::uint64_t budget_bytes = 0;
+};
+
+struct loaded_model {
+  std::string model_id;
+  std::vector<std::string> components;
+  std::string dtype;
+  std::uint64_t bytes = 0;
+  std::int64_t loaded_at_ms = 0; // Unix epoch milliseconds
+  std::int64_t last_used_ms = 0;
+};
+
+// What a device actor says about itself.
+struct device_status {
+  std::string device_id;
+  std::string state; // ready or busy
+  std::uint64_t total_bytes = 0;
+  std::uint64_t used_bytes = 0;
+  std::uint64_t free_bytes = 0;
+  std::uint64_t budget_bytes = 0;
+  std::vector<loaded_model> loaded_models;
+  std::uint64_t loads = 0;
+  std::uint64_t unloads = 0;
+  std::uint64_t evictions = 0;
+};
+
+// One device in an aggregated answer. `answered` is false when the device was restarting,
+// failed, or missed its deadline; then `status` holds only its id and `state` says why.
+struct device_report {
+  device_info info;
+  std::string state; // ready, busy, restarting, failed
+  bool answered = false;
+  device_status status;
+  std::uint32_t restarts = 0;
+  std::string last_error;
+};
+
+struct cluster_status {
+  std::string overall_health; // healthy, degraded, down
+  std::vector<device_report> devices;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_info& x) {
+  return f(caf::meta::type_name("device_info"), x.id, x.kind, x.index, x.name, x.total_bytes, x.budget_bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
+  return f(caf::meta::type_name("loaded_model"), x.model_id, x.components, x.dtype, x.bytes, x.loaded_at_ms,
+           x.last_used_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_status& x) {
+  return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
+           x.budget_bytes, x.loaded_models, x.loads, x.unloads, x.evictions);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_report& x) {
+  return f(caf::meta::type_name("device_report"), x.info, x.state, x.answered, x.status, x.restarts, x.last_error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
+  return f(caf::meta::type_name("cluster_status"), x.overall_health, x.devices);
+}
+
+// healthy: every device answered; down: none did (or there are none); else degraded.
+std::string overall_health(const std::vector<device_report>& devices);
+
+} // namespace modeld::actors

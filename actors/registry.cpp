@@ -1,0 +1,75 @@
+#include "actors/registry.hpp"
+
+#include <mutex>
+
+namespace modeld::actors {
+
+std::string_view to_string(device_health health) {
+  switch (health) {
+    case device_health::ready: return "ready";
+    case device_health::restarting: return "restarting";
+    case device_health::failed: return "failed";
+  }
+  return "failed";
+}
+
+device_registry::device_registry(std::vector<device_info> devices) : devices_(std::move(devices)) {
+  for (auto& info : devices_)
+    entries_.push_back(registry_entry{info, {}, device_health::restarting, 0, {}});
+}
+
+std::vector<registry_entry> device_registry::snapshot() const {
+  std::shared_lock lock{mutex_};
+  return entries_;
+}
+
+std::optional<registry_entry> device_registry::find(std::string_view device_id) const {
+  std::shared_lock lock{mutex_};
+  for (auto& e : entries_)
+    if (e.info.id == device_id)
+      return e;
+  return std::nullopt;
+}
+
+bool device_registry::contains(std::string_view device_id) const {
+  for (auto& info : devices_)
+    if (info.id == device_id)
+      return true;
+  return false;
+}
+
+registry_entry* device_registry::entry(std::string_view device_id) {
+  for (auto& e : entries_)
+    if (e.info.id == device_id)
+      return &e;
+  return nullptr;
+}
+
+void device_registry::set_running(std::string_view device_id, device_actor handle, std::uint32_t restarts) {
+  std::unique_lock lock{mutex_};
+  if (auto* e = entry(device_id)) {
+    e->handle = std::move(handle);
+    e->health = device_health::ready;
+    e->restarts = restarts;
+  }
+}
+
+void device_registry::set_restarting(std::string_view device_id, std::string reason) {
+  std::unique_lock lock{mutex_};
+  if (auto* e = entry(device_id)) {
+    e->handle = nullptr;
+    e->health = device_health::restarting;
+    e->last_error = std::move(reason);
+  }
+}
+
+void device_registry::set_failed(std::string_view device_id, std::string reason) {
+  std::unique_lock lock{mutex_};
+  if (auto* e = entry(device_id)) {
+    e->handle = nullptr;
+    e->health = device_health::failed;
+    e->last_error = std::move(reason);
+  }
+}
+
+} // namespace modeld::actors

@@ -1,0 +1,50 @@
+// The stable handles of the device actors. The supervisor replaces an actor when it
+// restarts; everyone else looks devices up here by id, so no one holds a dead handle.
+#pragma once
+
+#include "actors/actors.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace modeld::actors {
+
+enum class device_health { ready, restarting, failed };
+
+std::string_view to_string(device_health health);
+
+struct registry_entry {
+  device_info info;
+  device_actor handle; // invalid while restarting or failed
+  device_health health = device_health::restarting;
+  std::uint32_t restarts = 0;
+  std::string last_error;
+};
+
+class device_registry {
+public:
+  explicit device_registry(std::vector<device_info> devices);
+
+  // Every device, in the order of --devices.
+  std::vector<registry_entry> snapshot() const;
+  std::optional<registry_entry> find(std::string_view device_id) const;
+  const std::vector<device_info>& devices() const { return devices_; }
+  bool contains(std::string_view device_id) const;
+
+  void set_running(std::string_view device_id, device_actor handle, std::uint32_t restarts);
+  void set_restarting(std::string_view device_id, std::string reason);
+  void set_failed(std::string_view device_id, std::string reason);
+
+private:
+  registry_entry* entry(std::string_view device_id);
+
+  const std::vector<device_info> devices_;
+  mutable std::shared_mutex mutex_;
+  std::vector<registry_entry> entries_;
+};
+
+} // namespace modeld::actors

@@ -1,0 +1,91 @@
+#include "actors/supervisor.hpp"
+
+#include "actors/device.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+namespace modeld::actors {
+namespace {
+
+using self_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
+
+void start_device(self_pointer self, const device_info& info) {
+  auto handle = self->spawn(device, info);
+  self->monitor(handle);
+  auto& state = self->state;
+  state.children[handle.address()] = info.id;
+  state.handles[info.id] = handle;
+  self->state.registry->set_running(info.id, handle, state.restarts[info.id]);
+}
+
+void finish_shutdown_if_done(self_pointer self) {
+  if (!self->state.stopping || !self->state.children.empty())
+    return;
+  for (auto& waiter : self->state.shutdown_waiters)
+    waiter.deliver(ok_atom::value);
+  self->state.shutdown_waiters.clear();
+  self->quit();
+}
+
+void on_child_down(self_pointer self, const caf::down_msg& msg) {
+  auto& state = self->state;
+  auto child = state.children.find(msg.source);
+  if (child == state.children.end())
+    return;
+  auto device_id = child->second;
+  state.children.erase(child);
+  if (state.stopping) {
+    finish_shutdown_if_done(self);
+    return;
+  }
+  auto reason = msg.reason ? self->system().render(msg.reason) : std::string{"stopped"};
+  auto delay = state.policy.on_crash(state.crashes[device_id], self->clock().now());
+  if (!delay) {
+    state.registry->set_failed(device_id, "restart limit reached; last error: " + reason);
+    return;
+  }
+  state.registry->set_restarting(device_id, reason);
+  self->delayed_send(self, *delay, restart_atom::value, device_id);
+}
+
+} // namespace
+
+supervisor_actor::behavior_type supervisor(self_pointer self, std::shared_ptr<device_registry> registry,
+                                           restart_policy policy) {
+  self->state.registry = std::move(registry);
+  self->state.policy = policy;
+  for (auto& info : self->state.registry->devices())
+    start_device(self, info);
+  self->set_down_handler([self](caf::down_msg& msg) { on_child_down(self, msg); });
+  return {
+    [self](restart_atom, const std::string& device_id) {
+      if (self->state.stopping)
+        return;
+      for (auto& info : self->state.registry->devices())
+        if (info.id == device_id) {
+          ++self->state.restarts[device_id];
+          start_device(self, info);
+        }
+    },
+    [self](shutdown_atom) -> caf::result<ok_atom> {
+      auto& state = self->state;
+      auto promise = self->make_response_promise<ok_atom>();
+      state.shutdown_waiters.push_back(promise);
+      if (!state.stopping) {
+        state.stopping = true;
+        // Reverse order of start: the last device started is the first one stopped.
+        auto& devices = state.registry->devices();
+        for (auto it = devices.rbegin(); it != devices.rend(); ++it)
+          if (auto handle = state.handles.find(it->id); handle != state.handles.end())
+            if (state.children.count(handle->second.address()) > 0)
+              self->send_exit(handle->second, caf::exit_reason::user_shutdown);
+      }
+      finish_shutdown_if_done(self);
+      return promise;
+    },
+  };
+}
+
+} // namespace modeld::actors

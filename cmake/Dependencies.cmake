@@ -1,0 +1,68 @@
+# Finds modeld's dependencies and exposes each as an imported target named deps::<name>.
+# CAF 0.17 (libcaf-dev) and Debian's libtorch ship no CMake package, so they are found by hand.
+
+find_package(Threads REQUIRED)
+
+function(modeld_find_library target header library)
+  find_path(${target}_INCLUDE_DIR ${header} PATHS ${ARGN})
+  find_library(${target}_LIBRARY ${library})
+  if(NOT ${target}_INCLUDE_DIR OR NOT ${target}_LIBRARY)
+    message(FATAL_ERROR "modeld: ${library} not found (header ${header}); run scripts/install-deps.sh")
+  endif()
+  add_library(deps::${target} UNKNOWN IMPORTED)
+  set_target_properties(deps::${target} PROPERTIES
+    IMPORTED_LOCATION "${${target}_LIBRARY}"
+    INTERFACE_INCLUDE_DIRECTORIES "${${target}_INCLUDE_DIR}")
+endfunction()
+
+modeld_find_library(openssl_crypto openssl/evp.h crypto)
+modeld_find_library(sqlite3 sqlite3.h sqlite3)
+
+if(MODELD_TESTS)
+  find_package(Catch2 2 REQUIRED)
+endif()
+
+if(NOT MODELD_FORMATS_ONLY)
+  modeld_find_library(caf_core caf/all.hpp caf_core)
+  modeld_find_library(caf_io caf/io/all.hpp caf_io)
+  target_link_libraries(deps::caf_io INTERFACE deps::caf_core)
+
+  find_path(ASIO_INCLUDE_DIR asio.hpp)
+  if(NOT ASIO_INCLUDE_DIR)
+    message(FATAL_ERROR "modeld: standalone Asio not found; run scripts/install-deps.sh")
+  endif()
+  add_library(deps::asio INTERFACE IMPORTED)
+  set_target_properties(deps::asio PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${ASIO_INCLUDE_DIR}"
+    INTERFACE_COMPILE_DEFINITIONS "ASIO_STANDALONE;ASIO_NO_DEPRECATED"
+    INTERFACE_LINK_LIBRARIES Threads::Threads)
+
+  find_package(Boost 1.81 REQUIRED COMPONENTS json)
+  add_library(deps::boost_json ALIAS Boost::json)
+
+  find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp)
+  if(NOT CLI11_INCLUDE_DIR)
+    message(FATAL_ERROR "modeld: CLI11 not found; run scripts/install-deps.sh")
+  endif()
+  add_library(deps::cli11 INTERFACE IMPORTED)
+  set_target_properties(deps::cli11 PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${CLI11_INCLUDE_DIR}")
+
+  # libtorch: Debian's libtorch-dev puts the C++ API under torch/csrc/api/include.
+  find_path(TORCH_INCLUDE_DIR torch/torch.h PATHS /usr/include/torch/csrc/api/include)
+  find_library(TORCH_LIBRARY torch)
+  find_library(TORCH_CPU_LIBRARY torch_cpu)
+  find_library(C10_LIBRARY c10)
+  find_library(TORCH_CUDA_LIBRARY torch_cuda)
+  if(NOT TORCH_INCLUDE_DIR OR NOT TORCH_LIBRARY OR NOT TORCH_CPU_LIBRARY OR NOT C10_LIBRARY)
+    message(FATAL_ERROR "modeld: libtorch not found; run scripts/install-deps.sh")
+  endif()
+  add_library(deps::torch INTERFACE IMPORTED)
+  set(_torch_libs ${TORCH_LIBRARY} ${TORCH_CPU_LIBRARY} ${C10_LIBRARY})
+  if(TORCH_CUDA_LIBRARY)
+    list(APPEND _torch_libs ${TORCH_CUDA_LIBRARY})
+    set(MODELD_TORCH_HAS_CUDA ON CACHE INTERNAL "")
+  endif()
+  set_target_properties(deps::torch PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${TORCH_INCLUDE_DIR};/usr/include"
+    INTERFACE_LINK_LIBRARIES "${_torch_libs}")
+endif()

@@ -1,0 +1,49 @@
+// `co_await ask<R>(...)`: a typed actor request from an Asio coroutine. The request goes out
+// through the gateway actors; the reply is posted back to the caller's executor through a
+// one-slot channel, so the io_context never blocks on an actor and the wait is cancellable
+// (timeout_ms, cancel).
+#pragma once
+
+#include "actors/bridge.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/channel.hpp>
+#include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <caf/error.hpp>
+#include <caf/timespan.hpp>
+
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace modeld::protocol {
+
+// The reply, or why there is none (an actor error, its timeout, or cancellation).
+template <class Result>
+using actor_reply = std::variant<Result, caf::error>;
+
+template <class Result, class Handle, class... Ts>
+asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, caf::timespan timeout,
+                                         Ts... args) {
+  using channel_type = asio::experimental::channel<void(asio::error_code, std::shared_ptr<actor_reply<Result>>)>;
+  auto channel = std::make_shared<channel_type>(co_await asio::this_coro::executor, 1);
+  auto deliver = [channel](actor_reply<Result> reply) {
+    auto boxed = std::make_shared<actor_reply<Result>>(std::move(reply));
+    asio::post(channel->get_executor(), [channel, boxed] { channel->try_send(asio::error_code{}, boxed); });
+  };
+  bridge.dispatch([handle = std::move(handle), timeout, deliver, args...](caf::event_based_actor* self) {
+    self->request(handle, timeout, args...)
+      .then([deliver](Result& result) { deliver(actor_reply<Result>{std::move(result)}); },
+            [deliver](caf::error& error) { deliver(actor_reply<Result>{std::move(error)}); });
+  });
+  auto [ec, reply] = co_await channel->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec || !reply)
+    co_return actor_reply<Result>{caf::make_error(caf::sec::request_receiver_down)};
+  co_return std::move(*reply);
+}
+
+} // namespace modeld::protocol

@@ -1,0 +1,100 @@
+#include "protocol/commands.hpp"
+
+#include "protocol/actor_call.hpp"
+#include "protocol/fields.hpp"
+#include "protocol/status_json.hpp"
+
+#include <boost/json/array.hpp>
+
+#include <array>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+namespace {
+
+using actors::cluster_status;
+
+protocol_error actor_failure(const caf::error& error, std::string_view what) {
+  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
+}
+
+// Reads the optional device_id and checks that the device exists.
+field_result<std::string> device_filter(const service_context& context, const json::object& data) {
+  auto device_id = optional_string(data, "device_id", 64);
+  if (auto* error = std::get_if<protocol_error>(&device_id))
+    return *error;
+  auto& id = std::get<std::optional<std::string>>(device_id);
+  if (!id)
+    return std::string{};
+  if (!context.registry->contains(*id)) {
+    protocol_error error{error_code::device_not_found, "device '" + *id + "' does not exist"};
+    error.details["device_id"] = *id;
+    return error;
+  }
+  return *id;
+}
+
+template <json::value (*Shape)(const cluster_status&)>
+asio::awaitable<command_result> aggregated_status(service_context& context, request& req) {
+  auto filter = device_filter(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&filter))
+    co_return *error;
+  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, context.actor_timeout,
+                                            actors::status_atom::value, std::get<std::string>(filter));
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return actor_failure(*error, "status aggregation");
+  co_return Shape(std::get<cluster_status>(reply));
+}
+
+asio::awaitable<command_result> get_device_list(service_context& context, request&) {
+  json::array devices;
+  for (auto& entry : context.registry->snapshot())
+    devices.emplace_back(device_listing(entry));
+  co_return json::value(json::object{{"devices", std::move(devices)}});
+}
+
+constexpr std::array commands{
+  command_entry{"hello", command_kind::connection},
+  command_entry{"ping", command_kind::connection},
+  command_entry{"cancel", command_kind::connection},
+  command_entry{"get_device_list", command_kind::service, get_device_list},
+  command_entry{"get_device_status", command_kind::service, aggregated_status<device_status_json>},
+  command_entry{"get_model_status", command_kind::service, aggregated_status<model_status_json>},
+  command_entry{"get_vram_model_status", command_kind::service, aggregated_status<model_status_json>},
+  command_entry{"subscribe_status", command_kind::not_built},
+  command_entry{"unsubscribe", command_kind::not_built},
+  command_entry{"inject_fault", command_kind::not_built},
+  command_entry{"get_models", command_kind::not_built},
+  command_entry{"get_model", command_kind::not_built},
+  command_entry{"post_model_scan", command_kind::not_built},
+  command_entry{"post_model_validate", command_kind::not_built},
+  command_entry{"get_model_metadata", command_kind::not_built},
+  command_entry{"put_model_metadata", command_kind::not_built},
+  command_entry{"get_model_components", command_kind::not_built},
+  command_entry{"post_model_load", command_kind::not_built},
+  command_entry{"post_model_unload", command_kind::not_built},
+  command_entry{"post_model_benchmark", command_kind::not_built},
+  command_entry{"get_model_benchmark_results", command_kind::not_built},
+  command_entry{"get_model_cache", command_kind::not_built},
+  command_entry{"post_model_cache", command_kind::not_built},
+  command_entry{"delete_model_cache", command_kind::not_built},
+};
+
+} // namespace
+
+const command_entry* find_command(std::string_view name) {
+  for (auto& entry : commands)
+    if (entry.name == name)
+      return &entry;
+  return nullptr;
+}
+
+std::vector<std::string_view> capabilities() {
+  std::vector<std::string_view> names;
+  for (auto& entry : commands)
+    if (entry.kind != command_kind::not_built)
+      names.push_back(entry.name);
+  return names;
+}
+
+} // namespace modeld::protocol

@@ -1,0 +1,58 @@
+// The command table: every command of PROTOCOL.md, and for each what answers it. Commands
+// handled by the connection itself (hello, ping, cancel) are marked so; commands whose
+// feature is not built yet answer UNKNOWN_COMMAND saying so.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "actors/bridge.hpp"
+#include "actors/registry.hpp"
+#include "protocol/envelope.hpp"
+
+#include <asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+#include <caf/timespan.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace modeld::protocol {
+
+// What command handlers may reach: the actors (through the bridge) and fixed server facts.
+struct service_context {
+  actors::actor_bridge& bridge;
+  std::shared_ptr<const actors::device_registry> registry;
+  actors::status_aggregator_actor aggregator;
+  caf::timespan actor_timeout;
+  std::optional<std::string> auth_token;
+  bool fault_injection_enabled = false;
+};
+
+using command_result = std::variant<boost::json::value, protocol_error>;
+using command_handler = asio::awaitable<command_result> (*)(service_context&, request&);
+
+enum class command_kind {
+  connection, // answered by the session (hello, ping, cancel)
+  service,    // answered by `handler`
+  not_built,  // in PROTOCOL.md, not in this version yet
+};
+
+struct command_entry {
+  std::string_view name;
+  command_kind kind;
+  command_handler handler = nullptr;
+};
+
+// nullptr when `name` is no command of the protocol.
+const command_entry* find_command(std::string_view name);
+
+// The commands this build answers, for hello's capabilities[].
+std::vector<std::string_view> capabilities();
+
+inline constexpr std::string_view server_version = "0.1.0";
+inline constexpr int protocol_version = 1;
+
+} // namespace modeld::protocol

@@ -1,0 +1,43 @@
+// The request and response envelopes of PROTOCOL.md with every normalization rule: key
+// styles, `action`/`domain` aliases, `model.` command prefixes, flat fields beside the
+// envelope (data wins), nulls as absent fields, stream and timeout_ms.
+#pragma once
+
+#include "protocol/errors.hpp"
+#include "protocol/key_style.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace modeld::protocol {
+
+struct request {
+  boost::json::value request_id; // as the client sent it; null when it sent none
+  std::string domain;            // model, device or system
+  std::string command;           // snake_case, without a domain prefix
+  boost::json::object data;
+  bool stream = false;
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+struct rejected_request {
+  boost::json::value request_id; // null when the line carried no usable id
+  protocol_error error;
+};
+
+std::variant<request, rejected_request> parse_request(std::string_view line);
+
+// Response lines, each ending in '\n'.
+std::string success_line(const boost::json::value& request_id, boost::json::value data,
+                         double processing_time_ms, key_case style);
+std::string error_line(const boost::json::value& request_id, const protocol_error& error,
+                       double processing_time_ms, key_case style);
+std::string event_line(boost::json::object event, key_case style);
+
+} // namespace modeld::protocol

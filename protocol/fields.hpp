@@ -1,0 +1,21 @@
+// Typed reads of request fields, each failing with INVALID_REQUEST naming the field.
+#pragma once
+
+#include "protocol/errors.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace modeld::protocol {
+
+template <class T>
+using field_result = std::variant<T, protocol_error>;
+
+field_result<std::optional<std::string>> optional_string(const boost::json::object& data, std::string_view field,
+                                                         std::size_t max_length = 4096);
+
+} // namespace modeld::protocol

@@ -1,0 +1,345 @@
+#include "protocol/session.hpp"
+
+#include "protocol/status_json.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <boost/json/array.hpp>
+
+#include <exception>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+using asio::experimental::as_tuple;
+
+namespace {
+
+constexpr std::size_t read_chunk_bytes = 64 * 1024;
+
+// The key under which a request can be cancelled; "17" and 17 name the same request.
+std::string id_key(const json::value& id) {
+  if (id.is_string())
+    return std::string{id.get_string()};
+  if (id.is_int64())
+    return std::to_string(id.get_int64());
+  if (id.is_uint64())
+    return std::to_string(id.get_uint64());
+  return {};
+}
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Compares without an early exit, so the time taken does not reveal the token's prefix.
+bool same_token(std::string_view given, std::string_view expected) {
+  unsigned char difference = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i)
+    difference |= static_cast<unsigned char>(given[i] ^ expected[i % (expected.empty() ? 1 : expected.size())]);
+  return difference == 0 && !expected.empty();
+}
+
+} // namespace
+
+session::session(asio::ip::tcp::socket socket, service_context& context, const server_limits& limits,
+                 std::uint64_t connection_number, std::function<void()> on_close)
+  : socket_(std::move(socket)), context_(context), limits_(limits), connection_number_(connection_number),
+    on_close_(std::move(on_close)), splitter_(limits.max_frame_bytes), read_buffer_(read_chunk_bytes),
+    reader_wakeup_(socket_.get_executor()), writer_wakeup_(socket_.get_executor()),
+    half_line_timer_(socket_.get_executor()), authenticated_(!context.auth_token) {}
+
+session::~session() {
+  if (on_close_)
+    on_close_();
+}
+
+asio::awaitable<void> session::run() {
+  auto self = shared_from_this();
+  asio::co_spawn(executor(), [self] { return self->write_loop(); }, asio::detached);
+  asio::co_spawn(executor(), [self] { return self->half_line_watchdog(); }, asio::detached);
+  co_await read_loop();
+}
+
+void session::drain() {
+  draining_ = true;
+  read_cancel_.emit(asio::cancellation_type::terminal);
+  wake_reader();
+}
+
+asio::awaitable<void> session::read_loop() {
+  while (!closed_ && !draining_ && !close_after_flush_) {
+    if (in_flight_ >= limits_.max_in_flight_per_connection || queued_bytes_ >= limits_.max_queued_response_bytes) {
+      // Backpressure: a client that pipelines faster than it reads waits unread.
+      reader_wakeup_.expires_at(clock::time_point::max());
+      co_await reader_wakeup_.async_wait(as_tuple(asio::use_awaitable));
+      continue;
+    }
+    auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(read_buffer_), asio::bind_cancellation_slot(read_cancel_.slot(), as_tuple(asio::use_awaitable)));
+    if (ec)
+      break;
+    auto received = clock::now();
+    splitter_.feed({read_buffer_.data(), n}, [&](const frame& f) { on_frame(f, received); });
+    if (!splitter_.has_partial_line()) {
+      partial_since_.reset();
+    } else if (!partial_since_) {
+      partial_since_ = received;
+      half_line_timer_.cancel();
+    }
+  }
+  // No more requests: answer those in flight, flush, close.
+  while (!closed_ && (in_flight_ > 0 || !queue_.empty() || writing_)) {
+    reader_wakeup_.expires_at(clock::time_point::max());
+    co_await reader_wakeup_.async_wait(as_tuple(asio::use_awaitable));
+  }
+  close();
+}
+
+asio::awaitable<void> session::write_loop() {
+  auto self = shared_from_this();
+  std::vector<std::string> batch;
+  std::vector<asio::const_buffer> buffers;
+  while (!closed_) {
+    if (queue_.empty()) {
+      writer_wakeup_.expires_at(clock::time_point::max());
+      co_await writer_wakeup_.async_wait(as_tuple(asio::use_awaitable));
+      continue;
+    }
+    batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    buffers.clear();
+    std::size_t bytes = 0;
+    for (auto& line : batch) {
+      buffers.emplace_back(asio::buffer(line));
+      bytes += line.size();
+    }
+    writing_ = true;
+    auto [ec, written] = co_await asio::async_write(socket_, buffers, as_tuple(asio::use_awaitable));
+    writing_ = false;
+    queued_bytes_ -= bytes;
+    wake_reader();
+    if (ec || (close_after_flush_ && queue_.empty())) {
+      close();
+      break;
+    }
+  }
+}
+
+asio::awaitable<void> session::half_line_watchdog() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    half_line_timer_.expires_at(partial_since_ ? *partial_since_ + limits_.half_line_timeout
+                                               : clock::time_point::max());
+    co_await half_line_timer_.async_wait(as_tuple(asio::use_awaitable));
+    if (closed_ || !partial_since_ || clock::now() - *partial_since_ < limits_.half_line_timeout)
+      continue;
+    protocol_error error{error_code::timeout, "a request line was started but not finished within " +
+                                                std::to_string(limits_.half_line_timeout.count()) +
+                                                " ms; closing the connection"};
+    enqueue(error_line(nullptr, error, 0, style_));
+    close_after_flush_ = true;
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    break;
+  }
+}
+
+void session::on_frame(const frame& f, clock::time_point received) {
+  if (f.type == frame::kind::line) {
+    on_line(f.text, received);
+    return;
+  }
+  protocol_error error{error_code::frame_too_large, "request line of " + std::to_string(f.size) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(limits_.max_frame_bytes) + " bytes"};
+  error.details["limit_bytes"] = limits_.max_frame_bytes;
+  error.details["line_bytes"] = f.size;
+  reply(nullptr, error, received);
+}
+
+void session::on_line(std::string_view line, clock::time_point received) {
+  auto parsed = parse_request(line);
+  if (auto* rejected = std::get_if<rejected_request>(&parsed)) {
+    reply(rejected->request_id, rejected->error, received);
+    return;
+  }
+  auto& req = std::get<request>(parsed);
+  if (req.request_id.is_null())
+    req.request_id = "modeld-" + std::to_string(connection_number_) + "-" + std::to_string(++next_server_id_);
+  auto* command = find_command(req.command);
+  if (command == nullptr) {
+    protocol_error error{error_code::unknown_command, "unknown command '" + req.command + "'"};
+    error.details["command"] = req.command;
+    reply(req.request_id, error, received);
+    return;
+  }
+  if (!authenticated_ && command->name != "hello") {
+    reply(req.request_id, protocol_error{error_code::unauthenticated, "send hello with the server's token first"},
+          received);
+    return;
+  }
+  if (command->kind == command_kind::not_built) {
+    protocol_error error{error_code::unknown_command,
+                         "command '" + req.command + "' is not available in this version of modeld yet"};
+    error.details["command"] = req.command;
+    error.details["not_built_yet"] = true;
+    reply(req.request_id, error, received);
+    return;
+  }
+  if (answer_connection_command(*command, req, received))
+    return;
+  ++in_flight_;
+  asio::co_spawn(
+    executor(),
+    [self = shared_from_this(), req = std::move(req), received]() mutable {
+      return self->run_request(std::move(req), received);
+    },
+    asio::detached);
+}
+
+bool session::answer_connection_command(const command_entry& command, request& req, clock::time_point received) {
+  if (command.name == "ping")
+    reply(req.request_id, json::value(json::object{}), received);
+  else if (command.name == "hello")
+    answer_hello(req, received);
+  else if (command.name == "cancel")
+    answer_cancel(req, received);
+  else
+    return false;
+  return true;
+}
+
+void session::answer_hello(request& req, clock::time_point received) {
+  if (context_.auth_token) {
+    auto* token = req.data.if_contains("token");
+    if (token == nullptr || !token->is_string() || !same_token(token->get_string(), *context_.auth_token)) {
+      reply(req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"}, received);
+      close_after_flush_ = true;
+      read_cancel_.emit(asio::cancellation_type::terminal);
+      return;
+    }
+    authenticated_ = true;
+  }
+  if (auto* response_case = req.data.if_contains("response_case")) {
+    auto style = response_case->is_string() ? parse_key_case(response_case->get_string()) : std::nullopt;
+    if (!style) {
+      reply(req.request_id, invalid_field("response_case", "response_case must be snake, camel or pascal"),
+            received);
+      return;
+    }
+    style_ = *style;
+  }
+  json::array capabilities_json;
+  for (auto name : capabilities())
+    capabilities_json.emplace_back(name);
+  json::array devices;
+  for (auto& entry : context_.registry->snapshot())
+    devices.emplace_back(device_listing(entry));
+  json::object data{
+    {"protocol_version", protocol_version},
+    {"server_version", server_version},
+    {"capabilities", std::move(capabilities_json)},
+    {"devices", std::move(devices)},
+    {"response_case", style_ == key_case::snake ? "snake" : style_ == key_case::camel ? "camel" : "pascal"},
+    {"limits",
+     {{"max_frame_bytes", limits_.max_frame_bytes},
+      {"max_in_flight_per_connection", limits_.max_in_flight_per_connection}}},
+  };
+  reply(req.request_id, json::value(std::move(data)), received);
+}
+
+void session::answer_cancel(request& req, clock::time_point received) {
+  auto* target = req.data.if_contains("target_request_id");
+  if (target == nullptr || !(target->is_string() || target->is_int64() || target->is_uint64())) {
+    reply(req.request_id, invalid_field("target_request_id", "target_request_id must name a request of this connection"),
+          received);
+    return;
+  }
+  auto [first, last] = pending_.equal_range(id_key(*target));
+  bool found = first != last;
+  for (auto it = first; it != last; ++it) {
+    it->second->cancelled = true;
+    it->second->limit.cancel();
+  }
+  reply(req.request_id, json::value(json::object{{"target_request_id", *target}, {"cancelled", found}}), received);
+}
+
+asio::awaitable<void> session::run_request(request req, clock::time_point received) {
+  auto pending = std::make_shared<pending_request>(executor());
+  auto key = id_key(req.request_id);
+  auto entry = pending_.emplace(key, pending);
+  command_result result;
+  try {
+    result = co_await run_with_limits(*find_command(req.command), req, pending);
+  } catch (const std::exception& e) {
+    result = protocol_error{error_code::internal, std::string{"internal error: "} + e.what()};
+  }
+  pending_.erase(entry);
+  reply(req.request_id, std::move(result), received);
+  --in_flight_;
+  wake_reader();
+}
+
+asio::awaitable<command_result> session::run_with_limits(const command_entry& command, request& req,
+                                                         std::shared_ptr<pending_request> pending) {
+  using namespace asio::experimental::awaitable_operators;
+  if (req.timeout)
+    pending->limit.expires_after(*req.timeout);
+  else
+    pending->limit.expires_at(clock::time_point::max());
+  // Boxed so that `||` keeps the handler's own variant whole instead of flattening it.
+  struct handler_outcome {
+    command_result result;
+  };
+  auto run_handler = [&]() -> asio::awaitable<handler_outcome> {
+    co_return handler_outcome{co_await command.handler(context_, req)};
+  };
+  auto outcome = co_await (run_handler() || pending->limit.async_wait(as_tuple(asio::use_awaitable)));
+  if (auto* finished = std::get_if<handler_outcome>(&outcome))
+    co_return std::move(finished->result);
+  if (pending->cancelled || !req.timeout)
+    co_return protocol_error{error_code::cancelled, "request was cancelled"};
+  protocol_error error{error_code::timeout,
+                       "request did not finish within timeout_ms=" + std::to_string(req.timeout->count())};
+  error.details["timeout_ms"] = req.timeout->count();
+  co_return error;
+}
+
+void session::reply(const json::value& id, command_result result, clock::time_point received) {
+  if (auto* error = std::get_if<protocol_error>(&result))
+    enqueue(error_line(id, *error, elapsed_ms(received), style_));
+  else
+    enqueue(success_line(id, std::move(std::get<json::value>(result)), elapsed_ms(received), style_));
+}
+
+void session::enqueue(std::string line) {
+  if (closed_)
+    return;
+  queued_bytes_ += line.size();
+  queue_.push_back(std::move(line));
+  writer_wakeup_.cancel();
+}
+
+void session::wake_reader() { reader_wakeup_.cancel(); }
+
+void session::close() {
+  if (closed_)
+    return;
+  closed_ = true;
+  asio::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  reader_wakeup_.cancel();
+  writer_wakeup_.cancel();
+  half_line_timer_.cancel();
+  for (auto& [key, pending] : pending_) {
+    pending->cancelled = true;
+    pending->limit.cancel();
+  }
+}
+
+} // namespace modeld::protocol

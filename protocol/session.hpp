@@ -1,0 +1,97 @@
+// One client connection: a reader coroutine that frames lines and starts one coroutine per
+// request (so pipelined requests complete out of order), and a writer coroutine draining a
+// bounded queue. Everything of a session runs on its own strand.
+#pragma once
+
+#include "protocol/commands.hpp"
+#include "protocol/envelope.hpp"
+#include "protocol/framing.hpp"
+#include "protocol/limits.hpp"
+
+#include <asio/awaitable.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace modeld::protocol {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(asio::ip::tcp::socket socket, service_context& context, const server_limits& limits,
+          std::uint64_t connection_number, std::function<void()> on_close);
+  ~session();
+
+  // Runs the connection until the client leaves, a fatal error, or a drain completes.
+  asio::awaitable<void> run();
+  // Stops reading new requests; answers those in flight, then closes. Call on the strand.
+  void drain();
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+private:
+  using clock = std::chrono::steady_clock;
+
+  // A request being worked on; `limit` fires on its timeout_ms or on cancel.
+  struct pending_request {
+    explicit pending_request(const asio::any_io_executor& executor) : limit(executor) {}
+    asio::steady_timer limit;
+    bool cancelled = false;
+  };
+
+  asio::awaitable<void> read_loop();
+  asio::awaitable<void> write_loop();
+  asio::awaitable<void> half_line_watchdog();
+  asio::awaitable<void> run_request(request req, clock::time_point received);
+  asio::awaitable<command_result> run_with_limits(const command_entry& command, request& req,
+                                                  std::shared_ptr<pending_request> pending);
+
+  void on_frame(const frame& f, clock::time_point received);
+  void on_line(std::string_view line, clock::time_point received);
+  // Answers commands the connection owns. Returns false if the command is not one of them.
+  bool answer_connection_command(const command_entry& command, request& req, clock::time_point received);
+  void answer_hello(request& req, clock::time_point received);
+  void answer_cancel(request& req, clock::time_point received);
+  void reply(const boost::json::value& id, command_result result, clock::time_point received);
+  void enqueue(std::string line);
+  void close();
+  void wake_reader();
+
+  asio::ip::tcp::socket socket_;
+  service_context& context_;
+  const server_limits& limits_;
+  std::uint64_t connection_number_;
+  std::function<void()> on_close_;
+
+  line_splitter splitter_;
+  std::vector<char> read_buffer_;
+  asio::cancellation_signal read_cancel_;
+  asio::steady_timer reader_wakeup_;
+  asio::steady_timer writer_wakeup_;
+  asio::steady_timer half_line_timer_;
+  std::optional<clock::time_point> partial_since_;
+
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  std::size_t in_flight_ = 0;
+  std::uint64_t next_server_id_ = 0;
+  std::unordered_multimap<std::string, std::shared_ptr<pending_request>> pending_;
+
+  key_case style_ = key_case::snake;
+  bool authenticated_ = false;
+  bool draining_ = false;
+  bool close_after_flush_ = false;
+  bool closed_ = false;
+};
+
+} // namespace modeld::protocol

@@ -1,0 +1,97 @@
+#include "protocol/status_json.hpp"
+
+#include <boost/json/array.hpp>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+namespace {
+
+json::object loaded_model_json(const actors::loaded_model& model, const std::string& device_id) {
+  json::array components;
+  for (auto& c : model.components)
+    components.emplace_back(c);
+  return {
+    {"model_id", model.model_id},  {"device_id", device_id},        {"components", std::move(components)},
+    {"dtype", model.dtype},        {"bytes", model.bytes},          {"loaded_at_ms", model.loaded_at_ms},
+    {"last_used_ms", model.last_used_ms},
+  };
+}
+
+json::array devices_json(const actors::cluster_status& status) {
+  json::array devices;
+  for (auto& report : status.devices)
+    devices.emplace_back(device_report_json(report));
+  return devices;
+}
+
+} // namespace
+
+json::object device_listing(const actors::registry_entry& entry) {
+  return {
+    {"device_id", entry.info.id},
+    {"kind", entry.info.kind},
+    {"index", entry.info.index},
+    {"name", entry.info.name},
+    {"memory_total", entry.info.total_bytes},
+    {"memory_budget", entry.info.budget_bytes},
+    {"state", actors::to_string(entry.health)},
+  };
+}
+
+json::object device_report_json(const actors::device_report& report) {
+  json::object memory{{"total", report.info.total_bytes}, {"budget", report.info.budget_bytes}};
+  json::array models;
+  if (report.answered) {
+    memory["used"] = report.status.used_bytes;
+    memory["free"] = report.status.free_bytes;
+    for (auto& model : report.status.loaded_models)
+      models.emplace_back(loaded_model_json(model, report.info.id));
+  }
+  json::object device{
+    {"device_id", report.info.id},
+    {"kind", report.info.kind},
+    {"name", report.info.name},
+    {"state", report.state},
+    {"reachable", report.answered},
+    {"memory", std::move(memory)},
+    {"loaded_models", std::move(models)},
+    {"restarts", report.restarts},
+    {"last_error", report.last_error.empty() ? json::value{} : json::value(report.last_error)},
+  };
+  if (report.answered)
+    device["statistics"] = {
+      {"loads", report.status.loads}, {"unloads", report.status.unloads}, {"evictions", report.status.evictions}};
+  return device;
+}
+
+json::value device_status_json(const actors::cluster_status& status) {
+  return json::object{{"overall_health", status.overall_health}, {"devices", devices_json(status)}};
+}
+
+json::value model_status_json(const actors::cluster_status& status) {
+  json::array loaded;
+  std::uint64_t loads = 0, unloads = 0, evictions = 0, ready = 0;
+  for (auto& report : status.devices) {
+    if (!report.answered)
+      continue;
+    ++ready;
+    loads += report.status.loads;
+    unloads += report.status.unloads;
+    evictions += report.status.evictions;
+    for (auto& model : report.status.loaded_models)
+      loaded.emplace_back(loaded_model_json(model, report.info.id));
+  }
+  return json::object{
+    {"overall_health", status.overall_health},
+    {"devices", devices_json(status)},
+    {"loaded_models", std::move(loaded)},
+    {"statistics",
+     {{"devices_total", status.devices.size()},
+      {"devices_reachable", ready},
+      {"loads", loads},
+      {"unloads", unloads},
+      {"evictions", evictions}}},
+  };
+}
+
+} // namespace modeld::protocol

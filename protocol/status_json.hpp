@@ -1,0 +1,22 @@
+// JSON shapes of device and status answers (PROTOCOL.md: get_model_status,
+// get_device_status, get_device_list, hello's devices).
+#pragma once
+
+#include "actors/messages.hpp"
+#include "actors/registry.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+namespace modeld::protocol {
+
+// A device as listed by get_device_list and hello: identity, memory size, current health.
+boost::json::object device_listing(const actors::registry_entry& entry);
+
+// One device in get_device_status / get_model_status.
+boost::json::object device_report_json(const actors::device_report& report);
+
+boost::json::value device_status_json(const actors::cluster_status& status);
+boost::json::value model_status_json(const actors::cluster_status& status);
+
+} // namespace modeld::protocol

@@ -1,0 +1,48 @@
+#include "runtime/actor_runtime.hpp"
+
+#include "actors/status_aggregator.hpp"
+#include "actors/supervisor.hpp"
+
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+namespace modeld::runtime {
+namespace {
+
+std::vector<actors::device_info> device_infos(const std::vector<gpu::device_description>& devices) {
+  std::vector<actors::device_info> infos;
+  for (auto& d : devices)
+    infos.push_back({d.id, std::string{gpu::to_string(d.kind)}, d.index, d.name, d.total_bytes, d.budget_bytes});
+  return infos;
+}
+
+} // namespace
+
+actor_runtime::actor_runtime(const std::vector<gpu::device_description>& devices, unsigned scheduler_threads,
+                             std::chrono::milliseconds status_deadline) {
+  config_.set("scheduler.max-threads", static_cast<std::size_t>(scheduler_threads));
+  system_ = std::make_unique<caf::actor_system>(config_);
+  registry_ = std::make_shared<actors::device_registry>(device_infos(devices));
+  supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
+  aggregator_ = system_->spawn(actors::status_aggregator, std::shared_ptr<const actors::device_registry>{registry_},
+                               caf::timespan{status_deadline});
+  bridge_ = std::make_unique<actors::actor_bridge>(*system_, scheduler_threads);
+}
+
+actor_runtime::~actor_runtime() { stop(std::chrono::seconds(5)); }
+
+bool actor_runtime::stop(std::chrono::milliseconds grace) {
+  if (stopped_)
+    return true;
+  stopped_ = true;
+  bridge_.reset();
+  caf::anon_send_exit(aggregator_, caf::exit_reason::user_shutdown);
+  bool clean = false;
+  caf::scoped_actor self{*system_};
+  self->request(supervisor_, caf::timespan{grace}, actors::shutdown_atom::value)
+    .receive([&](actors::ok_atom) { clean = true; }, [&](caf::error&) { clean = false; });
+  caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
+  return clean;
+}
+
+} // namespace modeld::runtime

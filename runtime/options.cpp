@@ -1,0 +1,137 @@
+#include "runtime/options.hpp"
+
+#include "gpu/byte_size.hpp"
+#include "protocol/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace modeld::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+std::optional<std::string> parse_listen(const std::string& text, options& out) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size())
+    return "--listen '" + text + "' must be HOST:PORT";
+  auto host = text.substr(0, colon);
+  auto port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
+    return "--listen port '" + port_text + "' must be a number from 0 to 65535";
+  out.listen_host = host == "localhost" ? "127.0.0.1" : host;
+  out.listen_port = static_cast<std::uint16_t>(port);
+  return std::nullopt;
+}
+
+std::optional<std::string> check_model_roots(options& out) {
+  for (auto& root : out.model_roots) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec))
+      return "--model-root '" + root + "' is not a directory";
+    if (access(root.c_str(), R_OK | X_OK) != 0)
+      return "--model-root '" + root + "' is not readable";
+    root = fs::canonical(root, ec).string();
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> prepare_data_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    return "--data-dir '" + dir + "' cannot be created: " + ec.message();
+  if (access(dir.c_str(), R_OK | W_OK | X_OK) != 0)
+    return "--data-dir '" + dir + "' is not writable";
+  return std::nullopt;
+}
+
+std::optional<std::string> read_token(const std::string& path, options& out) {
+  std::ifstream file(path);
+  if (!file)
+    return "--auth-token-file '" + path + "' cannot be read";
+  std::string token;
+  std::getline(file, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t'))
+    token.pop_back();
+  if (token.empty())
+    return "--auth-token-file '" + path + "' holds no token on its first line";
+  out.auth_token = token;
+  return std::nullopt;
+}
+
+} // namespace
+
+std::variant<options, early_exit> parse_options(int argc, const char* const* argv) {
+  options out;
+  out.actor_threads = std::max(2u, std::thread::hardware_concurrency());
+  CLI::App app{"modeld: model-management service for GPU hosts (NDJSON over TCP)", "modeld"};
+  app.set_config("--config", "", "Read flags from a TOML/INI file (same names as the flags)");
+  std::string listen = "127.0.0.1:7311", devices = "auto", cache_size = "4GiB", token_file;
+  std::uint64_t half_line_ms = out.limits.half_line_timeout.count();
+  std::uint64_t drain_ms = out.limits.drain_grace.count();
+  app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: pick one, print it)")->capture_default_str();
+  app.add_option("--model-root", out.model_roots, "Directory of model files (repeatable)");
+  app.add_option("--data-dir", out.data_dir, "Directory for the store and state")->capture_default_str();
+  app.add_option("--devices", devices, "auto, or e.g. cpu:0=4GiB,cpu:1=4GiB,cuda:0=20GiB")->capture_default_str();
+  app.add_option("--cache-size", cache_size, "RAM cache budget (KiB/MiB/GiB suffixes)")->capture_default_str();
+  app.add_option("--auth-token-file", token_file, "Clients must send this file's token in hello");
+  app.add_flag("--enable-fault-injection", out.fault_injection, "Allow inject_fault (testing only)");
+  app.add_option("--max-frame-bytes", out.limits.max_frame_bytes, "Longest request line")
+    ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 30))->capture_default_str();
+  app.add_option("--max-connections", out.limits.max_connections, "Connections served at once")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))->capture_default_str();
+  app.add_option("--max-in-flight", out.limits.max_in_flight_per_connection, "Pipelined requests per connection")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))->capture_default_str();
+  app.add_option("--half-line-timeout-ms", half_line_ms, "Close a connection whose started line stalls this long")
+    ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{3600000}))->capture_default_str();
+  app.add_option("--drain-grace-ms", drain_ms, "How long shutdown waits for in-flight requests")
+    ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))->capture_default_str();
+  app.add_option("--status-deadline-ms", out.status_deadline_ms, "Per-device deadline of status answers")
+    ->check(CLI::Range(1u, 60000u))->capture_default_str();
+  app.add_option("--io-threads", out.io_threads, "Threads running the TCP front end")
+    ->check(CLI::Range(1u, 64u))->capture_default_str();
+  app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler")
+    ->check(CLI::Range(1u, 256u))->capture_default_str();
+  app.set_version_flag("--version", std::string{protocol::server_version});
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    std::ostringstream text;
+    app.exit(e, text, text);
+    return early_exit{0, text.str()};
+  } catch (const CLI::ParseError& e) {
+    return early_exit{2, std::string{"modeld: "} + e.what()};
+  }
+  out.limits.half_line_timeout = std::chrono::milliseconds(half_line_ms);
+  out.limits.drain_grace = std::chrono::milliseconds(drain_ms);
+  if (auto error = parse_listen(listen, out))
+    return early_exit{2, "modeld: " + *error};
+  auto spec = gpu::parse_device_spec(devices);
+  if (auto* error = std::get_if<std::string>(&spec))
+    return early_exit{2, "modeld: --devices: " + *error};
+  out.devices = std::get<gpu::device_spec>(spec);
+  auto cache = gpu::parse_byte_size(cache_size);
+  if (!cache)
+    return early_exit{2, "modeld: --cache-size '" + cache_size + "' is not a size like 4GiB"};
+  out.cache_size_bytes = *cache;
+  if (auto error = check_model_roots(out))
+    return early_exit{2, "modeld: " + *error};
+  if (auto error = prepare_data_dir(out.data_dir))
+    return early_exit{2, "modeld: " + *error};
+  if (!token_file.empty())
+    if (auto error = read_token(token_file, out))
+      return early_exit{2, "modeld: " + *error};
+  return out;
+}
+
+} // namespace modeld::runtime

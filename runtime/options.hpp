@@ -1,0 +1,40 @@
+// modeld's start flags (PROTOCOL.md, "Starting the server") and their checks. A bad flag,
+// an unusable model root or data dir, or a malformed device spec is one line for stderr.
+#pragma once
+
+#include "gpu/device_spec.hpp"
+#include "protocol/limits.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace modeld::runtime {
+
+struct options {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 7311;
+  std::vector<std::string> model_roots;
+  std::string data_dir = "modeld-data";
+  gpu::device_spec devices;
+  std::uint64_t cache_size_bytes = 4ull << 30;
+  std::optional<std::string> auth_token;
+  bool fault_injection = false;
+  unsigned io_threads = 1;
+  unsigned actor_threads = 2;
+  std::uint32_t status_deadline_ms = 250;
+  protocol::server_limits limits;
+};
+
+// Either the options, or {exit code, text}: 0 with help/version text for stdout, 2 with one
+// error line for stderr.
+struct early_exit {
+  int code;
+  std::string text;
+};
+
+std::variant<options, early_exit> parse_options(int argc, const char* const* argv);
+
+} // namespace modeld::runtime
