@@ -27,6 +27,12 @@ inline void put_str(bytes& out, std::string_view s) { out.insert(out.end(), s.be
 
 inline bytes from_string(std::string_view s) { return bytes(s.begin(), s.end()); }
 
+// All bytes of a string literal, embedded NULs included.
+template <std::size_t N>
+bytes lit(const char (&s)[N]) {
+  return bytes(s, s + N - 1);
+}
+
 // A safetensors file: u64 length, the header text, then `data_size` bytes of `fill`.
 inline bytes safetensors_file(std::string_view header, std::size_t data_size,
                               std::uint8_t fill = 0) {

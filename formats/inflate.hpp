@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace modeld::formats {
+
+// Raw DEFLATE (RFC 1951) decoder for the small deflated entries of zip archives, such as the
+// `.debug_pkl` pickles of TorchScript archives, which must be scanned like any other pickle.
+// No dependency besides OpenSSL is allowed in formats/, hence this small decoder. Output is
+// capped at `max_output` bytes, so a zip bomb stops at the size the directory declared.
+// Returns nullopt and sets `error` on malformed input or when the cap would be exceeded.
+std::optional<std::vector<std::uint8_t>> inflate_raw(std::span<const std::uint8_t> input,
+                                                     std::uint64_t max_output, std::string& error);
+
+} // namespace modeld::formats
