@@ -1,0 +1,25 @@
+#pragma once
+
+#include <vector>
+
+#include "formats/model_report.hpp"
+
+namespace modeld::formats {
+
+struct architecture_result {
+  std::string architecture = "unknown";
+  std::string type = "unknown";
+  std::string precision = "unknown";
+  std::uint64_t parameter_count = 0;
+  std::uint64_t tensor_bytes = 0;
+  std::vector<component_summary> components;
+};
+
+// Architecture and type from tensor names and shapes the way ComfyUI's model_detection does
+// (UNet prefix, context dimension, label_emb, joint/double blocks), plus LoRA, CLIP, T5 and
+// LLM layouts; components split by the usual checkpoint prefixes; precision = the dtype
+// holding the most bytes.
+architecture_result detect_architecture(const std::vector<tensor_info>& tensors,
+                                        const metadata_map& embedded);
+
+} // namespace modeld::formats
