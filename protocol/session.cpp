@@ -296,7 +296,10 @@ asio::awaitable<command_result> session::run_with_limits(const command_entry& co
     command_result result;
   };
   auto run_handler = [&]() -> asio::awaitable<handler_outcome> {
-    co_return handler_outcome{co_await command.handler(context_, req)};
+    // Not `co_return handler_outcome{co_await ...}`: g++ 12 miscompiles co_await inside a
+    // braced initializer.
+    auto result = co_await command.handler(context_, req);
+    co_return handler_outcome{std::move(result)};
   };
   auto outcome = co_await (run_handler() || pending->limit.async_wait(as_tuple(asio::use_awaitable)));
   if (auto* finished = std::get_if<handler_outcome>(&outcome))

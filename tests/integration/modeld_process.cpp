@@ -1,0 +1,167 @@
+#include "modeld_process.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace modeld::test {
+namespace fs = std::filesystem;
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+pid_t spawn(const std::vector<std::string>& args, int stdout_fd, int stderr_fd) {
+  std::vector<char*> argv;
+  std::string binary = MODELD_BINARY;
+  argv.push_back(binary.data());
+  std::vector<std::string> copies = args;
+  for (auto& a : copies)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(stdout_fd, STDOUT_FILENO);
+    dup2(stderr_fd, STDERR_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, STDIN_FILENO);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits for `pid` up to `limit`; returns its exit code, or nullopt if it is still running.
+std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = clock::now() + limit;
+  while (true) {
+    int status = 0;
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (clock::now() >= deadline)
+      return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::string drain_fd(int fd) {
+  std::string text;
+  std::array<char, 4096> buffer{};
+  while (true) {
+    auto n = read(fd, buffer.data(), buffer.size());
+    if (n <= 0)
+      break;
+    text.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+std::string make_temp_dir() {
+  std::string pattern = (fs::temp_directory_path() / "modeld-test-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+} // namespace
+
+temp_dir::temp_dir() : path(make_temp_dir()) {}
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+process_result run_modeld(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
+  pid_t pid = spawn(args, out_pipe[1], err_pipe[1]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  auto code = wait_for(pid, limit);
+  if (!code) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  process_result result{code.value_or(-1), drain_fd(out_pipe[0]), drain_fd(err_pipe[0])};
+  close(out_pipe[0]);
+  close(err_pipe[0]);
+  return result;
+}
+
+modeld_process::modeld_process(std::vector<std::string> extra_args) {
+  base_dir_ = make_temp_dir();
+  data_dir_ = base_dir_ + "/data";
+  auto model_root = base_dir_ + "/models";
+  fs::create_directories(model_root);
+  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--model-root", model_root};
+  bool has_devices = false;
+  for (auto& a : extra_args)
+    has_devices = has_devices || a == "--devices";
+  if (!has_devices)
+    args.insert(args.end(), {"--devices", "cpu:0=1GiB,cpu:1=1GiB"});
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  int out_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
+  int log = open((base_dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  pid_ = spawn(args, out_pipe[1], log);
+  close(out_pipe[1]);
+  close(log);
+  // Read stdout until the `listening on HOST:PORT` line, at most 30 s.
+  std::string seen;
+  auto deadline = clock::now() + std::chrono::seconds(30);
+  while (clock::now() < deadline && seen.find('\n') == std::string::npos) {
+    pollfd p{out_pipe[0], POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) {
+      char buffer[256];
+      auto n = read(out_pipe[0], buffer, sizeof buffer);
+      if (n <= 0)
+        break;
+      seen.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  close(out_pipe[0]);
+  auto colon = seen.rfind(':');
+  if (seen.rfind("listening on ", 0) != 0 || colon == std::string::npos) {
+    stop(SIGKILL);
+    FAIL("modeld did not start; stdout: " << seen);
+  }
+  port_ = static_cast<std::uint16_t>(std::stoi(seen.substr(colon + 1)));
+}
+
+modeld_process::~modeld_process() {
+  if (pid_ > 0)
+    stop(SIGKILL);
+  std::error_code ec;
+  fs::remove_all(base_dir_, ec);
+}
+
+int modeld_process::stop(int signal, std::chrono::milliseconds limit) {
+  if (pid_ <= 0)
+    return -1;
+  kill(pid_, signal);
+  auto code = wait_for(pid_, limit);
+  if (!code) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_ = -1;
+  return code.value_or(-1);
+}
+
+bool modeld_process::running() {
+  return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0;
+}
+
+} // namespace modeld::test

@@ -1,0 +1,54 @@
+// Runs the real modeld binary as a child process for integration tests: starts it on
+// 127.0.0.1 port 0, learns its port from the `listening on` line, stops it with a signal.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace modeld::test {
+
+struct process_result {
+  int exit_code = -1; // -1: killed by a signal or still running
+  std::string stdout_text;
+  std::string stderr_text;
+};
+
+// Runs modeld with `args` to completion (at most `limit`), capturing both streams.
+process_result run_modeld(const std::vector<std::string>& args,
+                          std::chrono::milliseconds limit = std::chrono::seconds(20));
+
+class modeld_process {
+public:
+  // Starts modeld with `extra_args` plus a temp data dir and model root, on 127.0.0.1:0.
+  explicit modeld_process(std::vector<std::string> extra_args = {});
+  ~modeld_process();
+  modeld_process(const modeld_process&) = delete;
+  modeld_process& operator=(const modeld_process&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  const std::string& data_dir() const { return data_dir_; }
+
+  // Sends `signal` and waits for exit; returns the exit code (-1 if it did not exit in time).
+  int stop(int signal, std::chrono::milliseconds limit = std::chrono::seconds(20));
+  bool running();
+
+private:
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  std::string base_dir_;
+  std::string data_dir_;
+};
+
+// A temp directory removed at destruction.
+struct temp_dir {
+  temp_dir();
+  ~temp_dir();
+  std::string path;
+};
+
+} // namespace modeld::test
