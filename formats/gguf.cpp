@@ -76,9 +76,12 @@ public:
       if (!key_value(keys))
         return;
     std::unordered_set<std::string> names;
-    info_.tensors.reserve(*tensors);
+    // Reserve only what a plausible model has; a count that is merely "bounded by the file" can
+    // still be hundreds of millions in a large hostile file.
+    const auto expected = std::min<std::uint64_t>(*tensors, 1 << 16);
+    info_.tensors.reserve(expected);
     std::vector<std::uint64_t> offsets;
-    offsets.reserve(*tensors);
+    offsets.reserve(expected);
     for (std::uint64_t i = 0; i < *tensors; ++i)
       if (!tensor(names, offsets))
         return;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "bytes.hpp"
+#include "formats/ggml_types.hpp"
 #include "formats/gguf.hpp"
 
 using namespace modeld::formats;
@@ -219,4 +220,16 @@ TEST_CASE("gguf: data layout errors", "[gguf]") {
   no_data.data.clear();
   const auto built = no_data.build();
   CHECK(first_error(bytes(built.begin(), built.end() - 1)) == "GGUF_TRUNCATED");
+}
+
+TEST_CASE("gguf: ggml type table", "[gguf]") {
+  CHECK(ggml_type(12)->name == "Q4_K");
+  CHECK(ggml_type(12)->block_size == 256);
+  CHECK(ggml_type(12)->type_size == 144);
+  CHECK(ggml_type(23)->type_size == 136); // IQ4_XS
+  CHECK(ggml_type(30)->name == "BF16");
+  CHECK(ggml_type(39)->type_size == 17);  // MXFP4
+  CHECK_FALSE(ggml_type(4));              // removed Q4_2
+  CHECK_FALSE(ggml_type(32));             // removed Q4_0_4_8
+  CHECK_FALSE(ggml_type(40));
 }

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "bytes.hpp"
+#include "formats/dtype.hpp"
 #include "formats/safetensors.hpp"
 
 using namespace modeld::formats;
@@ -183,4 +184,16 @@ TEST_CASE("safetensors: sniffing", "[safetensors]") {
   CHECK(looks_like_safetensors(view(safetensors_file(" {}", 0))));
   CHECK_FALSE(looks_like_safetensors(view(safetensors_file("[]", 0))));
   CHECK_FALSE(looks_like_safetensors(view(bytes{0x80, 0x02, 0x8a, 0x0a})));
+}
+
+TEST_CASE("safetensors: dtype bit widths", "[safetensors]") {
+  CHECK(safetensors_dtype_bits("F4") == 4u);
+  CHECK(safetensors_dtype_bits("F6_E3M2") == 6u);
+  for (auto name : {"F8_E5M2", "F8_E4M3", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0", "BOOL", "U8", "I8"})
+    CHECK(safetensors_dtype_bits(name) == 8u);
+  for (auto name : {"C64", "F64", "I64", "U64"})
+    CHECK(safetensors_dtype_bits(name) == 64u);
+  CHECK_FALSE(safetensors_dtype_bits("f32"));
+  CHECK(precision_label("F8_E4M3") == "fp8");
+  CHECK(precision_label("Q4_K") == "q4_k");
 }

@@ -323,3 +323,16 @@ TEST_CASE("torch fixtures: TorchScript archive", "[torch][fixtures]") {
   REQUIRE(info.tensors.size() == 2);
   CHECK(info.tensors[0].shape == std::vector<std::uint64_t>{2, 4});
 }
+
+TEST_CASE("torch zip: storages of unknown type", "[torch]") {
+  pickle_builder p;
+  p.proto(2).empty_dict().mark().unicode("w").tensor("Float8Storage", "0", 2, {2}).setitems().stop();
+  auto items = torch_items();
+  items[0].data = p.build();
+  items.erase(items.begin() + 3);
+  issue_sink issues;
+  const auto info = inspect(items, issues);
+  CHECK(issues.has("TORCH_UNKNOWN_STORAGE_TYPE"));
+  REQUIRE(info.tensors.size() == 1);
+  CHECK(info.tensors[0].dtype == "unknown");
+}
