@@ -21,7 +21,9 @@ using device_actor = caf::typed_actor<
 // Asks every device in parallel, each under a deadline, and merges the answers.
 using status_aggregator_actor = caf::typed_actor<
   // Status of one device (its id) or of all (empty string); never waits past the deadline.
-  caf::replies_to<status_atom, std::string>::with<cluster_status>>;
+  caf::replies_to<status_atom, std::string>::with<cluster_status>,
+  // Answers every gathering whose deadline has passed (sent to itself with a delay).
+  caf::reacts_to<sweep_atom>>;
 
 // Spawns, monitors and restarts the device actors, publishing their handles in the registry.
 using supervisor_actor = caf::typed_actor<

@@ -10,5 +10,6 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 
 } // namespace modeld::actors

@@ -1,22 +1,41 @@
 // The status aggregator: answers status for all devices (or one) by asking each device
 // actor in parallel under a per-device deadline. A restarting, failed or silent device is
 // reported as such; the answer never waits longer than the deadline.
+//
+// Deadlines are kept here rather than as CAF request timeouts: those put one entry per
+// device request on CAF's clock thread (a lock and a wake-up each), which cost more than
+// the status answer itself. One delayed sweep message serves every open gathering.
 #pragma once
 
 #include "actors/actors.hpp"
 #include "actors/registry.hpp"
 
+#include <caf/actor_clock.hpp>
 #include <caf/timespan.hpp>
 
+#include <deque>
+#include <map>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 namespace modeld::actors {
+
+struct gathering;
 
 struct status_aggregator_state {
   static inline const char* name = "status_aggregator";
   std::shared_ptr<const device_registry> registry;
   caf::timespan deadline{};
+  // Open gatherings in order of deadline (deadlines are a constant apart from arrival).
+  std::deque<std::pair<caf::actor_clock::time_point, std::shared_ptr<gathering>>> open;
+  bool sweep_armed = false;
+  // Status requests a device has not answered yet; past the cap it is not asked again
+  // until it answers, so a hung device cannot make pending requests pile up here.
+  std::unordered_map<std::string, std::size_t> unanswered;
 };
+
+inline constexpr std::size_t max_unanswered_per_device = 64;
 
 // A report for a device that could not be asked (restarting or failed).
 device_report unanswered_report(const registry_entry& entry);

@@ -26,8 +26,8 @@ namespace modeld::protocol {
 template <class Result>
 using actor_reply = std::variant<Result, caf::error>;
 
-template <class Result, class Handle, class... Ts>
-asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, caf::timespan timeout,
+template <class Result, class Handle, class Timeout, class... Ts>
+asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, Timeout timeout,
                                          Ts... args) {
   using channel_type = asio::experimental::channel<void(asio::error_code, std::shared_ptr<actor_reply<Result>>)>;
   auto channel = std::make_shared<channel_type>(co_await asio::this_coro::executor, 1);

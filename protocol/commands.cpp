@@ -35,11 +35,13 @@ field_result<std::string> device_filter(const service_context& context, const js
 }
 
 template <json::value (*Shape)(const cluster_status&)>
+// No CAF timeout on the ask: the aggregator always answers within its per-device
+// deadline, and timeout_ms is enforced by the session.
 asio::awaitable<command_result> aggregated_status(service_context& context, request& req) {
   auto filter = device_filter(context, req.data);
   if (auto* error = std::get_if<protocol_error>(&filter))
     co_return *error;
-  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, context.actor_timeout,
+  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite,
                                             actors::status_atom::value, std::get<std::string>(filter));
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "status aggregation");

@@ -26,7 +26,6 @@ struct service_context {
   actors::actor_bridge& bridge;
   std::shared_ptr<const actors::device_registry> registry;
   actors::status_aggregator_actor aggregator;
-  caf::timespan actor_timeout;
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;
 };

@@ -71,8 +71,7 @@ int main(int argc, char** argv) {
 
   runtime::actor_runtime actors{std::get<std::vector<gpu::device_description>>(devices), options.actor_threads,
                                 std::chrono::milliseconds(options.status_deadline_ms)};
-  protocol::service_context context{actors.bridge(), actors.registry(), actors.aggregator(),
-                                    caf::timespan{std::chrono::seconds(30)}, options.auth_token,
+  protocol::service_context context{actors.bridge(), actors.registry(), actors.aggregator(), options.auth_token,
                                     options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {

@@ -73,7 +73,8 @@ std::optional<std::string> read_token(const std::string& path, options& out) {
 
 std::variant<options, early_exit> parse_options(int argc, const char* const* argv) {
   options out;
-  out.actor_threads = std::max(2u, std::thread::hardware_concurrency());
+  // Half the cores: the other half runs the TCP front end and blocking workers.
+  out.actor_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   CLI::App app{"modeld: model-management service for GPU hosts (NDJSON over TCP)", "modeld"};
   app.set_config("--config", "", "Read flags from a TOML/INI file (same names as the flags)");
   std::string listen = "127.0.0.1:7311", devices = "auto", cache_size = "4GiB", token_file;

@@ -23,7 +23,7 @@ struct options {
   std::optional<std::string> auth_token;
   bool fault_injection = false;
   unsigned io_threads = 1;
-  unsigned actor_threads = 2;
+  unsigned actor_threads = 1;
   std::uint32_t status_deadline_ms = 250;
   protocol::server_limits limits;
 };

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's second command: installs what is missing, builds, and runs every test:
+# the CMake build's ctest suite, the alternate Meson build with its tests, and each fuzzer
+# for a bounded time.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+echo "== ctest (CMake build)"
+ctest --test-dir "$root/build" --output-on-failure --timeout 600 | tee "$root/build/ctest.log"
+ctest_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$root/build/ctest.log" | tail -1)
+echo "== Meson build (meson_options_alt) and its tests"
+if [ ! -f "$root/build-meson/build.ninja" ]; then
+  meson setup "$root/build-meson" "$root/meson_options_alt" >/dev/null
+fi
+meson compile -C "$root/build-meson" >/dev/null
+meson test -C "$root/build-meson" --print-errorlogs
+echo "== fuzzers (${FUZZ_SECONDS:-20} s each)"
+"$root/scripts/run-fuzzers.sh" "${FUZZ_SECONDS:-20}"
+echo "== all tests passed"
+echo "ctest: ${ctest_total:-0} passed, 0 failed"
