@@ -4,7 +4,6 @@
 #include <cstring>
 #include <memory>
 #include <openssl/evp.h>
-#include <sys/mman.h>
 #include <thread>
 
 #include "formats/crc32.hpp"
@@ -13,15 +12,15 @@ namespace modeld::formats {
 
 namespace {
 
-constexpr std::uint64_t chunk_size = 8ULL << 20;
+constexpr std::uint64_t chunk_size = 4ULL << 20;
 // How far one thread may run ahead of the other; bounds the mapped-but-unreleased window.
-constexpr std::uint64_t max_skew = 64ULL << 20;
+constexpr std::uint64_t max_skew = 32ULL << 20;
+// Hashing straight from mapped pages runs ~30% slower than from cache here: the hardware
+// prefetcher stops at every 4 KiB page. Copying each block into a small buffer first (memcpy
+// streams at ~10 GB/s) lets SHA-256 run at the speed `openssl dgst` gets from read().
+constexpr std::uint64_t block_size = 64ULL << 10;
 constexpr std::uint64_t autov1_offset = 0x100000;
 constexpr std::uint64_t autov1_length = 0x10000;
-
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
 
 struct evp_deleter {
   void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
@@ -65,23 +64,27 @@ std::uint64_t element_size(float_kind kind) {
   return 1;
 }
 
+// NaN: magnitude above the all-ones exponent; Inf: magnitude equal to it. Counters have the
+// element's width and are flushed per block, so the loop vectorises without widening.
 template <class T>
-void count_bits(const std::uint8_t* data, std::uint64_t count, T exponent, T mantissa,
-                std::uint64_t& nan, std::uint64_t& inf) noexcept {
-  // Branch-free so the compiler vectorises it; values are all-ones exponent with a zero (Inf)
-  // or non-zero (NaN) mantissa.
-  std::uint64_t n = 0;
-  std::uint64_t i = 0;
-  for (std::uint64_t k = 0; k < count; ++k) {
-    T v;
-    std::memcpy(&v, data + k * sizeof(T), sizeof(T));
-    const bool special = (v & exponent) == exponent;
-    const bool has_mantissa = (v & mantissa) != 0;
-    n += special & has_mantissa;
-    i += special & !has_mantissa;
+void count_bits(const std::uint8_t* data, std::uint64_t count, T exponent, std::uint64_t& nan,
+                std::uint64_t& inf) noexcept {
+  constexpr T magnitude = static_cast<T>(static_cast<T>(~T(0)) >> 1); // all but the sign bit
+  constexpr std::uint64_t block = std::min<std::uint64_t>(std::uint64_t(1) << (sizeof(T) * 8 - 1), 1 << 15);
+  for (std::uint64_t start = 0; start < count; start += block) {
+    const auto n = std::min(block, count - start);
+    T nans = 0;
+    T infs = 0;
+    for (std::uint64_t k = 0; k < n; ++k) {
+      T v;
+      std::memcpy(&v, data + (start + k) * sizeof(T), sizeof(T));
+      const T a = v & magnitude;
+      nans += a > exponent;
+      infs += a == exponent;
+    }
+    nan += nans;
+    inf += infs;
   }
-  nan += n;
-  inf += i;
 }
 
 struct region_state {
@@ -108,15 +111,8 @@ public:
   bool has_work() const noexcept { return !regions_.empty() || tensor_hash_ != nullptr; }
 
   void chunk(std::uint64_t begin, std::uint64_t end) {
-    if (tensor_hash_) {
-      const auto from = std::max(begin, *request_.tensor_data_start);
-      if (from < end)
-        EVP_DigestUpdate(tensor_hash_.get(), bytes_.data() + from, end - from);
-    }
-    while (next_ < regions_.size() && regions_[next_].region->end <= begin)
-      ++next_;
-    for (auto i = next_; i < regions_.size() && regions_[i].region->begin < end; ++i)
-      region_chunk(regions_[i], begin, end);
+    for (auto at = begin; at < end; at += block_size)
+      block(at, std::min(end, at + block_size));
   }
 
   void finish(scan_result& result) {
@@ -138,6 +134,21 @@ public:
   }
 
 private:
+  void block(std::uint64_t begin, std::uint64_t end) {
+    if (tensor_hash_) {
+      const auto from = std::max(begin, *request_.tensor_data_start);
+      if (from < end) {
+        std::memcpy(buffer_.data(), bytes_.data() + from, end - from);
+        EVP_DigestUpdate(tensor_hash_.get(), buffer_.data(), end - from);
+      }
+    }
+    // The region scans below read the same lines, now in cache.
+    while (next_ < regions_.size() && regions_[next_].region->end <= begin)
+      ++next_;
+    for (auto i = next_; i < regions_.size() && regions_[i].region->begin < end; ++i)
+      region_chunk(regions_[i], begin, end);
+  }
+
   void region_chunk(region_state& state, std::uint64_t begin, std::uint64_t end) {
     const auto& r = *state.region;
     const auto from = std::max(begin, r.begin);
@@ -164,6 +175,7 @@ private:
   std::vector<region_state> regions_;
   std::size_t next_ = 0;
   digest tensor_hash_;
+  std::vector<std::uint8_t> buffer_ = std::vector<std::uint8_t>(block_size);
 };
 
 scan_result run_scan(std::span<const std::uint8_t> bytes, const mapped_file* mapping,
@@ -198,14 +210,17 @@ scan_result run_scan(std::span<const std::uint8_t> bytes, const mapped_file* map
     });
 
   auto ctx = request.hash ? new_sha256() : digest();
+  std::vector<std::uint8_t> buffer(block_size);
   std::uint64_t released = 0;
   for (std::uint64_t at = 0; at < size && !cancel.load(); at += chunk_size) {
     const auto end = std::min(size, at + chunk_size);
     keep_pace(at, numerics_done);
-    if (mapping != nullptr) // map the next chunk in one call instead of one fault per page
-      ::madvise(const_cast<std::uint8_t*>(bytes.data()) + at, end - at, MADV_POPULATE_READ);
     if (ctx)
-      EVP_DigestUpdate(ctx.get(), bytes.data() + at, end - at);
+      for (auto block = at; block < end; block += block_size) {
+        const auto length = std::min(end, block + block_size) - block;
+        std::memcpy(buffer.data(), bytes.data() + block, length);
+        EVP_DigestUpdate(ctx.get(), buffer.data(), length);
+      }
     hash_done.store(end);
     hash_done.notify_all();
     const auto both = std::min(end, numerics_done.load());
@@ -246,16 +261,16 @@ void count_non_finite(const std::uint8_t* data, std::uint64_t count, float_kind 
                       std::uint64_t& nan, std::uint64_t& inf) noexcept {
   switch (kind) {
     case float_kind::f32:
-      count_bits<std::uint32_t>(data, count, 0x7F800000u, 0x007FFFFFu, nan, inf);
+      count_bits<std::uint32_t>(data, count, 0x7F800000u, nan, inf);
       break;
     case float_kind::f16:
-      count_bits<std::uint16_t>(data, count, 0x7C00u, 0x03FFu, nan, inf);
+      count_bits<std::uint16_t>(data, count, 0x7C00u, nan, inf);
       break;
     case float_kind::bf16:
-      count_bits<std::uint16_t>(data, count, 0x7F80u, 0x007Fu, nan, inf);
+      count_bits<std::uint16_t>(data, count, 0x7F80u, nan, inf);
       break;
     case float_kind::f64:
-      count_bits<std::uint64_t>(data, count, 0x7FF0000000000000ull, 0x000FFFFFFFFFFFFFull, nan, inf);
+      count_bits<std::uint64_t>(data, count, 0x7FF0000000000000ull, nan, inf);
       break;
     case float_kind::none: break;
   }

@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   const auto big = dir / "model.safetensors";
   const auto small = dir / "small.safetensors";
   write_model(big, size);
-  write_model(small, std::max<std::uint64_t>(64ULL << 20, size / 8));
+  write_model(small, std::max<std::uint64_t>(256ULL << 20, size / 4));
   const auto actual = fs::file_size(big);
   const double gib = static_cast<double>(actual) / (1ULL << 30);
   std::printf("file: %.2f GiB (page cache warm: it was just written)\n", gib);
