@@ -159,8 +159,10 @@ void inspect_content(std::span<const std::uint8_t> bytes, const mapped_file* map
   }
   auto format = detect_format(bytes);
   const auto expected = formats_for_extension(report.file.extension);
-  if (format == model_format::unknown && expected.size() == 1 && expected[0] == model_format::onnx)
-    format = model_format::onnx; // ONNX has no magic; trust the extension and let the walk judge
+  // Content that matches nothing but carries a single-format extension goes to that parser,
+  // whose errors say precisely what is wrong (ONNX has no magic at all).
+  if (format == model_format::unknown && expected.size() == 1)
+    format = expected[0];
   if (format == model_format::unknown) {
     issues.error("UNKNOWN_FORMAT", "content matches no supported model format", at_offset(0));
     return;

@@ -80,6 +80,15 @@ TEST_CASE("inspect: file-level issues", "[inspect]") {
   r = inspect_bytes(view(from_string("just some text")), "notes.bin");
   CHECK(has_code(r.issues, "UNKNOWN_FORMAT"));
   CHECK(r.format == model_format::unknown);
+
+  // Unrecognisable content with a single-format extension gets that parser's precise error.
+  bytes huge_header;
+  put<std::uint64_t>(huge_header, 200'000'000);
+  put_str(huge_header, "{}");
+  r = inspect_bytes(view(huge_header), "big.safetensors");
+  CHECK(has_code(r.issues, "SAFETENSORS_HEADER_TOO_LARGE"));
+  r = inspect_bytes(view(from_string("GGML old file")), "old.gguf");
+  CHECK(has_code(r.issues, "GGUF_BAD_MAGIC"));
 }
 
 TEST_CASE("inspect: extension mismatch is a warning and the content wins", "[inspect]") {
