@@ -14,18 +14,20 @@ std::string_view to_string(device_health health) {
 }
 
 device_registry::device_registry(std::vector<device_info> devices) : devices_(std::move(devices)) {
+  auto initial = std::make_shared<entries>();
   for (auto& info : devices_)
-    entries_.push_back(registry_entry{info, {}, device_health::restarting, 0, {}});
+    initial->push_back(registry_entry{info, {}, device_health::restarting, 0, {}});
+  entries_ = std::move(initial);
 }
 
-std::vector<registry_entry> device_registry::snapshot() const {
+std::shared_ptr<const device_registry::entries> device_registry::snapshot() const {
   std::shared_lock lock{mutex_};
   return entries_;
 }
 
 std::optional<registry_entry> device_registry::find(std::string_view device_id) const {
-  std::shared_lock lock{mutex_};
-  for (auto& e : entries_)
+  auto current = snapshot(); // keeps the entries alive while we look
+  for (auto& e : *current)
     if (e.info.id == device_id)
       return e;
   return std::nullopt;
@@ -38,38 +40,38 @@ bool device_registry::contains(std::string_view device_id) const {
   return false;
 }
 
-registry_entry* device_registry::entry(std::string_view device_id) {
-  for (auto& e : entries_)
+template <class Change>
+void device_registry::update(std::string_view device_id, Change&& change) {
+  std::unique_lock lock{mutex_};
+  auto next = std::make_shared<entries>(*entries_);
+  for (auto& e : *next)
     if (e.info.id == device_id)
-      return &e;
-  return nullptr;
+      change(e);
+  entries_ = std::move(next);
 }
 
 void device_registry::set_running(std::string_view device_id, device_actor handle, std::uint32_t restarts) {
-  std::unique_lock lock{mutex_};
-  if (auto* e = entry(device_id)) {
-    e->handle = std::move(handle);
-    e->health = device_health::ready;
-    e->restarts = restarts;
-  }
+  update(device_id, [&](registry_entry& e) {
+    e.handle = std::move(handle);
+    e.health = device_health::ready;
+    e.restarts = restarts;
+  });
 }
 
 void device_registry::set_restarting(std::string_view device_id, std::string reason) {
-  std::unique_lock lock{mutex_};
-  if (auto* e = entry(device_id)) {
-    e->handle = nullptr;
-    e->health = device_health::restarting;
-    e->last_error = std::move(reason);
-  }
+  update(device_id, [&](registry_entry& e) {
+    e.handle = nullptr;
+    e.health = device_health::restarting;
+    e.last_error = std::move(reason);
+  });
 }
 
 void device_registry::set_failed(std::string_view device_id, std::string reason) {
-  std::unique_lock lock{mutex_};
-  if (auto* e = entry(device_id)) {
-    e->handle = nullptr;
-    e->health = device_health::failed;
-    e->last_error = std::move(reason);
-  }
+  update(device_id, [&](registry_entry& e) {
+    e.handle = nullptr;
+    e.health = device_health::failed;
+    e.last_error = std::move(reason);
+  });
 }
 
 } // namespace modeld::actors

@@ -5,6 +5,7 @@
 #include "actors/actors.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -29,8 +30,11 @@ class device_registry {
 public:
   explicit device_registry(std::vector<device_info> devices);
 
-  // Every device, in the order of --devices.
-  std::vector<registry_entry> snapshot() const;
+  using entries = std::vector<registry_entry>;
+
+  // Every device, in the order of --devices. Copy-on-write: a snapshot is shared and never
+  // changes; an update publishes a new one (status reads it on every request).
+  std::shared_ptr<const entries> snapshot() const;
   std::optional<registry_entry> find(std::string_view device_id) const;
   const std::vector<device_info>& devices() const { return devices_; }
   bool contains(std::string_view device_id) const;
@@ -40,11 +44,12 @@ public:
   void set_failed(std::string_view device_id, std::string reason);
 
 private:
-  registry_entry* entry(std::string_view device_id);
+  template <class Change>
+  void update(std::string_view device_id, Change&& change);
 
   const std::vector<device_info> devices_;
   mutable std::shared_mutex mutex_;
-  std::vector<registry_entry> entries_;
+  std::shared_ptr<const entries> entries_;
 };
 
 } // namespace modeld::actors

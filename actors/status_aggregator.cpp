@@ -119,7 +119,8 @@ status_aggregator_actor::behavior_type status_aggregator(self_pointer self,
     [self](status_atom, const std::string& device_id) -> caf::result<cluster_status> {
       auto gather = std::make_shared<gathering>();
       gather->promise = self->make_response_promise<cluster_status>();
-      for (auto& entry : self->state.registry->snapshot()) {
+      auto entries = self->state.registry->snapshot();
+      for (auto& entry : *entries) {
         if (!device_id.empty() && entry.info.id != device_id)
           continue;
         auto index = gather->result.devices.size();

@@ -50,7 +50,8 @@ asio::awaitable<command_result> aggregated_status(service_context& context, requ
 
 asio::awaitable<command_result> get_device_list(service_context& context, request&) {
   json::array devices;
-  for (auto& entry : context.registry->snapshot())
+  auto entries = context.registry->snapshot();
+  for (auto& entry : *entries)
     devices.emplace_back(device_listing(entry));
   co_return json::value(json::object{{"devices", std::move(devices)}});
 }

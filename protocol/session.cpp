@@ -237,7 +237,8 @@ void session::answer_hello(request& req, clock::time_point received) {
   for (auto name : capabilities())
     capabilities_json.emplace_back(name);
   json::array devices;
-  for (auto& entry : context_.registry->snapshot())
+  auto entries = context_.registry->snapshot();
+  for (auto& entry : *entries)
     devices.emplace_back(device_listing(entry));
   json::object data{
     {"protocol_version", protocol_version},

@@ -32,7 +32,8 @@ struct supervised : modeld::test::deterministic_system {
 
 TEST_CASE("the supervisor starts one device actor per device and registers it", "[supervisor]") {
   supervised s;
-  for (auto& entry : s.registry->snapshot()) {
+  auto entries = s.registry->snapshot();
+  for (auto& entry : *entries) {
     CHECK(entry.health == device_health::ready);
     CHECK(entry.handle);
     CHECK(entry.restarts == 0);
