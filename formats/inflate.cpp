@@ -24,6 +24,8 @@ public:
     : in_(in), max_output_(max_output) {
   }
 
+  bool reached_limit() const noexcept { return reached_limit_; }
+
   bool run(std::string& error) {
     int last = 0;
     do {
@@ -70,6 +72,7 @@ private:
   bool put(std::uint8_t byte) {
     if (out_.size() >= max_output_) {
       error_ = "output exceeds the declared size";
+      reached_limit_ = true;
       return false;
     }
     out_.push_back(byte);
@@ -304,6 +307,7 @@ private:
   huffman fixed_lit_;
   huffman fixed_dist_;
   bool fixed_built_ = false;
+  bool reached_limit_ = false;
 };
 
 } // namespace
@@ -312,6 +316,15 @@ std::optional<std::vector<std::uint8_t>> inflate_raw(std::span<const std::uint8_
                                                      std::uint64_t max_output, std::string& error) {
   decoder d(input, max_output);
   if (!d.run(error))
+    return std::nullopt;
+  return d.take();
+}
+
+std::optional<std::vector<std::uint8_t>> inflate_prefix(std::span<const std::uint8_t> input,
+                                                        std::uint64_t count) {
+  decoder d(input, count);
+  std::string error;
+  if (!d.run(error) && !d.reached_limit())
     return std::nullopt;
   return d.take();
 }

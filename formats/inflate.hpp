@@ -16,4 +16,9 @@ namespace modeld::formats {
 std::optional<std::vector<std::uint8_t>> inflate_raw(std::span<const std::uint8_t> input,
                                                      std::uint64_t max_output, std::string& error);
 
+// The first `count` bytes of the stream (fewer if it is shorter): enough to sniff a pickle's
+// first bytes without inflating a whole entry. nullopt if the stream is malformed before then.
+std::optional<std::vector<std::uint8_t>> inflate_prefix(std::span<const std::uint8_t> input,
+                                                        std::uint64_t count);
+
 } // namespace modeld::formats

@@ -32,6 +32,8 @@ struct value {
 // Longer strings are kept as a prefix: enough for keys and names, bounded for hostile input.
 constexpr std::size_t max_kept_text = 4096;
 constexpr std::uint32_t no_value = UINT32_MAX;
+// torch tensors have at most 64 dimensions; longer size tuples are not tensor shapes.
+constexpr std::size_t max_tensor_rank = 64;
 
 // The shortest little-endian two's complement bytes of `n`, as pickle's LONG1 writes them.
 std::string minimal_le(std::int64_t n) {
@@ -250,6 +252,10 @@ private:
   }
 
   void record_global(std::string_view module, std::string_view name) {
+    // Real module paths are short; cut absurd ones so a huge GLOBAL line is not copied around.
+    // Deny-list matching is by prefix, so a cut name that starts like `os.` stays unsafe.
+    module = module.substr(0, max_kept_text);
+    name = name.substr(0, max_kept_text);
     std::string qualified;
     qualified.append(module).append(".").append(name);
     if (!seen_globals_.insert(qualified).second)
@@ -298,7 +304,8 @@ private:
 
   // ---- torch ----
   std::optional<std::vector<std::uint64_t>> int_tuple(std::uint32_t id) const {
-    if (id >= values_.size() || (values_[id].type != kind::tuple && values_[id].type != kind::list))
+    if (id >= values_.size() || (values_[id].type != kind::tuple && values_[id].type != kind::list) ||
+        values_[id].items.size() > max_tensor_rank)
       return std::nullopt;
     std::vector<std::uint64_t> out;
     for (auto item : values_[id].items) {
@@ -367,7 +374,9 @@ private:
   std::int64_t rebuild(std::uint32_t callable, std::uint32_t args) {
     if (args >= values_.size() || values_[args].type != kind::tuple)
       return -1;
-    const auto items = values_[args].items;
+    // rebuild() adds no values, so the reference stays valid; copying here would let one
+    // memoized huge tuple be copied on every REDUCE.
+    const auto& items = values_[args].items;
     const bool tensor_v2 = is_global(callable, "torch._utils", "_rebuild_tensor_v2") ||
                            is_global(callable, "torch._utils", "_rebuild_tensor") ||
                            is_global(callable, "torch._utils", "_rebuild_qtensor");

@@ -21,8 +21,9 @@ const std::string legacy_magic("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
 const std::string legacy_protocol("\xe9\x03", 2); // 1001
 // Deflated pickles larger than this are not inflated into memory (reported unscannable).
 constexpr std::uint64_t max_inflated_pickle = 256ULL << 20;
-// Deflated entries up to this size are inflated just to look for a pickle's first bytes.
-constexpr std::uint64_t max_sniffed_inflate = 16ULL << 20;
+// All deflated pickles of one archive together may inflate to this much; a zip of many
+// maximally compressed pickles must not turn into terabytes of work.
+constexpr std::uint64_t inflate_budget = 1ULL << 30;
 
 std::optional<std::uint64_t> element_size(const std::string& dtype) {
   const auto bits = element_bits(dtype);
@@ -48,11 +49,10 @@ bool is_pickle_entry(const zip_archive& archive, std::span<const std::uint8_t> f
     return false;
   if (entry.stored())
     return looks_like_pickle(archive.data(file, entry));
-  if (entry.method != 8 || entry.uncompressed_size > max_sniffed_inflate)
+  if (entry.method != 8)
     return false;
-  std::string error;
-  const auto out = inflate_raw(archive.data(file, entry), entry.uncompressed_size, error);
-  return out && looks_like_pickle(*out);
+  const auto head = inflate_prefix(archive.data(file, entry), 2);
+  return head && looks_like_pickle(*head);
 }
 
 std::string trimmed(std::span<const std::uint8_t> bytes) {
@@ -228,6 +228,7 @@ torch_archive_info inspect_torch_zip(std::span<const std::uint8_t> file, issue_s
 
   std::set<std::string> referenced;
   std::unordered_set<std::string> scanned;
+  std::uint64_t inflated_total = 0;
   auto scan_entry = [&](const zip_entry& entry) -> std::optional<pickle_scan_result> {
     scanned.insert(entry.name);
     if (!entry.data_valid)
@@ -241,9 +242,15 @@ torch_archive_info inspect_torch_zip(std::span<const std::uint8_t> file, issue_s
     if (!entry.stored()) {
       // torch (miniz) inflates deflated pickles, so they are scanned like stored ones.
       std::string error;
-      auto out = entry.method == 8 && entry.uncompressed_size <= max_inflated_pickle
+      const bool affordable = entry.uncompressed_size <= max_inflated_pickle &&
+                              entry.uncompressed_size <= inflate_budget - inflated_total;
+      auto out = entry.method == 8 && affordable
                    ? inflate_raw(bytes, entry.uncompressed_size, error)
                    : std::nullopt;
+      if (!affordable)
+        error = "inflated size over the scanning budget";
+      if (out)
+        inflated_total += out->size();
       if (!out || out->size() != entry.uncompressed_size) {
         issues.error("ZIP_UNSCANNABLE_PICKLE",
                      "compressed pickle could not be inflated for scanning" +

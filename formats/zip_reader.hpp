@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "formats/issue.hpp"
@@ -40,6 +41,7 @@ struct zip_archive {
   std::uint64_t central_directory_offset = 0;
   std::uint64_t central_directory_size = 0;
   std::vector<zip_entry> entries; // central directory order
+  std::unordered_map<std::string, std::size_t> by_name; // first entry of each name
 
   const zip_entry* find(std::string_view name) const noexcept;
   std::span<const std::uint8_t> data(std::span<const std::uint8_t> file,

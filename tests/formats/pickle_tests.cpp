@@ -251,6 +251,18 @@ TEST_CASE("pickle: malformed tensor rebuilds and conflicting storages", "[pickle
        bad);
   CHECK(bad.has("TORCH_MALFORMED_TENSOR"));
 
+  // A 65-dimensional size tuple is no tensor shape (and is never copied per REDUCE).
+  pickle_builder rank;
+  rank.proto(2).global("torch._utils", "_rebuild_tensor_v2").mark();
+  rank.storage("FloatStorage", "0", 1).binint1(0).mark();
+  for (int i = 0; i < 65; ++i)
+    rank.binint1(1);
+  rank.tuple().binput(1).binget(1).op(0x89).tuple().reduce().stop();
+  issue_sink too_many_dims;
+  const auto r = scan(rank.build(), too_many_dims);
+  CHECK(too_many_dims.has("TORCH_MALFORMED_TENSOR"));
+  CHECK(r.tensors.empty());
+
   pickle_builder p;
   p.proto(2).empty_dict().mark().unicode("a").tensor("FloatStorage", "0", 4, {4});
   p.unicode("b").tensor("HalfStorage", "0", 4, {4}).setitems().stop();

@@ -284,6 +284,10 @@ TEST_CASE("inflate: stored, fixed and dynamic blocks", "[zip][inflate]") {
   CHECK(crc32(view(*out)) == 1636817267u);
 
   CHECK_FALSE(inflate_raw(view(dynamic), 100, error)); // output cap
+  const auto head = inflate_prefix(view(dynamic), 4);
+  REQUIRE(head);
+  CHECK(std::string(head->begin(), head->end()) == "key_");
+  CHECK_FALSE(inflate_prefix(view(bytes{0x07}), 4));
   CHECK_FALSE(inflate_raw(view(bytes(dynamic.begin(), dynamic.begin() + 100)), 10'000, error));
   CHECK_FALSE(inflate_raw(view(bytes{0x07}), 100, error)); // reserved block type
   CHECK_FALSE(inflate_raw(view(bytes{0x01, 0x03, 0x00, 0x00, 0x00}), 100, error)); // LEN/NLEN
