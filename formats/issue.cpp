@@ -13,7 +13,15 @@ std::string_view to_string(severity level) {
   return "error";
 }
 
+std::string clip(std::string_view text, std::size_t max) {
+  if (text.size() <= max)
+    return std::string(text);
+  return std::string(text.substr(0, max)) + "...";
+}
+
 void issue_sink::add(issue item) {
+  if (item.message.size() > max_issue_message)
+    item.message = clip(item.message, max_issue_message);
   if (item.level == severity::error)
     ++errors_;
   if (items_.size() >= max_issues) {

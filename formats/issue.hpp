@@ -50,10 +50,16 @@ private:
   bool truncated_ = false;
 };
 
+// Names and messages in issues are cut to a bounded length: a hostile file with a 50 MB tensor
+// name and thousands of problems must not copy that name into every issue.
+inline constexpr std::size_t max_issue_name = 256;
+inline constexpr std::size_t max_issue_message = 2048;
+std::string clip(std::string_view text, std::size_t max = max_issue_name);
+
 inline issue_location at_offset(std::uint64_t offset) { return {std::nullopt, offset}; }
-inline issue_location at_tensor(std::string name) { return {std::move(name), std::nullopt}; }
-inline issue_location at_tensor(std::string name, std::uint64_t offset) {
-  return {std::move(name), offset};
+inline issue_location at_tensor(std::string_view name) { return {clip(name), std::nullopt}; }
+inline issue_location at_tensor(std::string_view name, std::uint64_t offset) {
+  return {clip(name), offset};
 }
 
 bool has_error(const std::vector<issue>& items) noexcept;

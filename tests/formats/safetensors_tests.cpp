@@ -197,3 +197,12 @@ TEST_CASE("safetensors: dtype bit widths", "[safetensors]") {
   CHECK(precision_label("F8_E4M3") == "fp8");
   CHECK(precision_label("Q4_K") == "q4_k");
 }
+
+TEST_CASE("safetensors: huge names are clipped in issues", "[safetensors]") {
+  const std::string name(10'000, 'n');
+  issue_sink issues;
+  parse(safetensors_file("{\"" + name + R"(":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1}})", 1),
+        issues);
+  REQUIRE(issues.has("SAFETENSORS_UNKNOWN_FIELD"));
+  CHECK(issues.items().front().location.tensor->size() <= max_issue_name + 3);
+}
