@@ -95,6 +95,18 @@ void write_model(const fs::path& path, std::uint64_t size) {
               static_cast<std::streamsize>(std::min<std::uint64_t>(chunk.size() * 2, data_size - written)));
 }
 
+// First word of a command's output (the digest of `openssl dgst -sha256 -r`).
+std::string first_word(const std::string& command) {
+  std::string out;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[256];
+    if (std::fgets(buffer, sizeof buffer, pipe) != nullptr)
+      out = buffer;
+    pclose(pipe);
+  }
+  return out.substr(0, out.find(' '));
+}
+
 double time_command(const std::string& command) {
   const auto start = clock_type::now();
   if (std::system((command + " > /dev/null").c_str()) != 0)
@@ -169,7 +181,9 @@ int main(int argc, char** argv) {
   std::printf("peak RSS of a scan: %.1f MiB for %.2f GiB, %.1f MiB for %.2f GiB\n",
               rss_small / 1024.0, static_cast<double>(fs::file_size(small)) / (1ULL << 30),
               rss_big / 1024.0, gib);
-  std::printf("sha256 %s\n", scan.sha256.c_str());
+  const auto reference = first_word("openssl dgst -sha256 -r " + big.string());
+  std::printf("sha256 %s (%s openssl)\n", scan.sha256.c_str(),
+              reference == scan.sha256 ? "matches" : "DIFFERS FROM");
   fs::remove_all(dir);
   return 0;
 }
