@@ -6,7 +6,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <boost/json/array.hpp>
@@ -192,13 +191,7 @@ void session::on_line(std::string_view line, clock::time_point received) {
   }
   if (answer_connection_command(*command, req, received))
     return;
-  ++in_flight_;
-  asio::co_spawn(
-    executor(),
-    [self = shared_from_this(), req = std::move(req), received]() mutable {
-      return self->run_request(std::move(req), received);
-    },
-    asio::detached);
+  start_request(*command, std::move(req), received);
 }
 
 bool session::answer_connection_command(const command_entry& command, request& req, clock::time_point received) {
@@ -262,55 +255,65 @@ void session::answer_cancel(request& req, clock::time_point received) {
   }
   auto [first, last] = pending_.equal_range(id_key(*target));
   bool found = first != last;
-  for (auto it = first; it != last; ++it) {
-    it->second->cancelled = true;
-    it->second->limit.cancel();
-  }
+  for (auto it = first; it != last; ++it)
+    it->second->abort(pending_request::reason::cancelled);
   reply(req.request_id, json::value(json::object{{"target_request_id", *target}, {"cancelled", found}}), received);
 }
 
-asio::awaitable<void> session::run_request(request req, clock::time_point received) {
-  auto pending = std::make_shared<pending_request>(executor());
-  auto key = id_key(req.request_id);
-  auto entry = pending_.emplace(key, pending);
+void session::pending_request::abort(reason why) {
+  if (stopped != reason::none)
+    return;
+  stopped = why;
+  stop.emit(asio::cancellation_type::terminal);
+}
+
+void session::start_request(const command_entry& command, request req, clock::time_point received) {
+  auto pending = std::make_shared<pending_request>();
+  pending_.emplace(id_key(req.request_id), pending);
+  if (req.timeout) {
+    pending->limit.emplace(executor(), *req.timeout);
+    pending->limit->async_wait([pending](asio::error_code ec) {
+      if (!ec)
+        pending->abort(pending_request::reason::timed_out);
+    });
+  }
+  ++in_flight_;
+  auto slot = pending->stop.slot();
+  asio::co_spawn(
+    executor(),
+    [self = shared_from_this(), &command, req = std::move(req), received, pending]() mutable {
+      return self->run_request(command, std::move(req), received, std::move(pending));
+    },
+    asio::bind_cancellation_slot(slot, asio::detached));
+}
+
+asio::awaitable<void> session::run_request(const command_entry& command, request req, clock::time_point received,
+                                           std::shared_ptr<pending_request> pending) {
   command_result result;
   try {
-    result = co_await run_with_limits(*find_command(req.command), req, pending);
+    result = co_await command.handler(context_, req);
   } catch (const std::exception& e) {
     result = protocol_error{error_code::internal, std::string{"internal error: "} + e.what()};
   }
-  pending_.erase(entry);
+  if (pending->stopped == pending_request::reason::cancelled) {
+    result = protocol_error{error_code::cancelled, "request was cancelled"};
+  } else if (pending->stopped == pending_request::reason::timed_out) {
+    protocol_error error{error_code::timeout,
+                         "request did not finish within timeout_ms=" + std::to_string(req.timeout->count())};
+    error.details["timeout_ms"] = req.timeout->count();
+    result = std::move(error);
+  }
+  if (pending->limit)
+    pending->limit->cancel();
+  auto [first, last] = pending_.equal_range(id_key(req.request_id));
+  for (auto it = first; it != last; ++it)
+    if (it->second == pending) {
+      pending_.erase(it);
+      break;
+    }
   reply(req.request_id, std::move(result), received);
   --in_flight_;
   wake_reader();
-}
-
-asio::awaitable<command_result> session::run_with_limits(const command_entry& command, request& req,
-                                                         std::shared_ptr<pending_request> pending) {
-  using namespace asio::experimental::awaitable_operators;
-  if (req.timeout)
-    pending->limit.expires_after(*req.timeout);
-  else
-    pending->limit.expires_at(clock::time_point::max());
-  // Boxed so that `||` keeps the handler's own variant whole instead of flattening it.
-  struct handler_outcome {
-    command_result result;
-  };
-  auto run_handler = [&]() -> asio::awaitable<handler_outcome> {
-    // Not `co_return handler_outcome{co_await ...}`: g++ 12 miscompiles co_await inside a
-    // braced initializer.
-    auto result = co_await command.handler(context_, req);
-    co_return handler_outcome{std::move(result)};
-  };
-  auto outcome = co_await (run_handler() || pending->limit.async_wait(as_tuple(asio::use_awaitable)));
-  if (auto* finished = std::get_if<handler_outcome>(&outcome))
-    co_return std::move(finished->result);
-  if (pending->cancelled || !req.timeout)
-    co_return protocol_error{error_code::cancelled, "request was cancelled"};
-  protocol_error error{error_code::timeout,
-                       "request did not finish within timeout_ms=" + std::to_string(req.timeout->count())};
-  error.details["timeout_ms"] = req.timeout->count();
-  co_return error;
 }
 
 void session::reply(const json::value& id, command_result result, clock::time_point received) {
@@ -340,10 +343,8 @@ void session::close() {
   reader_wakeup_.cancel();
   writer_wakeup_.cancel();
   half_line_timer_.cancel();
-  for (auto& [key, pending] : pending_) {
-    pending->cancelled = true;
-    pending->limit.cancel();
-  }
+  for (auto& [key, pending] : pending_)
+    pending->abort(pending_request::reason::cancelled);
 }
 
 } // namespace modeld::protocol

@@ -41,19 +41,23 @@ public:
 private:
   using clock = std::chrono::steady_clock;
 
-  // A request being worked on; `limit` fires on its timeout_ms or on cancel.
+  // A request being worked on. Its coroutine is spawned with `stop`'s slot bound, so a
+  // cancel, its timeout_ms, or the connection closing aborts whatever it awaits.
   struct pending_request {
-    explicit pending_request(const asio::any_io_executor& executor) : limit(executor) {}
-    asio::steady_timer limit;
-    bool cancelled = false;
+    enum class reason { none, cancelled, timed_out };
+    asio::cancellation_signal stop;
+    std::optional<asio::steady_timer> limit; // only with timeout_ms
+    reason stopped = reason::none;
+
+    void abort(reason why);
   };
 
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> half_line_watchdog();
-  asio::awaitable<void> run_request(request req, clock::time_point received);
-  asio::awaitable<command_result> run_with_limits(const command_entry& command, request& req,
-                                                  std::shared_ptr<pending_request> pending);
+  void start_request(const command_entry& command, request req, clock::time_point received);
+  asio::awaitable<void> run_request(const command_entry& command, request req, clock::time_point received,
+                                    std::shared_ptr<pending_request> pending);
 
   void on_frame(const frame& f, clock::time_point received);
   void on_line(std::string_view line, clock::time_point received);
