@@ -16,7 +16,12 @@ namespace modeld::actors {
 // One per device (GPU or virtual CPU device): holds models in that device's memory.
 using device_actor = caf::typed_actor<
   // Reports memory, loaded models and counters; answers at once, even during loads.
-  caf::replies_to<status_atom>::with<device_status>>;
+  caf::replies_to<status_atom>::with<device_status>,
+  // Injects a fault: crash (stop with an error), hang (hold every answer for the
+  // duration), slow (delay every answer by slow_answer_delay for the duration).
+  caf::replies_to<fault_atom, fault_request>::with<ok_atom>,
+  // Ends a hang or delivers one delayed answer (sent to itself with a delay).
+  caf::reacts_to<resume_atom, std::uint64_t>>;
 
 // Asks every device in parallel, each under a deadline, and merges the answers.
 using status_aggregator_actor = caf::typed_actor<

@@ -86,6 +86,17 @@ typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
   return f(caf::meta::type_name("cluster_status"), x.overall_health, x.devices);
 }
 
+// A fault to inject into an actor (inject_fault, only with --enable-fault-injection).
+struct fault_request {
+  std::string mode; // crash, hang, slow
+  std::uint32_t duration_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fault_request& x) {
+  return f(caf::meta::type_name("fault_request"), x.mode, x.duration_ms);
+}
+
 // healthy: every device answered; down: none did (or there are none); else degraded.
 std::string overall_health(const std::vector<device_report>& devices);
 

@@ -1,6 +1,7 @@
 #include "protocol/commands.hpp"
 
 #include "protocol/actor_call.hpp"
+#include "protocol/fault_command.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/status_json.hpp"
 
@@ -66,7 +67,7 @@ constexpr std::array commands{
   command_entry{"get_vram_model_status", command_kind::service, aggregated_status<model_status_json>},
   command_entry{"subscribe_status", command_kind::not_built},
   command_entry{"unsubscribe", command_kind::not_built},
-  command_entry{"inject_fault", command_kind::not_built},
+  command_entry{"inject_fault", command_kind::service, inject_fault},
   command_entry{"get_models", command_kind::not_built},
   command_entry{"get_model", command_kind::not_built},
   command_entry{"post_model_scan", command_kind::not_built},

@@ -14,4 +14,27 @@ field_result<std::optional<std::string>> optional_string(const boost::json::obje
   return std::optional<std::string>{std::string{value->get_string()}};
 }
 
+field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
+                                                          std::uint64_t max) {
+  auto* value = data.if_contains(field);
+  if (value == nullptr)
+    return std::optional<std::uint64_t>{};
+  auto out_of_range = [&] {
+    return invalid_field(field, std::string{field} + " must be a whole number from 0 to " + std::to_string(max));
+  };
+  std::uint64_t number = 0;
+  if (value->is_uint64())
+    number = value->get_uint64();
+  else if (value->is_int64() && value->get_int64() >= 0)
+    number = static_cast<std::uint64_t>(value->get_int64());
+  else if (value->is_double() && value->get_double() >= 0 && value->get_double() <= static_cast<double>(max) &&
+           value->get_double() == static_cast<double>(static_cast<std::uint64_t>(value->get_double())))
+    number = static_cast<std::uint64_t>(value->get_double());
+  else
+    return out_of_range();
+  if (number > max)
+    return out_of_range();
+  return std::optional<std::uint64_t>{number};
+}
+
 } // namespace modeld::protocol

@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,5 +18,9 @@ using field_result = std::variant<T, protocol_error>;
 
 field_result<std::optional<std::string>> optional_string(const boost::json::object& data, std::string_view field,
                                                          std::size_t max_length = 4096);
+
+// A whole number from 0 to max (JSON integers, or doubles with no fraction).
+field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
+                                                          std::uint64_t max);
 
 } // namespace modeld::protocol

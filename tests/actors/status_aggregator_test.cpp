@@ -17,6 +17,8 @@ device_actor::behavior_type silent_device(device_actor::pointer self) {
     [self](status_atom) -> caf::result<device_status> {
       return self->make_response_promise<device_status>();
     },
+    [](fault_atom, const fault_request&) { return ok_atom::value; },
+    [](resume_atom, std::uint64_t) {},
   };
 }
 

@@ -1,0 +1,85 @@
+#include "protocol/fault_command.hpp"
+
+#include "protocol/actor_call.hpp"
+#include "protocol/fields.hpp"
+
+#include <array>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+namespace {
+
+constexpr std::uint64_t default_duration_ms = 10'000;
+constexpr std::uint64_t max_duration_ms = 600'000;
+constexpr std::array<std::string_view, 3> unbuilt_targets{"cache", "metadata_store", "validation"};
+
+template <class T>
+bool failed(const field_result<T>& result) {
+  return std::holds_alternative<protocol_error>(result);
+}
+
+field_result<actors::fault_request> read_fault(const json::object& data) {
+  auto mode = optional_string(data, "mode", 16);
+  if (failed(mode))
+    return std::get<protocol_error>(mode);
+  auto& mode_value = std::get<std::optional<std::string>>(mode);
+  if (!mode_value)
+    return invalid_field("mode", "mode is missing (crash, hang, slow or oom)");
+  if (*mode_value == "oom")
+    return invalid_field("mode", "mode oom acts on model loads, which this version of modeld does not have yet");
+  if (*mode_value != "crash" && *mode_value != "hang" && *mode_value != "slow")
+    return invalid_field("mode", "mode must be crash, hang, slow or oom");
+  auto duration = optional_count(data, "duration_ms", max_duration_ms);
+  if (failed(duration))
+    return std::get<protocol_error>(duration);
+  auto ms = std::get<std::optional<std::uint64_t>>(duration).value_or(default_duration_ms);
+  return actors::fault_request{*mode_value, static_cast<std::uint32_t>(ms)};
+}
+
+} // namespace
+
+asio::awaitable<command_result> inject_fault(service_context& context, request& req) {
+  if (!context.fault_injection_enabled)
+    co_return protocol_error{error_code::fault_injection_disabled,
+                             "fault injection is off; start modeld with --enable-fault-injection"};
+  auto target = optional_string(req.data, "target", 128);
+  if (failed(target))
+    co_return std::get<protocol_error>(target);
+  auto& target_value = std::get<std::optional<std::string>>(target);
+  if (!target_value)
+    co_return invalid_field("target", "target is missing (device:<id>, cache, metadata_store or validation)");
+  for (auto unbuilt : unbuilt_targets)
+    if (*target_value == unbuilt)
+      co_return invalid_field("target", "target " + *target_value + " does not exist in this version of modeld yet");
+  if (!target_value->starts_with("device:"))
+    co_return invalid_field("target", "target must be device:<id>, cache, metadata_store or validation");
+  auto fault = read_fault(req.data);
+  if (failed(fault))
+    co_return std::get<protocol_error>(fault);
+
+  auto device_id = target_value->substr(7);
+  auto entry = context.registry->find(device_id);
+  if (!entry) {
+    protocol_error error{error_code::device_not_found, "device '" + device_id + "' does not exist"};
+    error.details["device_id"] = device_id;
+    co_return error;
+  }
+  if (!entry->handle) {
+    protocol_error error{error_code::device_unavailable,
+                         "device '" + device_id + "' is " + std::string{actors::to_string(entry->health)}};
+    error.details["device_id"] = device_id;
+    co_return error;
+  }
+  auto& request = std::get<actors::fault_request>(fault);
+  auto reply = co_await ask<actors::ok_atom>(context.bridge, entry->handle, caf::infinite, actors::fault_atom::value,
+                                             request);
+  // A crash may take the device down before its acknowledgement leaves: that is the fault.
+  if (std::holds_alternative<caf::error>(reply) && request.mode != "crash")
+    co_return protocol_error{error_code::internal, "injecting the fault failed: " + caf::to_string(std::get<caf::error>(reply))};
+  co_return json::value(json::object{{"target", *target_value},
+                                     {"mode", request.mode},
+                                     {"duration_ms", request.duration_ms},
+                                     {"injected", true}});
+}
+
+} // namespace modeld::protocol
