@@ -32,6 +32,8 @@ using status_aggregator_actor = caf::typed_actor<
 
 // Spawns, monitors and restarts the device actors, publishing their handles in the registry.
 using supervisor_actor = caf::typed_actor<
+  // Answers once every device actor has been started and registered.
+  caf::replies_to<ready_atom>::with<ok_atom>,
   // Restarts a device after its backoff (sent to itself with a delay).
   caf::reacts_to<restart_atom, std::string>,
   // Stops every child in reverse order of start, then replies.

@@ -60,6 +60,8 @@ supervisor_actor::behavior_type supervisor(self_pointer self, std::shared_ptr<de
     start_device(self, info);
   self->set_down_handler([self](caf::down_msg& msg) { on_child_down(self, msg); });
   return {
+    // Devices start before the first message is handled, so this only confirms it.
+    [](ready_atom) { return ok_atom::value; },
     [self](restart_atom, const std::string& device_id) {
       if (self->state.stopping)
         return;

@@ -228,7 +228,8 @@ void session::answer_hello(request& req, clock::time_point received) {
   }
   json::array capabilities_json;
   for (auto name : capabilities())
-    capabilities_json.emplace_back(name);
+    if (name != "inject_fault" || context_.fault_injection_enabled)
+      capabilities_json.emplace_back(name);
   json::array devices;
   auto entries = context_.registry->snapshot();
   for (auto& entry : *entries)

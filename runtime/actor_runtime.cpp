@@ -24,9 +24,21 @@ actor_runtime::actor_runtime(const std::vector<gpu::device_description>& devices
   system_ = std::make_unique<caf::actor_system>(config_);
   registry_ = std::make_shared<actors::device_registry>(device_infos(devices));
   supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
+  wait_until_devices_started();
   aggregator_ = system_->spawn(actors::status_aggregator, std::shared_ptr<const actors::device_registry>{registry_},
                                caf::timespan{status_deadline});
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, scheduler_threads);
+}
+
+// The supervisor starts the devices on its own thread; until then the registry has no
+// handles, and the front end must not serve requests that would find none.
+void actor_runtime::wait_until_devices_started() {
+  caf::scoped_actor self{*system_};
+  self->request(supervisor_, caf::timespan{std::chrono::seconds(30)}, actors::ready_atom::value)
+    .receive([](actors::ok_atom) {},
+             [](caf::error& error) {
+               throw std::runtime_error("devices did not start: " + caf::to_string(error));
+             });
 }
 
 actor_runtime::~actor_runtime() { stop(std::chrono::seconds(5)); }

@@ -32,6 +32,8 @@ public:
   bool stop(std::chrono::milliseconds grace);
 
 private:
+  void wait_until_devices_started();
+
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<actors::device_registry> registry_;

@@ -16,6 +16,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -69,9 +70,14 @@ int main(int argc, char** argv) {
   if (ec)
     return fail("modeld: --listen host '" + options.listen_host + "' is not an IP address");
 
-  runtime::actor_runtime actors{std::get<std::vector<gpu::device_description>>(devices), options.actor_threads,
-                                std::chrono::milliseconds(options.status_deadline_ms)};
-  protocol::service_context context{actors.bridge(), actors.registry(), actors.aggregator(), options.auth_token,
+  std::optional<runtime::actor_runtime> actors;
+  try {
+    actors.emplace(std::get<std::vector<gpu::device_description>>(devices), options.actor_threads,
+                   std::chrono::milliseconds(options.status_deadline_ms));
+  } catch (const std::exception& e) {
+    return fail(std::string{"modeld: "} + e.what());
+  }
+  protocol::service_context context{actors->bridge(), actors->registry(), actors->aggregator(), options.auth_token,
                                     options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {
@@ -95,7 +101,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads)
     t.join();
 
-  bool clean = actors.stop(options.limits.drain_grace);
+  bool clean = actors->stop(options.limits.drain_grace);
   std::cerr << "modeld: stopped" << (clean ? "" : " (some actors did not stop in time)") << std::endl;
   return 0;
 }

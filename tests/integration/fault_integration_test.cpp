@@ -27,6 +27,15 @@ TEST_CASE("inject_fault is refused unless enabled", "[faults]") {
   line_client client(server.port());
   auto response = client.call({{"command", "inject_fault"}, {"data", {{"target", "device:cpu:0"}, {"mode", "crash"}}}});
   CHECK(error_code_of(response) == "FAULT_INJECTION_DISABLED");
+  auto caps = client.call({{"command", "hello"}}).at("data").at("capabilities").as_array();
+  CHECK(std::find(caps.begin(), caps.end(), json::value("inject_fault")) == caps.end());
+}
+
+TEST_CASE("hello lists inject_fault when it is enabled", "[faults]") {
+  modeld_process server({"--enable-fault-injection"});
+  line_client client(server.port());
+  auto caps = client.call({{"command", "hello"}}).at("data").at("capabilities").as_array();
+  CHECK(std::find(caps.begin(), caps.end(), json::value("inject_fault")) != caps.end());
 }
 
 TEST_CASE("inject_fault checks its fields", "[faults]") {
