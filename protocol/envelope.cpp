@@ -162,27 +162,29 @@ std::variant<request, rejected_request> parse_request(std::string_view line) {
   return out;
 }
 
-std::string success_line(const json::value& request_id, json::value data, double processing_time_ms, key_case style) {
+namespace {
+
+// {request_id, success, <payload_key>: payload} plus processing_time_ms.
+std::string response_line(const json::value& request_id, bool success, std::string_view payload_key,
+                          json::value payload, double processing_time_ms, key_case style) {
   json::object response;
   response.reserve(4);
   response.emplace("request_id", request_id);
-  response.emplace("success", true);
-  response.emplace("data", std::move(data));
+  response.emplace("success", success);
+  response.emplace(payload_key, std::move(payload));
   return with_processing_time(std::move(response), processing_time_ms, style);
+}
+
+} // namespace
+
+std::string success_line(const json::value& request_id, json::value data, double processing_time_ms, key_case style) {
+  return response_line(request_id, true, "data", std::move(data), processing_time_ms, style);
 }
 
 std::string error_line(const json::value& request_id, const protocol_error& error, double processing_time_ms,
                        key_case style) {
-  json::object body;
-  body.emplace("code", to_string(error.code));
-  body.emplace("message", error.message);
-  body.emplace("details", error.details);
-  json::object response;
-  response.reserve(4);
-  response.emplace("request_id", request_id);
-  response.emplace("success", false);
-  response.emplace("error", std::move(body));
-  return with_processing_time(std::move(response), processing_time_ms, style);
+  json::object body{{"code", to_string(error.code)}, {"message", error.message}, {"details", error.details}};
+  return response_line(request_id, false, "error", std::move(body), processing_time_ms, style);
 }
 
 std::string event_line(json::object event, key_case style) { return finish_line(std::move(event), style); }
