@@ -2,6 +2,7 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/catalog_messages.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/replies_to.hpp>
@@ -38,5 +39,38 @@ using supervisor_actor = caf::typed_actor<
   caf::reacts_to<restart_atom, std::string>,
   // Stops every child in reverse order of start, then replies.
   caf::replies_to<shutdown_atom>::with<ok_atom>>;
+
+// Owns the SQLite store and an in-memory mirror of the catalog; runs detached (blocking I/O).
+using metadata_store_actor = caf::typed_actor<
+  // Size and mtime of every cataloged file, for discovery.
+  caf::replies_to<known_atom>::with<known_catalog>,
+  // Writes what a scan found, in one transaction.
+  caf::replies_to<apply_atom, catalog::scan_changes>::with<ok_atom>,
+  // Filters and pages the catalog.
+  caf::replies_to<query_atom, model_query>::with<model_page>,
+  // One model with its user metadata.
+  caf::replies_to<get_atom, std::string>::with<model_lookup>,
+  // A partial metadata update; acknowledged once durable.
+  caf::replies_to<put_atom, metadata_write>::with<metadata_written>,
+  // A cached validation result for this exact file state, or "" when there is none.
+  caf::replies_to<cached_atom, validation_cache_key>::with<std::string>,
+  // Caches a validation result (and checksums it computed).
+  caf::replies_to<remember_atom, validation_record>::with<ok_atom>,
+  // Benchmark results history of a model (JSON objects, oldest first).
+  caf::replies_to<results_atom, std::string>::with<std::vector<std::string>>>;
+
+// Walks the model roots and keeps the catalog current; resolves request paths. Detached.
+using scanner_actor = caf::typed_actor<
+  // Rescans every root (empty string) or one root; incremental by size and mtime.
+  caf::replies_to<scan_atom, std::string>::with<scan_summary>,
+  // Resolves a model_id (catalog) or model_path (inside the roots) and stats the file.
+  caf::replies_to<resolve_atom, std::string, bool>::with<located_file>>;
+
+// Runs validations on a pool of detached workers; identical concurrent requests share one
+// scan, and a scan nobody waits for any more is cancelled.
+using validation_actor = caf::typed_actor<
+  caf::replies_to<validate_atom, validation_job>::with<validation_outcome>,
+  // The requester of `ticket` went away (cancel, timeout, closed connection).
+  caf::reacts_to<drop_atom, std::uint64_t>>;
 
 } // namespace modeld::actors

@@ -15,4 +15,18 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using fault_atom = caf::atom_constant<caf::atom("fault")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
+using known_atom = caf::atom_constant<caf::atom("known")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using query_atom = caf::atom_constant<caf::atom("query")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using cached_atom = caf::atom_constant<caf::atom("cached")>;
+using remember_atom = caf::atom_constant<caf::atom("remember")>;
+using results_atom = caf::atom_constant<caf::atom("results")>;
+using scan_atom = caf::atom_constant<caf::atom("scan")>;
+using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
+using validate_atom = caf::atom_constant<caf::atom("validate")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+
 } // namespace modeld::actors

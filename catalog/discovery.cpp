@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <span>
 #include <string_view>
@@ -21,10 +22,18 @@ namespace fs = std::filesystem;
 namespace {
 
 // Changed files are sniffed, unchanged ones never opened. 64 bytes hold the magic of
-// safetensors, GGUF, zip and pickle. They do not hold an ONNX header: looks_like_onnx walks the
-// first protobuf fields and gives up when the graph field runs past the window, so an ONNX file
-// larger than this window is UNSUPPORTED_FORMAT until detection accepts a truncated prefix.
+// safetensors, GGUF, zip and pickle. ONNX has no magic (its graph field runs far past any
+// prefix), so a file whose extension promises ONNX is taken on its extension and the full
+// inspection that follows decides.
 constexpr std::size_t sniff_bytes = 64;
+
+bool extension_promises_onnx(const std::string& path) {
+  auto extension = fs::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto formats = formats::formats_for_extension(extension);
+  return std::find(formats.begin(), formats.end(), formats::model_format::onnx) != formats.end();
+}
 
 bool is_hidden(std::string_view name) {
   return !name.empty() && name.front() == '.';
@@ -154,7 +163,8 @@ sniffed sniff(const std::string& path) {
   }
   ::close(fd);
   const auto format = formats::detect_format(std::span<const std::uint8_t>(head.data(), filled));
-  out.outcome = format == formats::model_format::unknown ? sniff_outcome::not_a_model : sniff_outcome::model;
+  out.outcome = format == formats::model_format::unknown && !extension_promises_onnx(path) ? sniff_outcome::not_a_model
+                                                                                          : sniff_outcome::model;
   return out;
 }
 

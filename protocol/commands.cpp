@@ -2,6 +2,7 @@
 
 #include "protocol/actor_call.hpp"
 #include "protocol/fault_command.hpp"
+#include "protocol/model_commands.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/status_json.hpp"
 
@@ -68,17 +69,17 @@ constexpr std::array commands{
   command_entry{"subscribe_status", command_kind::not_built},
   command_entry{"unsubscribe", command_kind::not_built},
   command_entry{"inject_fault", command_kind::service, inject_fault},
-  command_entry{"get_models", command_kind::not_built},
-  command_entry{"get_model", command_kind::not_built},
-  command_entry{"post_model_scan", command_kind::not_built},
-  command_entry{"post_model_validate", command_kind::not_built},
-  command_entry{"get_model_metadata", command_kind::not_built},
-  command_entry{"put_model_metadata", command_kind::not_built},
-  command_entry{"get_model_components", command_kind::not_built},
+  command_entry{"get_models", command_kind::service, get_models},
+  command_entry{"get_model", command_kind::service, get_model},
+  command_entry{"post_model_scan", command_kind::service, post_model_scan},
+  command_entry{"post_model_validate", command_kind::service, post_model_validate},
+  command_entry{"get_model_metadata", command_kind::service, get_model_metadata},
+  command_entry{"put_model_metadata", command_kind::service, put_model_metadata},
+  command_entry{"get_model_components", command_kind::service, get_model_components},
   command_entry{"post_model_load", command_kind::not_built},
   command_entry{"post_model_unload", command_kind::not_built},
   command_entry{"post_model_benchmark", command_kind::not_built},
-  command_entry{"get_model_benchmark_results", command_kind::not_built},
+  command_entry{"get_model_benchmark_results", command_kind::service, get_model_benchmark_results},
   command_entry{"get_model_cache", command_kind::not_built},
   command_entry{"post_model_cache", command_kind::not_built},
   command_entry{"delete_model_cache", command_kind::not_built},

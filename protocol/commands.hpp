@@ -12,6 +12,7 @@
 #include <boost/json/value.hpp>
 #include <caf/timespan.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,8 +27,13 @@ struct service_context {
   actors::actor_bridge& bridge;
   std::shared_ptr<const actors::device_registry> registry;
   actors::status_aggregator_actor aggregator;
+  actors::metadata_store_actor store;
+  actors::scanner_actor scanner;
+  actors::validation_actor validation;
+  std::vector<std::string> model_roots; // canonical
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;
+  std::atomic<std::uint64_t> next_ticket{1};
 };
 
 using command_result = std::variant<boost::json::value, protocol_error>;

@@ -10,6 +10,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct request {
   boost::json::object data;
   bool stream = false;
   std::optional<std::chrono::milliseconds> timeout;
+  // With stream: true, sends one progress event ({stage, done_bytes, ...}) to the client;
+  // callable from any thread. Empty otherwise.
+  std::function<void(boost::json::object)> emit_event;
 };
 
 struct rejected_request {

@@ -5,6 +5,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -239,6 +240,12 @@ void session::answer_hello(request& req, clock::time_point received) {
     {"server_version", server_version},
     {"capabilities", std::move(capabilities_json)},
     {"devices", std::move(devices)},
+    {"model_roots", [&] {
+       json::array roots;
+       for (auto& root : context_.model_roots)
+         roots.emplace_back(root);
+       return roots;
+     }()},
     {"response_case", style_ == key_case::snake ? "snake" : style_ == key_case::camel ? "camel" : "pascal"},
     {"limits",
      {{"max_frame_bytes", limits_.max_frame_bytes},
@@ -269,6 +276,18 @@ void session::pending_request::abort(reason why) {
 }
 
 void session::start_request(const command_entry& command, request req, clock::time_point received) {
+  if (req.stream)
+    req.emit_event = [weak = weak_from_this(), id = req.request_id, strand = executor()](json::object event) {
+      asio::post(strand, [weak, id, event = std::move(event)]() mutable {
+        auto self = weak.lock();
+        if (!self)
+          return;
+        json::object line{{"request_id", id}};
+        for (auto& field : event)
+          line.emplace(field.key(), std::move(field.value()));
+        self->enqueue(event_line(std::move(line), self->style_));
+      });
+    };
   auto pending = std::make_shared<pending_request>();
   pending_.emplace(id_key(req.request_id), pending);
   if (req.timeout) {

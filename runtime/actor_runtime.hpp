@@ -1,11 +1,13 @@
 // The actor side of modeld: the actor system, the device registry, the supervisor with its
-// device actors, the status aggregator and the gateway the TCP front end talks through.
-// Built in dependency order; stopped in reverse order.
+// device actors, the status aggregator, the metadata store, scanner and validation actors,
+// and the gateway the TCP front end talks through. Built in dependency order; stopped in
+// reverse order.
 #pragma once
 
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
 #include "actors/registry.hpp"
+#include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 
 #include <caf/actor_system.hpp>
@@ -13,22 +15,39 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace modeld::runtime {
 
+struct runtime_settings {
+  std::vector<gpu::device_description> devices;
+  std::vector<std::string> model_roots; // canonical
+  std::shared_ptr<catalog::model_store> store;
+  unsigned scheduler_threads = 1;
+  std::size_t validation_workers = 2;
+  std::chrono::milliseconds status_deadline{250};
+};
+
 class actor_runtime {
 public:
-  actor_runtime(const std::vector<gpu::device_description>& devices, unsigned scheduler_threads,
-                std::chrono::milliseconds status_deadline);
+  // Starts every actor; throws std::runtime_error when the devices do not come up.
+  explicit actor_runtime(runtime_settings settings);
   ~actor_runtime();
 
   actors::actor_bridge& bridge() { return *bridge_; }
   std::shared_ptr<const actors::device_registry> registry() const { return registry_; }
   actors::status_aggregator_actor aggregator() const { return aggregator_; }
+  actors::metadata_store_actor store() const { return store_; }
+  actors::scanner_actor scanner() const { return scanner_; }
+  actors::validation_actor validation() const { return validation_; }
 
-  // Stops the aggregator, then every device (in reverse order) through the supervisor,
-  // waiting at most `grace`. Returns false if something did not stop in time.
+  // Scans every model root and waits for the catalog to be written.
+  actors::scan_summary initial_scan();
+
+  // Stops the front-facing actors, then every device (in reverse order) through the
+  // supervisor, then the store last, waiting at most `grace`. False if something did not
+  // stop in time.
   bool stop(std::chrono::milliseconds grace);
 
 private:
@@ -39,6 +58,9 @@ private:
   std::shared_ptr<actors::device_registry> registry_;
   actors::supervisor_actor supervisor_;
   actors::status_aggregator_actor aggregator_;
+  actors::metadata_store_actor store_;
+  actors::scanner_actor scanner_;
+  actors::validation_actor validation_;
   std::unique_ptr<actors::actor_bridge> bridge_;
   bool stopped_ = false;
 };

@@ -1,6 +1,7 @@
 // modeld: parses flags, enumerates devices, starts the actors and the TCP front end, and
 // drains on SIGTERM/SIGINT (no new requests, in-flight ones answered, actors stopped in
 // order, exit 0). Start-up failures are one line on stderr and exit code 2.
+#include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 #include "protocol/server.hpp"
 #include "runtime/actor_runtime.hpp"
@@ -15,6 +16,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -70,15 +72,27 @@ int main(int argc, char** argv) {
   if (ec)
     return fail("modeld: --listen host '" + options.listen_host + "' is not an IP address");
 
+  auto opened = catalog::model_store::open(std::filesystem::path(options.data_dir) / "modeld.sqlite3");
+  if (auto* error = std::get_if<std::string>(&opened))
+    return fail("modeld: --data-dir: " + *error);
+  runtime::runtime_settings settings{std::get<std::vector<gpu::device_description>>(devices),
+                                     options.model_roots,
+                                     std::move(std::get<std::unique_ptr<catalog::model_store>>(opened)),
+                                     options.actor_threads,
+                                     std::max(1u, std::thread::hardware_concurrency()),
+                                     std::chrono::milliseconds(options.status_deadline_ms)};
   std::optional<runtime::actor_runtime> actors;
   try {
-    actors.emplace(std::get<std::vector<gpu::device_description>>(devices), options.actor_threads,
-                   std::chrono::milliseconds(options.status_deadline_ms));
+    actors.emplace(std::move(settings));
+    auto scan = actors->initial_scan();
+    std::cerr << "modeld: catalog: " << scan.added << " added, " << scan.updated << " updated, " << scan.removed
+              << " removed, " << scan.unchanged << " unchanged, " << scan.errors.size() << " not taken" << std::endl;
   } catch (const std::exception& e) {
     return fail(std::string{"modeld: "} + e.what());
   }
-  protocol::service_context context{actors->bridge(), actors->registry(), actors->aggregator(), options.auth_token,
-                                    options.fault_injection};
+  protocol::service_context context{actors->bridge(),  actors->registry(), actors->aggregator(),
+                                    actors->store(),   actors->scanner(),  actors->validation(),
+                                    options.model_roots, options.auth_token, options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {
     server = std::make_unique<protocol::server>(io, asio::ip::tcp::endpoint{address, options.listen_port}, context,

@@ -654,3 +654,16 @@ TEST_CASE("discovery never throws on odd trees") {
   CHECK(changed_ids(result) == ids{"ok.safetensors"});
   CHECK(error_codes(result) == ids{"UNREADABLE", "UNREADABLE", "UNREADABLE"}); // two loops, one missing root
 }
+
+TEST_CASE("an .onnx file is taken on its extension, since ONNX has no magic to sniff") {
+  temp_dir tmp;
+  const auto root = tmp.dir("models");
+  // A ModelProto whose first field is ir_version, then a graph far longer than the sniff window.
+  std::string onnx = std::string("\x08\x08\x3a\xff\x7f", 5) + std::string(20000, '\x01');
+  write_bytes(fs::path(root) / "net.onnx", onnx);
+  write_bytes(fs::path(root) / "net.txt", onnx);
+  const auto result = discover({root}, {});
+  CHECK(changed_ids(result) == ids{"net.onnx"});
+  REQUIRE(error_for(result, root + "/net.txt") != nullptr);
+  CHECK(error_for(result, root + "/net.txt")->code == "UNSUPPORTED_FORMAT");
+}

@@ -99,9 +99,14 @@ process_result run_modeld(const std::vector<std::string>& args, std::chrono::mil
   return result;
 }
 
-modeld_process::modeld_process(std::vector<std::string> extra_args) {
+void write_demo_models(const std::string& dir) {
+  auto command = std::string{"python3 "} + MODELD_SOURCE_DIR + "/scripts/make_demo_models.py " + dir + " >/dev/null";
+  REQUIRE(std::system(command.c_str()) == 0);
+}
+
+modeld_process::modeld_process(std::vector<std::string> extra_args, std::string data_dir) {
   base_dir_ = make_temp_dir();
-  data_dir_ = base_dir_ + "/data";
+  data_dir_ = data_dir.empty() ? base_dir_ + "/data" : data_dir;
   auto model_root = base_dir_ + "/models";
   fs::create_directories(model_root);
   std::vector<std::string> args{"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--model-root", model_root};

@@ -24,8 +24,9 @@ process_result run_modeld(const std::vector<std::string>& args,
 
 class modeld_process {
 public:
-  // Starts modeld with `extra_args` plus a temp data dir and model root, on 127.0.0.1:0.
-  explicit modeld_process(std::vector<std::string> extra_args = {});
+  // Starts modeld with `extra_args` plus a data dir (a temp one unless given) and an empty
+  // temp model root, on 127.0.0.1:0.
+  explicit modeld_process(std::vector<std::string> extra_args = {}, std::string data_dir = {});
   ~modeld_process();
   modeld_process(const modeld_process&) = delete;
   modeld_process& operator=(const modeld_process&) = delete;
@@ -43,6 +44,9 @@ private:
   std::string base_dir_;
   std::string data_dir_;
 };
+
+// Writes the demo model root (scripts/make_demo_models.py) into `dir`.
+void write_demo_models(const std::string& dir);
 
 // A temp directory removed at destruction.
 struct temp_dir {

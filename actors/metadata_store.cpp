@@ -1,0 +1,150 @@
+#include "actors/metadata_store.hpp"
+
+#include <caf/sec.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+namespace modeld::actors {
+namespace {
+
+using self_pointer = metadata_store_actor::stateful_pointer<metadata_store_state>;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// A store call that failed (disk full, I/O error) becomes an error reply, not a dead actor.
+template <class F>
+auto guarded(F&& call) -> caf::result<decltype(call())> {
+  try {
+    return call();
+  } catch (const std::exception& e) {
+    return caf::make_error(caf::sec::runtime_error, std::string{"metadata store: "} + e.what());
+  }
+}
+
+void load(self_pointer self) {
+  auto& state = self->state;
+  for (auto& entry : state.store->load_catalog()) {
+    auto id = entry.model_id;
+    auto metadata = state.store->metadata(id);
+    state.models[id] = model_record{std::move(entry), std::move(metadata)};
+  }
+}
+
+known_catalog known_files(const metadata_store_state& state) {
+  known_catalog known;
+  for (auto& [id, record] : state.models)
+    known.files[id] = catalog::known_file{record.entry.root, record.entry.size_bytes, record.entry.mtime_ns};
+  return known;
+}
+
+void apply(self_pointer self, const catalog::scan_changes& changes) {
+  auto& state = self->state;
+  state.store->apply_scan(changes);
+  for (auto& id : changes.removals)
+    state.models.erase(id);
+  for (auto& entry : changes.upserts) {
+    auto& record = state.models[entry.model_id];
+    auto discovered = record.entry.discovered_at_ms;
+    record.entry = entry;
+    if (discovered != 0)
+      record.entry.discovered_at_ms = discovered;
+    if (record.metadata.revision == 0)
+      record.metadata = state.store->metadata(entry.model_id);
+  }
+}
+
+model_page query(const metadata_store_state& state, const model_query& q) {
+  model_page page;
+  for (auto& [id, record] : state.models) {
+    if (!matches(record, q))
+      continue;
+    if (page.total >= q.offset && page.models.size() < q.limit)
+      page.models.push_back(record);
+    ++page.total;
+  }
+  return page;
+}
+
+metadata_written put(self_pointer self, const metadata_write& write) {
+  auto& state = self->state;
+  auto record = state.models.find(write.model_id);
+  if (record == state.models.end())
+    return {};
+  auto result = state.store->put_metadata(write.model_id, write.patch, write.expected_revision, now_ms());
+  record->second.metadata = result.metadata;
+  return {true, std::move(result)};
+}
+
+void remember(self_pointer self, const validation_record& record) {
+  auto& state = self->state;
+  state.store->store_validation(record.key.model_id, record.key.level, record.key.size_bytes, record.key.mtime_ns,
+                                record.result_json, now_ms());
+  if (record.sha256.empty())
+    return;
+  auto model = state.models.find(record.key.model_id);
+  if (model == state.models.end() || model->second.entry.size_bytes != record.key.size_bytes ||
+      model->second.entry.mtime_ns != record.key.mtime_ns)
+    return;
+  state.store->set_checksums(record.key.model_id, record.sha256, record.autov2);
+  model->second.entry.sha256 = record.sha256;
+  model->second.entry.autov2 = record.autov2;
+}
+
+} // namespace
+
+bool matches(const model_record& record, const model_query& q) {
+  auto& e = record.entry;
+  if (q.type && e.type != *q.type)
+    return false;
+  if (q.architecture && e.architecture != *q.architecture)
+    return false;
+  if (q.format && e.format != *q.format)
+    return false;
+  if (q.tag && std::find(record.metadata.tags.begin(), record.metadata.tags.end(), *q.tag) == record.metadata.tags.end())
+    return false;
+  if (q.loaded && *q.loaded)
+    return false;
+  return true;
+}
+
+metadata_store_actor::behavior_type metadata_store(self_pointer self, std::shared_ptr<catalog::model_store> store) {
+  // The store was opened by the runtime, which reports a failure to open before serving.
+  self->state.store = std::move(store);
+  load(self);
+  return {
+    [self](known_atom) { return known_files(self->state); },
+    [self](apply_atom, const catalog::scan_changes& changes) {
+      return guarded([&] {
+        apply(self, changes);
+        return ok_atom::value;
+      });
+    },
+    [self](query_atom, const model_query& q) { return query(self->state, q); },
+    [self](get_atom, const std::string& model_id) {
+      auto it = self->state.models.find(model_id);
+      return it == self->state.models.end() ? model_lookup{} : model_lookup{true, it->second};
+    },
+    [self](put_atom, const metadata_write& write) { return guarded([&] { return put(self, write); }); },
+    [self](cached_atom, const validation_cache_key& key) {
+      return guarded([&] {
+        return self->state.store->cached_validation(key.model_id, key.level, key.size_bytes, key.mtime_ns)
+          .value_or("");
+      });
+    },
+    [self](remember_atom, const validation_record& record) {
+      return guarded([&] {
+        remember(self, record);
+        return ok_atom::value;
+      });
+    },
+    [self](results_atom, const std::string& model_id) {
+      return guarded([&] { return self->state.store->benchmark_results(model_id); });
+    },
+  };
+}
+
+} // namespace modeld::actors

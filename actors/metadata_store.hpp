@@ -1,0 +1,28 @@
+// The metadata store actor: the only owner of the SQLite store. Runs detached, since every
+// write waits for the disk. Keeps the catalog and its user metadata in memory as well, so
+// queries never touch SQLite.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "catalog/model_store.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace modeld::actors {
+
+struct metadata_store_state {
+  static inline const char* name = "metadata_store";
+  std::shared_ptr<catalog::model_store> store;
+  std::map<std::string, model_record> models; // model id -> catalog entry + user metadata
+};
+
+// True when `record` passes every filter of `query` (no model is loaded yet in this
+// version, so `loaded: true` matches nothing).
+bool matches(const model_record& record, const model_query& query);
+
+metadata_store_actor::behavior_type metadata_store(metadata_store_actor::stateful_pointer<metadata_store_state> self,
+                                                   std::shared_ptr<catalog::model_store> store);
+
+} // namespace modeld::actors

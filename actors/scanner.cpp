@@ -1,0 +1,146 @@
+#include "actors/scanner.hpp"
+
+#include "catalog/report_json.hpp"
+
+#include <caf/sec.hpp>
+
+#include <chrono>
+#include <filesystem>
+
+#include <sys/stat.h>
+
+namespace modeld::actors {
+namespace {
+
+using self_pointer = scanner_actor::stateful_pointer<scanner_state>;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// Stats `path` into `file`; false when it is gone or not a regular file.
+bool stat_file(const std::string& path, located_file& file) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode))
+    return false;
+  file.size_bytes = static_cast<std::uint64_t>(info.st_size);
+  file.mtime_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+  return true;
+}
+
+located_file not_found(const std::string& what, std::string message) {
+  located_file file;
+  file.error = {what, "MODEL_NOT_FOUND", std::move(message)};
+  return file;
+}
+
+located_file locate_path(const scanner_state& state, const std::string& model_path) {
+  auto resolved = catalog::resolve_model_path(state.roots, model_path);
+  located_file file;
+  if (auto* error = std::get_if<catalog::scan_error>(&resolved)) {
+    file.error = *error;
+    return file;
+  }
+  auto& path = std::get<catalog::resolved_path>(resolved);
+  file.model_id = path.model_id;
+  file.path = path.path;
+  if (!stat_file(file.path, file))
+    return not_found(model_path, "'" + model_path + "' does not exist");
+  file.found = true;
+  return file;
+}
+
+caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
+  auto promise = self->make_response_promise<scan_summary>();
+  self->request(self->state.store, caf::infinite, known_atom::value)
+    .await(
+      [self, promise, root](known_catalog& known) mutable {
+        std::optional<std::string> only_root;
+        if (!root.empty())
+          only_root = root;
+        auto found = catalog::discover(self->state.roots, known.files, {}, only_root);
+        catalog::scan_changes changes;
+        auto summary = plan_changes(found, known, changes, now_ms());
+        self->request(self->state.store, caf::infinite, apply_atom::value, std::move(changes))
+          .await([promise, summary](ok_atom) mutable { promise.deliver(summary); },
+                 [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
+      },
+      [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
+  return promise;
+}
+
+caf::result<located_file> locate_model(self_pointer self, const std::string& model_id) {
+  auto promise = self->make_response_promise<located_file>();
+  self->request(self->state.store, caf::infinite, get_atom::value, model_id)
+    .await(
+      [promise, model_id](model_lookup& lookup) mutable {
+        if (!lookup.found) {
+          promise.deliver(not_found(model_id, "model '" + model_id + "' is not in the catalog"));
+          return;
+        }
+        located_file file;
+        file.model_id = model_id;
+        file.path = lookup.record.entry.path;
+        if (!stat_file(file.path, file)) {
+          promise.deliver(not_found(model_id, "the file of model '" + model_id + "' no longer exists"));
+          return;
+        }
+        file.found = true;
+        promise.deliver(std::move(file));
+      },
+      [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
+  return promise;
+}
+
+} // namespace
+
+scan_summary plan_changes(const catalog::discovery_result& found, const known_catalog& known,
+                          catalog::scan_changes& changes, std::int64_t now) {
+  scan_summary summary;
+  summary.errors = found.errors;
+  summary.unchanged = found.unchanged.size();
+  for (auto& file : found.changed) {
+    auto report = formats::inspect_file(file.path, {formats::validation_level::basic, {}, nullptr});
+    if (report.format == formats::model_format::unknown) {
+      summary.errors.push_back({file.path, "UNSUPPORTED_FORMAT", "content is no supported model format"});
+      if (known.files.count(file.model_id) > 0) {
+        changes.removals.push_back(file.model_id);
+        ++summary.removed;
+      }
+      continue;
+    }
+    catalog::catalog_entry entry;
+    entry.model_id = file.model_id;
+    entry.root = file.root;
+    entry.path = file.path;
+    entry.size_bytes = file.size_bytes;
+    entry.mtime_ns = file.mtime_ns;
+    entry.discovered_at_ms = now;
+    entry.updated_at_ms = now;
+    catalog::fill_catalog_entry(entry, report);
+    if (known.files.count(file.model_id) > 0)
+      ++summary.updated;
+    else
+      ++summary.added;
+    changes.upserts.push_back(std::move(entry));
+  }
+  changes.removals.insert(changes.removals.end(), found.removed.begin(), found.removed.end());
+  summary.removed += found.removed.size();
+  return summary;
+}
+
+scanner_actor::behavior_type scanner(self_pointer self, std::vector<std::string> roots, metadata_store_actor store) {
+  self->state.roots = std::move(roots);
+  self->state.store = std::move(store);
+  return {
+    [self](scan_atom, const std::string& root) { return scan(self, root); },
+    [self](resolve_atom, const std::string& name, bool is_path) -> caf::result<located_file> {
+      if (is_path)
+        return locate_path(self->state, name);
+      return locate_model(self, name);
+    },
+  };
+}
+
+} // namespace modeld::actors

@@ -1,0 +1,122 @@
+#include "catalog/report_json.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace modeld::catalog {
+namespace json = boost::json;
+namespace {
+
+json::object metadata_object(const formats::metadata_map& map) {
+  json::object out;
+  for (auto& [key, value] : map)
+    out[key] = value;
+  return out;
+}
+
+json::array components_array(const formats::model_report& report) {
+  json::array components;
+  for (auto& c : report.components) {
+    json::array dtypes;
+    for (auto& d : c.dtypes)
+      dtypes.emplace_back(d);
+    components.emplace_back(json::object{{"name", c.name},
+                                         {"tensor_count", c.tensor_count},
+                                         {"parameter_count", c.parameter_count},
+                                         {"bytes", c.bytes},
+                                         {"dtypes", std::move(dtypes)}});
+  }
+  return components;
+}
+
+json::array issues_array(const formats::model_report& report) {
+  json::array issues;
+  for (auto& i : report.issues) {
+    json::object item{{"code", i.code}, {"severity", formats::to_string(i.level)}, {"message", i.message}};
+    if (i.location.tensor || i.location.offset) {
+      json::object location;
+      if (i.location.tensor)
+        location["tensor"] = *i.location.tensor;
+      if (i.location.offset)
+        location["offset"] = *i.location.offset;
+      item["location"] = std::move(location);
+    }
+    issues.emplace_back(std::move(item));
+  }
+  return issues;
+}
+
+json::array strings(const std::vector<std::string>& values) {
+  json::array out;
+  for (auto& v : values)
+    out.emplace_back(v);
+  return out;
+}
+
+} // namespace
+
+std::string_view to_string(formats::validation_level level) {
+  switch (level) {
+    case formats::validation_level::basic: return "basic";
+    case formats::validation_level::standard: return "standard";
+    case formats::validation_level::comprehensive: return "comprehensive";
+  }
+  return "standard";
+}
+
+json::object validation_json(const formats::model_report& report, formats::validation_level level) {
+  json::object details{
+    {"format", formats::to_string(report.format)},
+    {"level", to_string(level)},
+    {"file",
+     {{"exists", report.file.exists},
+      {"size_bytes", report.file.size_bytes},
+      {"extension", report.file.extension},
+      {"readable", report.file.readable}}},
+    {"structure", metadata_object(report.structure)},
+    {"security",
+     {{"scanned", report.security.scanned},
+      {"unsafe_globals", strings(report.security.unsafe_globals)},
+      {"unknown_globals", strings(report.security.unknown_globals)}}},
+  };
+  if (report.checksums)
+    details["checksums"] = {{"sha256", report.checksums->sha256},
+                            {"autov2", report.checksums->autov2},
+                            {"autov1", report.checksums->autov1},
+                            {"tensor_sha256", report.checksums->tensor_sha256}};
+  if (report.numerics)
+    details["numerics"] = {{"nan_count", report.numerics->nan_count},
+                           {"inf_count", report.numerics->inf_count},
+                           {"values_scanned", report.numerics->values_scanned},
+                           {"tensors_scanned", report.numerics->tensors_scanned}};
+  return {
+    {"is_valid", report.is_valid()},
+    {"validation_details", std::move(details)},
+    {"issues", issues_array(report)},
+    {"data",
+     {{"architecture", report.architecture},
+      {"type", report.type},
+      {"precision", report.precision},
+      {"parameter_count", report.parameter_count},
+      {"tensor_count", report.tensors.size()},
+      {"tensor_bytes", report.tensor_bytes},
+      {"components", components_array(report)},
+      {"embedded", metadata_object(report.embedded)}}},
+  };
+}
+
+void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report) {
+  entry.format = std::string{formats::to_string(report.format)};
+  entry.architecture = report.architecture;
+  entry.type = report.type;
+  entry.precision = report.precision;
+  entry.parameter_count = report.parameter_count;
+  entry.components_json = json::serialize(components_array(report));
+  entry.embedded_json = json::serialize(metadata_object(report.embedded));
+  if (report.checksums) {
+    entry.sha256 = report.checksums->sha256;
+    entry.autov2 = report.checksums->autov2;
+  }
+}
+
+} // namespace modeld::catalog

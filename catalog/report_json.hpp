@@ -1,0 +1,26 @@
+// JSON shapes derived from a formats::model_report: the `data` of post_model_validate
+// (PROTOCOL.md "Shapes worth pinning") and the catalog fields of a discovered file. Kept
+// as JSON text, the form in which the store caches validation results.
+#pragma once
+
+#include "catalog/records.hpp"
+#include "formats/inspect.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace modeld::catalog {
+
+std::string_view to_string(formats::validation_level level);
+
+// {is_valid, validation_details{format, level, file{...}, structure{...}, security{...},
+// checksums?, numerics?}, issues[], data{architecture, type, precision, parameter_count,
+// tensor_count, components[], embedded{}}}
+boost::json::object validation_json(const formats::model_report& report, formats::validation_level level);
+
+// Catalog fields of `entry` from a basic-level report of its file.
+void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report);
+
+} // namespace modeld::catalog

@@ -1,0 +1,284 @@
+#include "protocol/model_commands.hpp"
+
+#include "catalog/report_json.hpp"
+#include "protocol/actor_call.hpp"
+#include "protocol/model_json.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+using namespace actors;
+
+namespace {
+
+constexpr std::size_t max_model_id = 4096;
+
+protocol_error failure(const caf::error& error, std::string_view what) {
+  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
+}
+
+protocol_error model_not_found(const std::string& model_id) {
+  protocol_error error{error_code::model_not_found, "model '" + model_id + "' is not in the catalog"};
+  error.details["model_id"] = model_id;
+  return error;
+}
+
+field_result<std::string> required_model_id(const json::object& data) {
+  auto id = optional_string(data, "model_id", max_model_id);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(id);
+  if (!value || value->empty())
+    return invalid_field("model_id", "model_id is missing");
+  return *value;
+}
+
+// Looks a model up in the store: the record, or the error to answer with.
+asio::awaitable<std::variant<model_record, protocol_error>> lookup(service_context& context, const json::object& data) {
+  auto id = required_model_id(data);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    co_return *error;
+  auto& model_id = std::get<std::string>(id);
+  auto reply = co_await ask<model_lookup>(context.bridge, context.store, caf::infinite, get_atom::value, model_id);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return failure(*error, "catalog lookup");
+  auto& found = std::get<model_lookup>(reply);
+  if (!found.found)
+    co_return model_not_found(model_id);
+  co_return std::move(found.record);
+}
+
+field_result<formats::validation_level> read_level(const json::object& data) {
+  auto level = optional_string(data, "validation_level", 32);
+  if (auto* error = std::get_if<protocol_error>(&level))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(level);
+  if (!value || *value == "standard")
+    return formats::validation_level::standard;
+  if (*value == "basic")
+    return formats::validation_level::basic;
+  if (*value == "comprehensive")
+    return formats::validation_level::comprehensive;
+  return invalid_field("validation_level", "validation_level must be basic, standard or comprehensive");
+}
+
+// Which file a validation names: model_id (catalog) or model_path (inside the roots).
+field_result<std::pair<std::string, bool>> validation_target(const json::object& data) {
+  auto path = optional_string(data, "model_path", max_model_id);
+  if (auto* error = std::get_if<protocol_error>(&path))
+    return *error;
+  if (auto& value = std::get<std::optional<std::string>>(path); value && !value->empty())
+    return std::pair{*value, true};
+  auto id = required_model_id(data);
+  if (std::holds_alternative<protocol_error>(id))
+    return invalid_field("model_id", "model_id or model_path is required");
+  return std::pair{std::get<std::string>(id), false};
+}
+
+protocol_error located_error(const catalog::scan_error& error) {
+  auto code = error.code == "MODEL_NOT_FOUND" ? error_code::model_not_found : error_code::path_not_allowed;
+  protocol_error out{code, error.message};
+  out.details["path"] = error.path;
+  return out;
+}
+
+std::shared_ptr<const progress_sink> progress_for(const request& req) {
+  if (!req.emit_event)
+    return nullptr;
+  auto emit = req.emit_event;
+  return std::make_shared<const progress_sink>([emit](std::uint64_t done, std::uint64_t total, const std::string& stage) {
+    double progress = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+    emit(json::object{{"event", "progress"},
+                      {"stage", stage},
+                      {"done_bytes", done},
+                      {"total_bytes", total},
+                      {"progress", std::round(progress * 1000.0) / 1000.0}});
+  });
+}
+
+json::value validation_answer(const std::string& result_json, const located_file& file, bool from_cache) {
+  json::error_code ec;
+  auto value = json::parse(result_json, ec);
+  if (ec || !value.is_object())
+    value = json::object{};
+  auto& object = value.get_object();
+  object["model_id"] = file.model_id;
+  object["from_cache"] = from_cache;
+  return value;
+}
+
+} // namespace
+
+asio::awaitable<command_result> get_models(service_context& context, request& req) {
+  auto query = parse_model_query(req.data);
+  if (auto* error = std::get_if<protocol_error>(&query))
+    co_return *error;
+  auto& q = std::get<model_query>(query);
+  auto reply = co_await ask<model_page>(context.bridge, context.store, caf::infinite, query_atom::value, q);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return failure(*error, "catalog query");
+  auto& page = std::get<model_page>(reply);
+  json::array models;
+  for (auto& record : page.models)
+    models.emplace_back(model_json(record));
+  co_return json::value(json::object{
+    {"models", std::move(models)}, {"total", page.total}, {"offset", q.offset}, {"limit", q.limit}});
+}
+
+asio::awaitable<command_result> get_model(service_context& context, request& req) {
+  auto found = co_await lookup(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&found))
+    co_return *error;
+  co_return json::value(json::object{{"model", model_json(std::get<model_record>(found))}});
+}
+
+asio::awaitable<command_result> post_model_scan(service_context& context, request& req) {
+  auto root = optional_string(req.data, "root", max_model_id);
+  if (auto* error = std::get_if<protocol_error>(&root))
+    co_return *error;
+  std::string only_root = std::get<std::optional<std::string>>(root).value_or("");
+  while (only_root.size() > 1 && only_root.back() == '/')
+    only_root.pop_back();
+  if (!only_root.empty() &&
+      std::find(context.model_roots.begin(), context.model_roots.end(), only_root) == context.model_roots.end()) {
+    auto error = invalid_field("root", "'" + only_root + "' is not one of the model roots");
+    json::array roots;
+    for (auto& r : context.model_roots)
+      roots.emplace_back(r);
+    error.details["model_roots"] = std::move(roots);
+    co_return error;
+  }
+  auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value, only_root);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return failure(*error, "scan");
+  auto& summary = std::get<scan_summary>(reply);
+  json::array errors;
+  for (auto& e : summary.errors)
+    errors.emplace_back(json::object{{"path", e.path}, {"code", e.code}, {"message", e.message}});
+  co_return json::value(json::object{{"added", summary.added},
+                                     {"updated", summary.updated},
+                                     {"removed", summary.removed},
+                                     {"unchanged", summary.unchanged},
+                                     {"errors", std::move(errors)}});
+}
+
+asio::awaitable<command_result> post_model_validate(service_context& context, request& req) {
+  auto level = read_level(req.data);
+  if (auto* error = std::get_if<protocol_error>(&level))
+    co_return *error;
+  auto target = validation_target(req.data);
+  if (auto* error = std::get_if<protocol_error>(&target))
+    co_return *error;
+  auto [name, is_path] = std::get<std::pair<std::string, bool>>(target);
+  auto located = co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, name,
+                                            is_path);
+  if (auto* error = std::get_if<caf::error>(&located))
+    co_return failure(*error, "resolving the model");
+  auto& file = std::get<located_file>(located);
+  if (!file.found)
+    co_return located_error(file.error);
+
+  auto level_value = std::get<formats::validation_level>(level);
+  validation_cache_key key{file.model_id, std::string{catalog::to_string(level_value)}, file.size_bytes, file.mtime_ns};
+  auto cached = co_await ask<std::string>(context.bridge, context.store, caf::infinite, cached_atom::value, key);
+  if (auto* hit = std::get_if<std::string>(&cached); hit && !hit->empty())
+    co_return validation_answer(*hit, file, true);
+
+  auto ticket = context.next_ticket++;
+  validation_job job{ticket, file.path, level_value, progress_for(req)};
+  auto outcome =
+    co_await ask<validation_outcome>(context.bridge, context.validation, caf::infinite, validate_atom::value, job);
+  if (auto* error = std::get_if<caf::error>(&outcome)) {
+    // The request was cancelled or timed out (or the scan failed): the scan may stop.
+    auto validation = context.validation;
+    context.bridge.dispatch([validation, ticket](caf::event_based_actor* self) {
+      self->send(validation, drop_atom::value, ticket);
+    });
+    co_return failure(*error, "validation");
+  }
+  auto& result = std::get<validation_outcome>(outcome);
+  if (result.cancelled)
+    co_return protocol_error{error_code::cancelled, "validation was cancelled"};
+  auto store = context.store;
+  validation_record record{key, result.result_json, result.sha256, result.autov2};
+  context.bridge.dispatch([store, record](caf::event_based_actor* self) {
+    self->request(store, caf::infinite, remember_atom::value, record).then([](ok_atom) {}, [](caf::error&) {});
+  });
+  co_return validation_answer(result.result_json, file, false);
+}
+
+asio::awaitable<command_result> get_model_metadata(service_context& context, request& req) {
+  auto found = co_await lookup(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&found))
+    co_return *error;
+  co_return json::value(metadata_json(std::get<model_record>(found)));
+}
+
+asio::awaitable<command_result> put_model_metadata(service_context& context, request& req) {
+  auto id = required_model_id(req.data);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    co_return *error;
+  auto* metadata = req.data.if_contains("metadata");
+  if (metadata == nullptr || !metadata->is_object())
+    co_return invalid_field("metadata", "metadata must be an object");
+  auto patch = parse_metadata_patch(metadata->get_object());
+  if (auto* error = std::get_if<protocol_error>(&patch))
+    co_return *error;
+  auto expected = optional_count(req.data, "expected_revision", std::numeric_limits<std::int64_t>::max());
+  if (auto* error = std::get_if<protocol_error>(&expected))
+    co_return *error;
+  metadata_write write{std::get<std::string>(id), std::get<catalog::metadata_patch>(patch), std::nullopt};
+  if (auto& revision = std::get<std::optional<std::uint64_t>>(expected))
+    write.expected_revision = static_cast<std::int64_t>(*revision);
+  auto reply = co_await ask<metadata_written>(context.bridge, context.store, caf::infinite, put_atom::value, write);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return failure(*error, "metadata write");
+  auto& written = std::get<metadata_written>(reply);
+  if (!written.found)
+    co_return model_not_found(write.model_id);
+  if (written.result.outcome == catalog::put_outcome::conflict) {
+    protocol_error error{error_code::conflict, "expected_revision " + std::to_string(*write.expected_revision) +
+                                                 " is stale; the metadata is at revision " +
+                                                 std::to_string(written.result.metadata.revision)};
+    error.details["current_revision"] = written.result.metadata.revision;
+    error.details["expected_revision"] = *write.expected_revision;
+    co_return error;
+  }
+  // Answer with the whole metadata shape at its new revision.
+  auto found = co_await lookup(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&found))
+    co_return *error;
+  co_return json::value(metadata_json(std::get<model_record>(found)));
+}
+
+asio::awaitable<command_result> get_model_components(service_context& context, request& req) {
+  auto found = co_await lookup(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&found))
+    co_return *error;
+  auto& record = std::get<model_record>(found);
+  auto model = model_json(record);
+  co_return json::value(json::object{{"model_id", record.entry.model_id}, {"components", model["components"]}});
+}
+
+asio::awaitable<command_result> get_model_benchmark_results(service_context& context, request& req) {
+  auto found = co_await lookup(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&found))
+    co_return *error;
+  auto& model_id = std::get<model_record>(found).entry.model_id;
+  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.store, caf::infinite, results_atom::value,
+                                                      model_id);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return failure(*error, "benchmark results");
+  json::array results;
+  for (auto& text : std::get<std::vector<std::string>>(reply)) {
+    json::error_code ec;
+    auto value = json::parse(text, ec);
+    if (!ec)
+      results.emplace_back(std::move(value));
+  }
+  co_return json::value(json::object{{"model_id", model_id}, {"results", std::move(results)}});
+}
+
+} // namespace modeld::protocol

@@ -1,0 +1,212 @@
+#include "protocol/model_json.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+namespace {
+
+json::value parsed_or(const std::string& text, json::value fallback) {
+  json::error_code ec;
+  auto value = json::parse(text, ec);
+  return ec ? fallback : value;
+}
+
+json::value optional_text(const std::optional<std::string>& text) {
+  return text ? json::value(*text) : json::value(nullptr);
+}
+
+json::array string_array(const std::vector<std::string>& values) {
+  json::array out;
+  for (auto& v : values)
+    out.emplace_back(v);
+  return out;
+}
+
+double size_mb(std::uint64_t bytes) { return std::round(static_cast<double>(bytes) / (1024.0 * 1024.0) * 100.0) / 100.0; }
+
+std::string default_name(const catalog::catalog_entry& entry) {
+  return std::filesystem::path(entry.model_id).stem().string();
+}
+
+bool has_control_character(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7F)
+      return true;
+  return false;
+}
+
+std::string normalize_tag(std::string_view raw) {
+  std::string tag;
+  bool space = false;
+  for (char c : raw) {
+    if (c == ' ' || c == '\t') {
+      space = !tag.empty();
+      continue;
+    }
+    if (space)
+      tag.push_back(' ');
+    space = false;
+    tag.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  return tag;
+}
+
+// Reads an optional text field of the patch into `target`.
+std::optional<protocol_error> read_text(const json::object& metadata, std::string_view field, std::size_t max,
+                                        std::optional<std::string>& target) {
+  auto value = optional_string(metadata, field, max);
+  if (auto* error = std::get_if<protocol_error>(&value))
+    return *error;
+  target = std::get<std::optional<std::string>>(value);
+  return std::nullopt;
+}
+
+} // namespace
+
+std::string iso8601_utc(std::int64_t epoch_ms) {
+  std::time_t seconds = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(epoch_ms % 1000));
+  return text;
+}
+
+json::object model_json(const actors::model_record& record) {
+  auto& e = record.entry;
+  auto& m = record.metadata;
+  return {
+    {"model_id", e.model_id},
+    {"name", m.name ? *m.name : default_name(e)},
+    {"path", e.path},
+    {"format", e.format},
+    {"type", e.type},
+    {"architecture", e.architecture},
+    {"precision", e.precision},
+    {"size_bytes", e.size_bytes},
+    {"size_mb", size_mb(e.size_bytes)},
+    {"parameter_count", e.parameter_count},
+    {"tags", string_array(m.tags)},
+    {"loaded", false},
+    {"checksum", e.sha256.empty() ? json::value(nullptr) : json::value(e.sha256)},
+    {"autov2", e.autov2.empty() ? json::value(nullptr) : json::value(e.autov2)},
+    {"components", parsed_or(e.components_json, json::array{})},
+    {"revision", m.revision},
+    {"discovered_at", iso8601_utc(e.discovered_at_ms)},
+    {"updated_at", iso8601_utc(std::max(e.updated_at_ms, m.updated_at_ms))},
+  };
+}
+
+json::object metadata_json(const actors::model_record& record) {
+  auto& e = record.entry;
+  auto& m = record.metadata;
+  return {
+    {"model_id", e.model_id},
+    {"name", m.name ? *m.name : default_name(e)},
+    {"type", e.type},
+    {"architecture", e.architecture},
+    {"format", e.format},
+    {"precision", e.precision},
+    {"size_bytes", e.size_bytes},
+    {"size_mb", size_mb(e.size_bytes)},
+    {"parameter_count", e.parameter_count},
+    {"tags", string_array(m.tags)},
+    {"description", optional_text(m.description)},
+    {"author", optional_text(m.author)},
+    {"license", optional_text(m.license)},
+    {"source", optional_text(m.source)},
+    {"version", optional_text(m.version)},
+    {"checksum", e.sha256.empty() ? json::value(nullptr) : json::value(e.sha256)},
+    {"revision", m.revision},
+    {"created_at", iso8601_utc(m.created_at_ms != 0 ? m.created_at_ms : e.discovered_at_ms)},
+    {"updated_at", iso8601_utc(std::max(e.updated_at_ms, m.updated_at_ms))},
+    {"embedded", parsed_or(e.embedded_json, json::object{})},
+    {"custom", parsed_or(m.custom_json, json::object{})},
+  };
+}
+
+field_result<std::vector<std::string>> normalize_tags(const json::value& tags) {
+  if (!tags.is_array())
+    return invalid_field("tags", "tags must be an array of strings");
+  std::vector<std::string> out;
+  for (auto& item : tags.get_array()) {
+    if (!item.is_string())
+      return invalid_field("tags", "tags must be an array of strings");
+    if (has_control_character(item.get_string()))
+      return invalid_field("tags", "a tag contains a control character");
+    auto tag = normalize_tag(item.get_string());
+    if (tag.size() > max_tag_length)
+      return invalid_field("tags", "tag '" + tag.substr(0, 32) + "...' is longer than " +
+                                     std::to_string(max_tag_length) + " bytes");
+    if (tag.empty() || std::find(out.begin(), out.end(), tag) != out.end())
+      continue;
+    out.push_back(std::move(tag));
+    if (out.size() > max_tags)
+      return invalid_field("tags", "more than " + std::to_string(max_tags) + " tags");
+  }
+  return out;
+}
+
+field_result<catalog::metadata_patch> parse_metadata_patch(const json::object& metadata) {
+  catalog::metadata_patch patch;
+  for (auto [field, max, target] : {std::tuple{"name", max_short_field, &patch.name},
+                                    std::tuple{"description", max_description, &patch.description},
+                                    std::tuple{"author", max_short_field, &patch.author},
+                                    std::tuple{"license", max_short_field, &patch.license},
+                                    std::tuple{"source", max_short_field, &patch.source},
+                                    std::tuple{"version", max_short_field, &patch.version}})
+    if (auto error = read_text(metadata, field, max, *target))
+      return *error;
+  if (auto* tags = metadata.if_contains("tags")) {
+    auto normalized = normalize_tags(*tags);
+    if (auto* error = std::get_if<protocol_error>(&normalized))
+      return *error;
+    patch.tags = std::get<std::vector<std::string>>(normalized);
+  }
+  if (auto* custom = metadata.if_contains("custom")) {
+    if (!custom->is_object())
+      return invalid_field("custom", "custom must be an object");
+    auto text = json::serialize(*custom);
+    if (text.size() > max_custom_bytes)
+      return invalid_field("custom", "custom is larger than " + std::to_string(max_custom_bytes) + " bytes");
+    patch.custom_json = std::move(text);
+  }
+  return patch;
+}
+
+field_result<actors::model_query> parse_model_query(const json::object& data) {
+  actors::model_query query;
+  for (auto [field, target] : {std::pair{"type", &query.type}, std::pair{"architecture", &query.architecture},
+                               std::pair{"format", &query.format}, std::pair{"tag", &query.tag}}) {
+    auto value = optional_string(data, field, max_short_field);
+    if (auto* error = std::get_if<protocol_error>(&value))
+      return *error;
+    *target = std::get<std::optional<std::string>>(value);
+  }
+  if (query.tag)
+    query.tag = normalize_tag(*query.tag);
+  if (auto* loaded = data.if_contains("loaded")) {
+    if (!loaded->is_bool())
+      return invalid_field("loaded", "loaded must be true or false");
+    query.loaded = loaded->get_bool();
+  }
+  auto offset = optional_count(data, "offset", std::numeric_limits<std::uint32_t>::max());
+  if (auto* error = std::get_if<protocol_error>(&offset))
+    return *error;
+  query.offset = std::get<std::optional<std::uint64_t>>(offset).value_or(0);
+  auto limit = optional_count(data, "limit", max_page);
+  if (auto* error = std::get_if<protocol_error>(&limit))
+    return *error;
+  query.limit = std::get<std::optional<std::uint64_t>>(limit).value_or(100);
+  return query;
+}
+
+} // namespace modeld::protocol
