@@ -82,6 +82,9 @@ free_port() {
 
 # --- modeld -------------------------------------------------------------------------------
 mkdir -p "$WORK/data" "$WORK/models"
+# Real model files, so the metadata rows read and write real catalog entries.
+python3 "$(dirname "$0")/../../scripts/make_demo_models.py" "$WORK/models" >/dev/null
+METADATA_MODEL=checkpoints/demo-sd15.safetensors
 : >"$WORK/modeld.out"  # exists before the background job opens it, so the poll below can read it
 "$MODELD" --listen 127.0.0.1:0 --data-dir "$WORK/data" --model-root "$WORK/models" \
   --devices cpu:0=1GiB,cpu:1=1GiB,cpu:2=1GiB,cpu:3=1GiB >"$WORK/modeld.out" 2>"$WORK/modeld.err" &
@@ -152,7 +155,7 @@ load() {
   limit=$(awk -v w="$WARMUP" -v d="$DURATION" 'BEGIN { printf "%d", w + d + 30 }')
   line=$(timeout "$limit" "$PROTOCOL_LOAD" --host 127.0.0.1 --port "$MODELD_PORT" \
     --connections "$CONNECTIONS" --pipeline "$2" --duration "$DURATION" --warmup "$WARMUP" \
-    --threads "$THREADS" --command "$1" 2>>"$WORK/load.err")
+    --threads "$THREADS" --command "$1" --data "${3:-{\}}" 2>>"$WORK/load.err")
   rc=$?
   if [[ $rc -ne 0 ]]; then
     # (runs in a command substitution: the failure shows in the table through errors=/no line)
@@ -175,7 +178,12 @@ if [[ -z "${R1_RPS:-}" || -z "${RP_RPS:-}" ]]; then
   exit 2
 fi
 
+read -r RG_RPS RG_P50 RG_P99 < <(redis_bench -n "$REDIS_REQUESTS" -t get)
+read -r RS_RPS RS_P50 RS_P99 < <(redis_bench -n "$REDIS_REQUESTS" -t set)
+
 L_PING=$(load ping 1)
+L_GET_META=$(load get_model_metadata 1 "{\"model_id\":\"$METADATA_MODEL\"}")
+L_PUT_META=$(load put_model_metadata 1 "{\"model_id\":\"$METADATA_MODEL\",\"metadata\":{\"description\":\"bench\",\"tags\":[\"bench\"]}}")
 L_STATUS=$(load get_model_status 1)
 L_PIPE=$(load ping "$PIPELINE")
 
@@ -207,11 +215,16 @@ printf "%-32s %12.0f %9s %9s %9s %12s %8s  %s\n" "redis PING c=$CONNECTIONS P=$P
 row "modeld ping c=$CONNECTIONS" "$L_PING" "$R1_RPS" 0.6 yes || status=1
 row "modeld get_model_status c=$CONNECTIONS" "$L_STATUS" "$R1_RPS" 0.3 yes || status=1
 row "modeld ping c=$CONNECTIONS pipeline=$PIPELINE" "$L_PIPE" "$RP_RPS" - no || status=1
+printf "%-32s %12.0f %9s %9s %9s %12s %8s  %s\n" "redis GET c=$CONNECTIONS" "$RG_RPS" "$RG_P50" "$RG_P99" "-" "-" "-" "(baseline)"
+printf "%-32s %12.0f %9s %9s %9s %12s %8s  %s\n" "redis SET c=$CONNECTIONS" "$RS_RPS" "$RS_P50" "$RS_P99" "-" "-" "-" "(baseline, no fsync)"
+row "modeld get_model_metadata" "$L_GET_META" "$RG_RPS" - no || status=1
+row "modeld put_model_metadata" "$L_PUT_META" "$RS_RPS" - no || status=1
 echo
 echo "# targets: modeld ping >= 0.6x redis PING, get_model_status >= 0.3x redis PING, p99 < 2 ms (unpipelined rows);"
 echo "# the pipelined row is compared with redis-benchmark -P $PIPELINE and carries no target."
+echo "# metadata rows: get vs redis GET, put (durable: one fsync'd SQLite transaction each) vs redis SET (memory only)."
 echo "# protocol_load lines:"
-for l in "$L_PING" "$L_STATUS" "$L_PIPE"; do echo "#   ${l:-(none)}"; done
+for l in "$L_PING" "$L_STATUS" "$L_PIPE" "$L_GET_META" "$L_PUT_META"; do echo "#   ${l:-(none)}"; done
 
 stop_pid "$MODELD_PID"
 MODELD_PID=""
