@@ -50,8 +50,11 @@ using metadata_store_actor = caf::typed_actor<
   caf::replies_to<query_atom, model_query>::with<model_page>,
   // One model with its user metadata.
   caf::replies_to<get_atom, std::string>::with<model_lookup>,
-  // A partial metadata update; acknowledged once durable.
+  // A partial metadata update; acknowledged once durable. Puts that arrive together are
+  // written in one transaction (group commit).
   caf::replies_to<put_atom, metadata_write>::with<metadata_written>,
+  // Writes the puts gathered so far (sent to itself behind them).
+  caf::reacts_to<flush_atom>,
   // A cached validation result for this exact file state, or "" when there is none.
   caf::replies_to<cached_atom, validation_cache_key>::with<std::string>,
   // Caches a validation result (and checksums it computed).

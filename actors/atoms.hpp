@@ -27,6 +27,7 @@ using scan_atom = caf::atom_constant<caf::atom("scan")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using validate_atom = caf::atom_constant<caf::atom("validate")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 } // namespace modeld::actors

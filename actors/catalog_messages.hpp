@@ -52,7 +52,8 @@ struct metadata_write {
 
 struct metadata_written {
   bool found = false;
-  catalog::put_result result;
+  catalog::put_outcome outcome = catalog::put_outcome::written;
+  model_record record; // after the write; on conflict, as it stands
 };
 
 struct known_catalog {

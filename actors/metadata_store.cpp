@@ -69,14 +69,41 @@ model_page query(const metadata_store_state& state, const model_query& q) {
   return page;
 }
 
-metadata_written put(self_pointer self, const metadata_write& write) {
+caf::result<metadata_written> put(self_pointer self, const metadata_write& write) {
   auto& state = self->state;
-  auto record = state.models.find(write.model_id);
-  if (record == state.models.end())
-    return {};
-  auto result = state.store->put_metadata(write.model_id, write.patch, write.expected_revision, now_ms());
-  record->second.metadata = result.metadata;
-  return {true, std::move(result)};
+  if (state.models.count(write.model_id) == 0)
+    return metadata_written{};
+  auto promise = self->make_response_promise<metadata_written>();
+  state.pending_puts.push_back({write, promise});
+  // The flush queues behind every put already in the mailbox, so they share its commit.
+  if (!state.flush_queued) {
+    state.flush_queued = true;
+    self->send(self, flush_atom::value);
+  }
+  return promise;
+}
+
+void flush(self_pointer self) {
+  auto& state = self->state;
+  state.flush_queued = false;
+  auto pending = std::move(state.pending_puts);
+  state.pending_puts.clear();
+  std::vector<catalog::metadata_put> puts;
+  for (auto& p : pending)
+    puts.push_back({p.write.model_id, p.write.patch, p.write.expected_revision});
+  std::vector<catalog::put_result> results;
+  try {
+    results = state.store->put_metadata_batch(puts, now_ms());
+  } catch (const std::exception& e) {
+    for (auto& p : pending)
+      p.promise.deliver(caf::make_error(caf::sec::runtime_error, std::string{"metadata store: "} + e.what()));
+    return;
+  }
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    auto& record = state.models[puts[i].model_id];
+    record.metadata = results[i].metadata;
+    pending[i].promise.deliver(metadata_written{true, results[i].outcome, record});
+  }
 }
 
 void remember(self_pointer self, const validation_record& record) {
@@ -128,7 +155,8 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
       auto it = self->state.models.find(model_id);
       return it == self->state.models.end() ? model_lookup{} : model_lookup{true, it->second};
     },
-    [self](put_atom, const metadata_write& write) { return guarded([&] { return put(self, write); }); },
+    [self](put_atom, const metadata_write& write) { return put(self, write); },
+    [self](flush_atom) { flush(self); },
     [self](cached_atom, const validation_cache_key& key) {
       return guarded([&] {
         return self->state.store->cached_validation(key.model_id, key.level, key.size_bytes, key.mtime_ns)

@@ -9,6 +9,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <caf/typed_response_promise.hpp>
 
 namespace modeld::actors {
 
@@ -16,6 +19,12 @@ struct metadata_store_state {
   static inline const char* name = "metadata_store";
   std::shared_ptr<catalog::model_store> store;
   std::map<std::string, model_record> models; // model id -> catalog entry + user metadata
+  struct pending_put {
+    metadata_write write;
+    caf::typed_response_promise<metadata_written> promise;
+  };
+  std::vector<pending_put> pending_puts; // written at the next flush
+  bool flush_queued = false;
 };
 
 // True when `record` passes every filter of `query` (no model is loaded yet in this

@@ -384,10 +384,10 @@ user_metadata model_store::metadata(const std::string& model_id) const {
   return read_metadata(db_, model_id);
 }
 
-put_result model_store::put_metadata(const std::string& model_id, const metadata_patch& patch,
-                                     std::optional<std::int64_t> expected_revision, std::int64_t now_ms) {
-  write_transaction tx(db_);
-  user_metadata m = read_metadata(db_, model_id);
+// One put inside the caller's write transaction.
+static put_result put_in_transaction(sqlite3* db, const std::string& model_id, const metadata_patch& patch,
+                              std::optional<std::int64_t> expected_revision, std::int64_t now_ms) {
+  user_metadata m = read_metadata(db, model_id);
   if (expected_revision && *expected_revision != m.revision)
     return {put_outcome::conflict, std::move(m)};
 
@@ -404,7 +404,7 @@ put_result model_store::put_metadata(const std::string& model_id, const metadata
   m.updated_at_ms = now_ms;
   ++m.revision;
 
-  statement(db_, R"sql(
+  statement(db, R"sql(
     INSERT INTO user_metadata (model_id, name, description, author, license, source, version, custom_json,
                                revision, created_at_ms, updated_at_ms)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -419,15 +419,32 @@ put_result model_store::put_metadata(const std::string& model_id, const metadata
 
   if (patch.tags) {
     m.tags = *patch.tags;
-    statement(db_, "DELETE FROM user_metadata_tags WHERE model_id = ?").bind(model_id).run();
-    statement insert(db_, "INSERT INTO user_metadata_tags (model_id, position, tag) VALUES (?, ?, ?)");
+    statement(db, "DELETE FROM user_metadata_tags WHERE model_id = ?").bind(model_id).run();
+    statement insert(db, "INSERT INTO user_metadata_tags (model_id, position, tag) VALUES (?, ?, ?)");
     for (std::size_t i = 0; i < m.tags.size(); ++i) {
       insert.bind(model_id, static_cast<std::int64_t>(i), m.tags[i]).run();
       insert.reset();
     }
   }
-  tx.commit();
   return {put_outcome::written, std::move(m)};
+}
+
+put_result model_store::put_metadata(const std::string& model_id, const metadata_patch& patch,
+                                     std::optional<std::int64_t> expected_revision, std::int64_t now_ms) {
+  write_transaction tx(db_);
+  auto result = put_in_transaction(db_, model_id, patch, expected_revision, now_ms);
+  tx.commit();
+  return result;
+}
+
+std::vector<put_result> model_store::put_metadata_batch(const std::vector<metadata_put>& puts, std::int64_t now_ms) {
+  write_transaction tx(db_);
+  std::vector<put_result> results;
+  results.reserve(puts.size());
+  for (auto& put : puts)
+    results.push_back(put_in_transaction(db_, put.model_id, put.patch, put.expected_revision, now_ms));
+  tx.commit();
+  return results;
 }
 
 std::optional<std::string> model_store::cached_validation(const std::string& model_id, const std::string& level,

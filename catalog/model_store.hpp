@@ -46,6 +46,9 @@ public:
   // the current one, writes nothing and answers conflict.
   put_result put_metadata(const std::string& model_id, const metadata_patch& patch,
                           std::optional<std::int64_t> expected_revision, std::int64_t now_ms);
+  // Several puts in one transaction (one disk flush), applied in order, each with its own
+  // outcome: the group commit of concurrent writers.
+  std::vector<put_result> put_metadata_batch(const std::vector<metadata_put>& puts, std::int64_t now_ms);
 
   // Validation results, reused while the file's size and mtime are unchanged.
   std::optional<std::string> cached_validation(const std::string& model_id, const std::string& level,

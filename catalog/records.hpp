@@ -55,6 +55,12 @@ struct metadata_patch {
   std::optional<std::string> custom_json;
 };
 
+struct metadata_put {
+  std::string model_id;
+  metadata_patch patch;
+  std::optional<std::int64_t> expected_revision;
+};
+
 enum class put_outcome { written, conflict };
 
 struct put_result {

@@ -238,19 +238,15 @@ asio::awaitable<command_result> put_model_metadata(service_context& context, req
   auto& written = std::get<metadata_written>(reply);
   if (!written.found)
     co_return model_not_found(write.model_id);
-  if (written.result.outcome == catalog::put_outcome::conflict) {
+  if (written.outcome == catalog::put_outcome::conflict) {
     protocol_error error{error_code::conflict, "expected_revision " + std::to_string(*write.expected_revision) +
                                                  " is stale; the metadata is at revision " +
-                                                 std::to_string(written.result.metadata.revision)};
-    error.details["current_revision"] = written.result.metadata.revision;
+                                                 std::to_string(written.record.metadata.revision)};
+    error.details["current_revision"] = written.record.metadata.revision;
     error.details["expected_revision"] = *write.expected_revision;
     co_return error;
   }
-  // Answer with the whole metadata shape at its new revision.
-  auto found = co_await lookup(context, req.data);
-  if (auto* error = std::get_if<protocol_error>(&found))
-    co_return *error;
-  co_return json::value(metadata_json(std::get<model_record>(found)));
+  co_return json::value(metadata_json(written.record));
 }
 
 asio::awaitable<command_result> get_model_components(service_context& context, request& req) {

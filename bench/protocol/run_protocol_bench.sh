@@ -222,7 +222,7 @@ row "modeld put_model_metadata" "$L_PUT_META" "$RS_RPS" - no || status=1
 echo
 echo "# targets: modeld ping >= 0.6x redis PING, get_model_status >= 0.3x redis PING, p99 < 2 ms (unpipelined rows);"
 echo "# the pipelined row is compared with redis-benchmark -P $PIPELINE and carries no target."
-echo "# metadata rows: get vs redis GET, put (durable: one fsync'd SQLite transaction each) vs redis SET (memory only)."
+echo "# metadata rows: get vs redis GET, put (durable: group-committed, fsync'd SQLite transactions) vs redis SET (memory only)."
 echo "# protocol_load lines:"
 for l in "$L_PING" "$L_STATUS" "$L_PIPE" "$L_GET_META" "$L_PUT_META"; do echo "#   ${l:-(none)}"; done
 

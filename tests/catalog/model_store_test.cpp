@@ -613,3 +613,25 @@ TEST_CASE("an acknowledged put survives SIGKILL of the writer", "[store][durabil
       CHECK(churn.name == "churn " + std::to_string(churn.revision));
   }
 }
+
+TEST_CASE("a batch of puts is applied in order in one transaction, each with its outcome", "[store]") {
+  temp_dir dir;
+  auto store = open_store(dir.db());
+  auto results = store->put_metadata_batch({{"a", named("first"), std::nullopt},
+                                            {"a", named("second"), 1},
+                                            {"a", named("stale"), 1},
+                                            {"b", named("other"), 0}},
+                                           5000);
+  REQUIRE(results.size() == 4);
+  CHECK(results[0].outcome == put_outcome::written);
+  CHECK(results[1].outcome == put_outcome::written);
+  CHECK(results[1].metadata.revision == 2);
+  CHECK(results[2].outcome == put_outcome::conflict);
+  CHECK(results[2].metadata.name == "second");
+  CHECK(results[3].metadata.revision == 1);
+  store.reset();
+  auto reopened = open_store(dir.db());
+  CHECK(reopened->metadata("a").name == "second");
+  CHECK(reopened->metadata("a").revision == 2);
+  CHECK(reopened->metadata("b").name == "other");
+}
