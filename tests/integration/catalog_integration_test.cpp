@@ -281,3 +281,32 @@ TEST_CASE("metadata survives a restart on the same data dir", "[catalog]") {
   CHECK(metadata.at("description") == "kept");
   CHECK(metadata.at("revision") == 1);
 }
+
+TEST_CASE("a validation past its timeout_ms answers TIMEOUT; a cancelled one CANCELLED", "[catalog]") {
+  demo_server s;
+  write_file(s.models.path + "/big.safetensors", safetensors_bytes(64 << 20)); // 256 MiB
+  auto timed_out = s.call(json::object{{"request_id", "t"},
+                                       {"command", "post_model_validate"},
+                                       {"timeout_ms", 5},
+                                       {"data", {{"model_path", "big.safetensors"}, {"validation_level", "comprehensive"}}}});
+  CHECK(error_code_of(timed_out) == "TIMEOUT");
+
+  s.client->send({{"request_id", "long"}, {"command", "post_model_validate"}, {"stream", true},
+                  {"data", {{"model_path", "big.safetensors"}, {"validation_level", "comprehensive"}}}});
+  s.client->send({{"request_id", "c"}, {"command", "cancel"}, {"data", {{"target_request_id", "long"}}}});
+  bool cancelled = false, answered_cancel = false;
+  while (!(cancelled && answered_cancel)) {
+    auto line = s.client->read_json(std::chrono::seconds(30));
+    if (line.as_object().contains("event"))
+      continue;
+    if (line.at("request_id") == "c")
+      answered_cancel = line.at("data").at("cancelled") == true;
+    if (line.at("request_id") == "long") {
+      CHECK(error_code_of(line) == "CANCELLED");
+      cancelled = true;
+    }
+  }
+  // The server stays responsive and the file still validates afterwards.
+  auto after = data_of(s.call("post_model_validate", {{"model_path", "big.safetensors"}, {"validation_level", "basic"}}));
+  CHECK(after.at("is_valid") == true);
+}
