@@ -1,0 +1,535 @@
+#include "gpu/model_loader.hpp"
+
+#include "formats/inspect.hpp"
+
+#include <ATen/ATen.h>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace modeld::gpu {
+// Defined in gpu/model_loader.cpp, beside the weights class it reads.
+std::vector<std::pair<std::string, at::Tensor>> loaded_tensor_table(const loaded_weights& weights);
+} // namespace modeld::gpu
+
+namespace {
+
+using namespace modeld;
+using namespace modeld::gpu;
+namespace fs = std::filesystem;
+
+std::optional<fs::path> fixture(const char* name) {
+  const char* dir = std::getenv("MODELD_GPU_FIXTURES");
+  if (dir == nullptr || !fs::exists(fs::path(dir) / name)) {
+    WARN("skipped: gpu fixture " << name << " missing (needs /usr/bin/python3 with torch; run through ctest)");
+    return std::nullopt;
+  }
+  return fs::path(dir) / name;
+}
+
+template <class T>
+T value_or_fail(std::variant<T, std::string> result) {
+  if (auto* reason = std::get_if<std::string>(&result))
+    FAIL(*reason);
+  return std::move(std::get<T>(result));
+}
+
+std::string error_of(const auto& result) {
+  REQUIRE(std::holds_alternative<std::string>(result));
+  return std::get<std::string>(result);
+}
+
+std::shared_ptr<const host_buffer> read(const fs::path& path) { return value_or_fail(read_host_buffer(path.string())); }
+
+formats::model_report inspect(const fs::path& path) {
+  auto report = formats::inspect_file(path);
+  INFO(path << (report.issues.empty() ? "" : ": " + report.issues.front().message));
+  REQUIRE(report.is_valid());
+  return report;
+}
+
+load_request on_cpu(load_dtype dtype = load_dtype::keep) {
+  load_request request;
+  request.device = "cpu";
+  request.dtype = dtype;
+  return request;
+}
+
+std::map<std::string, at::Tensor> by_name(const loaded_weights& weights) {
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, t] : loaded_tensor_table(weights))
+    out.emplace(name, t);
+  return out;
+}
+
+std::uint64_t storage_bytes(const loaded_weights& weights) {
+  std::uint64_t total = 0;
+  for (auto& [name, t] : loaded_tensor_table(weights))
+    total += t.nbytes();
+  return total;
+}
+
+struct expectation {
+  std::string dtype;
+  std::int64_t numel;
+  double sum;
+};
+
+// expected.txt: FILE CONVERSION TENSOR DTYPE NUMEL SUM, what torch read from each fixture.
+std::map<std::string, expectation> expected_for(const std::string& file, const std::string& conversion) {
+  std::map<std::string, expectation> out;
+  const auto path = fixture("expected.txt");
+  REQUIRE(path);
+  std::ifstream in(*path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string f, c, name;
+    expectation e;
+    fields >> f >> c >> name >> e.dtype >> e.numel >> e.sum;
+    if (f == file && c == conversion)
+      out.emplace(name, e);
+  }
+  REQUIRE(!out.empty());
+  return out;
+}
+
+std::string safetensors_name(at::ScalarType type) {
+  switch (type) {
+  case at::kFloat: return "F32";
+  case at::kHalf: return "F16";
+  case at::kBFloat16: return "BF16";
+  case at::kLong: return "I64";
+  case at::kBool: return "BOOL";
+  case at::kByte: return "U8";
+  default: return c10::toString(type);
+  }
+}
+
+const std::map<std::string, load_dtype> conversions{
+  {"keep", load_dtype::keep}, {"fp32", load_dtype::fp32}, {"fp16", load_dtype::fp16}, {"bf16", load_dtype::bf16}};
+
+// Loads `file` with every conversion and checks each tensor against torch's own reading.
+void check_against_torch(const char* file) {
+  const auto path = fixture(file);
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  const auto buffer = read(*path);
+  for (const auto& [conversion, dtype] : conversions) {
+    INFO(file << " converted " << conversion);
+    const auto request = on_cpu(dtype);
+    const auto loaded = value_or_fail(load_weights(report, *buffer, request));
+    const auto tensors = by_name(*loaded.weights);
+    const auto expected = expected_for(file, conversion);
+    REQUIRE(tensors.size() == expected.size());
+    for (const auto& [name, e] : expected) {
+      INFO("tensor " << name);
+      REQUIRE(tensors.count(name) == 1);
+      const auto& t = tensors.at(name);
+      CHECK(safetensors_name(t.scalar_type()) == e.dtype);
+      CHECK(t.numel() == e.numel);
+      const double sum = t.numel() == 0 ? 0.0 : t.to(at::kDouble).sum().item<double>();
+      CHECK(sum == Approx(e.sum).epsilon(1e-12).margin(1e-12));
+      CHECK(t.is_contiguous());
+      // Its own memory, never a view of the host buffer it came from.
+      if (t.numel() > 0) {
+        const auto* p = static_cast<const std::uint8_t*>(t.data_ptr());
+        CHECK((p < buffer->data() || p >= buffer->data() + buffer->size()));
+      }
+    }
+    const auto planned = value_or_fail(planned_bytes(report, request));
+    CHECK(loaded.weights->bytes() == planned);
+    CHECK(loaded.weights->bytes() == storage_bytes(*loaded.weights));
+    CHECK(loaded.weights->tensor_count() == expected.size());
+    CHECK_FALSE(loaded.weights->is_torchscript());
+    CHECK(loaded.timing.host_to_device_ms >= 0);
+  }
+}
+
+// A host buffer over bytes the test made, for reports built by hand.
+class vector_buffer final : public host_buffer {
+public:
+  explicit vector_buffer(std::vector<std::uint8_t> bytes) : bytes_(std::move(bytes)) {}
+  const std::uint8_t* data() const override { return bytes_.data(); }
+  std::uint64_t size() const override { return bytes_.size(); }
+  bool pinned() const override { return false; }
+
+private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+formats::tensor_info raw_tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
+                                std::uint64_t elements, std::uint64_t begin, std::uint64_t bytes) {
+  formats::tensor_info t;
+  t.name = std::move(name);
+  t.dtype = std::move(dtype);
+  t.shape = std::move(shape);
+  t.element_count = elements;
+  t.data_begin = begin;
+  t.data_end = begin + bytes;
+  t.byte_size = bytes;
+  return t;
+}
+
+// 64 bytes: an 8-byte F8 tensor, a 36-byte Q4_0 block (GGUF-style), a U16 pair and a F32 pair.
+formats::model_report hand_made_report() {
+  formats::model_report report;
+  report.format = formats::model_format::safetensors;
+  report.file.size_bytes = 64;
+  report.tensors.push_back(raw_tensor("fp8", "F8_E4M3", {8}, 8, 0, 8));
+  report.tensors.push_back(raw_tensor("quantized", "Q4_0", {32}, 32, 8, 18));
+  report.tensors.push_back(raw_tensor("counts", "U16", {2}, 2, 26, 4));
+  report.tensors.push_back(raw_tensor("pair", "F32", {2}, 2, 30, 8));
+  report.components.push_back({"other", 4, 44, 38, {"F32", "F8_E4M3", "Q4_0", "U16"}});
+  return report;
+}
+
+std::vector<std::uint8_t> counting_bytes(std::size_t n) {
+  std::vector<std::uint8_t> bytes(n);
+  for (std::size_t i = 0; i < n; ++i)
+    bytes[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  return bytes;
+}
+
+std::uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+struct temp_dir {
+  fs::path path = fs::temp_directory_path() / ("modeld-gpu-" + std::to_string(::getpid()));
+  temp_dir() { fs::create_directories(path); }
+  ~temp_dir() { fs::remove_all(path); }
+};
+
+// A safetensors file of `count` F32 tensors of [rows, cols], written here.
+void write_safetensors(const fs::path& path, int count, std::int64_t rows, std::int64_t cols) {
+  std::string header = "{";
+  const auto bytes = static_cast<std::uint64_t>(rows * cols * 4);
+  for (int i = 0; i < count; ++i)
+    header += (i ? "," : "") + std::string("\"w.") + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[" +
+              std::to_string(rows) + "," + std::to_string(cols) + "],\"data_offsets\":[" +
+              std::to_string(i * bytes) + "," + std::to_string((i + 1) * bytes) + "]}";
+  header += "}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::ofstream out(path, std::ios::binary);
+  const std::uint64_t length = header.size();
+  out.write(reinterpret_cast<const char*>(&length), 8);
+  out << header;
+  std::vector<float> block(static_cast<std::size_t>(rows * cols));
+  for (int i = 0; i < count; ++i) {
+    for (std::size_t j = 0; j < block.size(); ++j)
+      block[j] = static_cast<float>((j + static_cast<std::size_t>(i)) % 1000) / 1000.0f;
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(block.size() * 4));
+  }
+}
+
+} // namespace
+
+TEST_CASE("read_host_buffer reads a whole file and says why it cannot", "[gpu][host_buffer]") {
+  temp_dir dir;
+  const auto path = dir.path / "bytes.bin";
+  const auto bytes = counting_bytes(10000);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 10000);
+  const auto buffer = read(path);
+  REQUIRE(buffer->size() == 10000);
+  CHECK(std::memcmp(buffer->data(), bytes.data(), 10000) == 0);
+  CHECK(reinterpret_cast<std::uintptr_t>(buffer->data()) % 4096 == 0);
+
+  std::ofstream(dir.path / "empty.bin");
+  CHECK(read(dir.path / "empty.bin")->size() == 0);
+  CHECK_THAT(error_of(read_host_buffer((dir.path / "missing.bin").string())),
+             Catch::Contains("cannot open") && Catch::Contains("missing.bin") && Catch::Contains("No such file"));
+  CHECK_THAT(error_of(read_host_buffer(dir.path.string())), Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("safetensors load with each dtype conversion as torch reads them", "[gpu][load]") {
+  check_against_torch("mixed_f32.safetensors");
+  check_against_torch("mixed_f16.safetensors");
+  check_against_torch("mixed_bf16.safetensors");
+}
+
+TEST_CASE("torch.save checkpoints load the tensors torch saved", "[gpu][load]") {
+  check_against_torch("checkpoint.pt");
+  // The checkpoint's fp16 tensors were made like mixed_f16.safetensors': bit for bit the same.
+  const auto zip = fixture("checkpoint.pt");
+  const auto safetensors = fixture("mixed_f16.safetensors");
+  if (!zip || !safetensors)
+    return;
+  const auto from_zip = value_or_fail(load_weights(inspect(*zip), *read(*zip), on_cpu()));
+  const auto from_st = value_or_fail(load_weights(inspect(*safetensors), *read(*safetensors), on_cpu()));
+  const auto zip_tensors = by_name(*from_zip.weights);
+  for (const auto& [name, t] : by_name(*from_st.weights)) {
+    INFO(name);
+    REQUIRE(zip_tensors.count(name) == 1);
+    CHECK(zip_tensors.at(name).equal(t));
+  }
+  CHECK(from_zip.weights->dtype() == "mixed"); // fp16 beside fp32 and bf16 tensors
+  CHECK(from_st.weights->dtype() == "fp16");
+}
+
+TEST_CASE("components: unknown names are refused with the model's list", "[gpu][components]") {
+  const auto path = fixture("sd_style.safetensors");
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  std::vector<std::string> names;
+  for (auto& c : report.components)
+    names.push_back(c.name);
+  CHECK(names == std::vector<std::string>{"text_encoder", "unet", "vae"});
+  const auto buffer = read(*path);
+
+  auto request = on_cpu();
+  request.components = {"lora"};
+  CHECK_THAT(error_of(planned_bytes(report, request)),
+             Catch::Contains("no component \"lora\"") && Catch::Contains("text_encoder, unet, vae"));
+  CHECK_THAT(error_of(load_weights(report, *buffer, request)), Catch::Contains("no component \"lora\""));
+
+  // Every component named is the whole model.
+  request.components = {"vae", "unet", "text_encoder"};
+  const auto all = value_or_fail(load_weights(report, *buffer, request));
+  CHECK(all.weights->tensor_count() == report.tensors.size());
+  CHECK(all.weights->bytes() == report.tensor_bytes);
+
+  // Part of a model needs formats' tensor-to-component rule, which it does not export yet.
+  request.components = {"vae"};
+  CHECK_THAT(error_of(load_weights(report, *buffer, request)), Catch::Contains("not available yet"));
+}
+
+TEST_CASE("TorchScript modules load, convert and run forward", "[gpu][torchscript]") {
+  const auto path = fixture("scripted.pt");
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  REQUIRE(report.format == formats::model_format::torchscript);
+  const auto buffer = read(*path);
+  const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu()));
+  CHECK(loaded.weights->is_torchscript());
+  const auto tensors = by_name(*loaded.weights);
+  CHECK(tensors.size() == 3);
+  CHECK(loaded.weights->tensor_count() == 3);
+  REQUIRE(tensors.count("linear.weight") == 1);
+  CHECK(tensors.at("linear.weight").sizes() == at::IntArrayRef{2, 4});
+  CHECK(loaded.weights->bytes() == (2 * 4 + 2) * 4 + 3 * 8);
+  CHECK(loaded.weights->dtype() == "fp32");
+
+  benchmark_request bench;
+  bench.warmup = 1;
+  bench.iterations = 4;
+  bench.input_shape = {3, 4};
+  const auto m = value_or_fail(run_benchmark(*loaded.weights, "cpu", bench));
+  CHECK(m.kind == "torchscript_forward");
+  CHECK(m.run_ms.size() == 4);
+  CHECK(m.iterations == 4);
+  CHECK(m.median_ms > 0);
+  CHECK(m.p95_ms >= m.median_ms);
+  CHECK(m.throughput_per_s > 0);
+  CHECK(m.input_shape == std::vector<std::int64_t>{3, 4});
+
+  bench.input_shape.clear();
+  CHECK_THAT(error_of(run_benchmark(*loaded.weights, "cpu", bench)), Catch::Contains("give input_shape"));
+
+  // bf16: floating parameters convert, the int64 buffer keeps its type, forward still runs.
+  const auto bf16 = value_or_fail(load_weights(report, *buffer, on_cpu(load_dtype::bf16)));
+  const auto converted = by_name(*bf16.weights);
+  CHECK(converted.at("linear.weight").scalar_type() == at::kBFloat16);
+  CHECK(converted.at("steps").scalar_type() == at::kLong);
+  CHECK(converted.at("linear.weight").equal(tensors.at("linear.weight").to(at::kBFloat16)));
+  CHECK(bf16.weights->dtype() == "bf16");
+  bench.input_shape = {1, 4};
+  CHECK(value_or_fail(run_benchmark(*bf16.weights, "cpu", bench)).median_ms > 0);
+}
+
+TEST_CASE("TorchScript with unsafe or unknown globals is refused", "[gpu][torchscript]") {
+  const auto path = fixture("scripted.pt");
+  if (!path)
+    return;
+  auto report = inspect(*path);
+  const auto buffer = read(*path);
+  report.security.unsafe_globals.push_back("os.system");
+  CHECK_THAT(error_of(load_weights(report, *buffer, on_cpu())),
+             Catch::Contains("refusing") && Catch::Contains("os.system"));
+  report.security.unsafe_globals.clear();
+  report.security.unknown_globals.push_back("mymodule.Thing");
+  CHECK_THAT(error_of(load_weights(report, *buffer, on_cpu())), Catch::Contains("mymodule.Thing"));
+  report.security.unknown_globals.clear();
+  report.security.scanned = false;
+  CHECK_THAT(error_of(load_weights(report, *buffer, on_cpu())), Catch::Contains("not scanned"));
+}
+
+TEST_CASE("a raised cancel flag stops a load", "[gpu][load]") {
+  const auto path = fixture("cycle_4mib.safetensors");
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  const auto buffer = read(*path);
+  std::atomic<bool> cancel{true};
+  auto request = on_cpu();
+  request.cancel = &cancel;
+  CHECK_THAT(error_of(load_weights(report, *buffer, request)), Catch::Contains("cancelled after 0 of 16"));
+  cancel = false;
+  CHECK(value_or_fail(load_weights(report, *buffer, request)).weights->tensor_count() == 16);
+}
+
+TEST_CASE("raw bytes for dtypes torch lacks; conversions of them are refused", "[gpu][dtype]") {
+  const auto report = hand_made_report();
+  const vector_buffer buffer(counting_bytes(64));
+  const auto loaded = value_or_fail(load_weights(report, buffer, on_cpu()));
+  auto tensors = by_name(*loaded.weights);
+  CHECK(tensors.at("fp8").scalar_type() == at::kByte);
+  CHECK(tensors.at("fp8").numel() == 8);
+  CHECK(std::memcmp(tensors.at("quantized").data_ptr(), buffer.data() + 8, 18) == 0);
+  CHECK(tensors.at("counts").numel() == 4);
+  CHECK(tensors.at("pair").scalar_type() == at::kFloat);
+  CHECK(loaded.weights->bytes() == 38);
+  CHECK(loaded.weights->dtype() == "fp32");
+
+  CHECK_THAT(error_of(planned_bytes(report, on_cpu(load_dtype::fp16))),
+             Catch::Contains("fp8") && Catch::Contains("F8_E4M3") && Catch::Contains("cannot be converted to fp16"));
+  auto no_fp8 = report;
+  no_fp8.tensors.erase(no_fp8.tensors.begin());
+  CHECK_THAT(error_of(load_weights(no_fp8, buffer, on_cpu(load_dtype::fp32))), Catch::Contains("Q4_0"));
+  no_fp8.tensors.erase(no_fp8.tensors.begin());
+  // U16 is an integer: it keeps its bytes whatever the request, the F32 pair becomes fp16.
+  CHECK(value_or_fail(planned_bytes(no_fp8, on_cpu(load_dtype::fp16))) == 4 + 4);
+
+  SECTION("tensors that do not fit the file or their dtype are refused") {
+    auto bad = report;
+    bad.tensors[3].data_end = 70;
+    bad.tensors[3].byte_size = 40;
+    CHECK_THAT(error_of(load_weights(bad, buffer, on_cpu())), Catch::Contains("\"pair\""));
+    bad = report;
+    bad.file.size_bytes = 65;
+    CHECK_THAT(error_of(load_weights(bad, buffer, on_cpu())), Catch::Contains("inspect it again"));
+    bad = report;
+    bad.tensors[3].data_in_file = false;
+    CHECK_THAT(error_of(load_weights(bad, buffer, on_cpu())), Catch::Contains("not stored plainly"));
+    bad = report;
+    bad.issues.push_back({"SAFETENSORS_INVALID_OFFSET", formats::severity::error, "overlap", {}});
+    CHECK_THAT(error_of(load_weights(bad, buffer, on_cpu())), Catch::Contains("failed validation"));
+  }
+  SECTION("devices that are not there") {
+    auto request = on_cpu();
+    request.device = "tpu:0";
+    CHECK_THAT(error_of(load_weights(report, buffer, request)), Catch::Contains("unknown device"));
+#ifndef MODELD_TORCH_HAS_CUDA
+    request.device = "cuda:0";
+    CHECK_THAT(error_of(load_weights(report, buffer, request)), Catch::Contains("needs CUDA"));
+#endif
+  }
+}
+
+TEST_CASE("weight matmul benchmarks measure the loaded weights against a baseline", "[gpu][benchmark]") {
+  const auto path = fixture("mixed_f32.safetensors");
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  const auto buffer = read(*path);
+  for (const auto dtype : {load_dtype::keep, load_dtype::fp16, load_dtype::bf16}) {
+    const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu(dtype)));
+    benchmark_request bench;
+    bench.warmup = 2;
+    bench.iterations = 7;
+    bench.batch = 4;
+    const auto m = value_or_fail(run_benchmark(*loaded.weights, "cpu", bench));
+    CHECK(m.kind == "weight_matmul");
+    CHECK(m.run_ms.size() == 7);
+    CHECK(m.iterations == 7);
+    CHECK(m.median_ms > 0);
+    CHECK(m.p95_ms >= m.median_ms);
+    CHECK(m.throughput_per_s == Approx(1000.0 / m.median_ms));
+    CHECK(m.achieved_gflops > 0);
+    CHECK(m.baseline_gflops > 0);
+    CHECK(m.peak_memory_bytes > 0);
+    CHECK(m.input_shape == std::vector<std::int64_t>{4});
+  }
+  const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu()));
+  benchmark_request bench;
+  CHECK_THAT(error_of(run_benchmark(*loaded.weights, "cuda:0", bench)), Catch::Contains("cuda:0"));
+  bench.iterations = 0;
+  CHECK_THAT(error_of(run_benchmark(*loaded.weights, "cpu", bench)), Catch::Contains("at least 1"));
+}
+
+TEST_CASE("describe_device reports torch and host facts", "[gpu][device]") {
+  const auto facts = describe_device("cpu:0");
+  CHECK(facts.torch_version.starts_with("1."));
+  CHECK(facts.threads > 0);
+  CHECK(facts.device_name == "cpu");
+  CHECK(facts.memory_total > (std::uint64_t{64} << 20));
+  CHECK(facts.memory_used > 0);
+  CHECK(facts.memory_used < facts.memory_total);
+}
+
+TEST_CASE("memory returns after 200 load and unload cycles", "[gpu][memory]") {
+  const auto path = fixture("cycle_4mib.safetensors");
+  if (!path)
+    return;
+  const auto report = inspect(*path);
+  auto cycle = [&] {
+    const auto buffer = read(*path);
+    const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu()));
+    REQUIRE(loaded.weights->bytes() == 16 * 256 * 256 * 4);
+  };
+  for (int i = 0; i < 5; ++i)
+    cycle();
+  const auto before = resident_bytes();
+  for (int i = 0; i < 200; ++i)
+    cycle();
+  const auto after = resident_bytes();
+  INFO("resident before " << before << " after " << after);
+  CHECK(after < before + (std::uint64_t{3} << 20));
+}
+
+// Not run by default: writes ~200 MB. `gpu_tests "[perf]"` prints load throughput from a host
+// buffer next to a plain memcpy of the same bytes.
+TEST_CASE("load throughput of a 200 MB safetensors file", "[.][perf]") {
+  temp_dir dir;
+  const auto path = dir.path / "big.safetensors";
+  write_safetensors(path, 50, 1024, 1024); // 50 x 4 MiB
+  const auto report = inspect(path);
+  const auto read_started = std::chrono::steady_clock::now();
+  const auto buffer = read(path);
+  const auto read_ms =
+    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - read_started).count();
+  const double mb = static_cast<double>(report.tensor_bytes) / 1e6;
+  auto best_load = [&](load_dtype dtype) {
+    double best = 1e300;
+    for (int i = 0; i < 5; ++i) {
+      const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu(dtype)));
+      best = std::min(best, loaded.timing.host_to_device_ms);
+    }
+    return best;
+  };
+  const double keep_ms = best_load(load_dtype::keep);
+  const double fp16_ms = best_load(load_dtype::fp16);
+  // Into fresh memory (page faults included, as a load pays them) and into memory already touched.
+  double memcpy_ms = 1e300;
+  double warm_memcpy_ms = 1e300;
+  for (int i = 0; i < 5; ++i) {
+    std::unique_ptr<std::uint8_t[]> copy(new std::uint8_t[buffer->size()]);
+    for (double* best : {&memcpy_ms, &warm_memcpy_ms}) {
+      const auto started = std::chrono::steady_clock::now();
+      std::memcpy(copy.get(), buffer->data(), buffer->size());
+      *best = std::min(*best,
+                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+    }
+  }
+  WARN("file read into host buffer: " << mb / (read_ms / 1000) << " MB/s (" << read_ms << " ms, page cache)\n"
+       << "load keep (fp32): " << mb / (keep_ms / 1000) << " MB/s (" << keep_ms << " ms)\n"
+       << "load fp16: " << mb / (fp16_ms / 1000) << " MB/s (" << fp16_ms << " ms)\n"
+       << "memcpy into fresh memory: " << mb / (memcpy_ms / 1000) << " MB/s (" << memcpy_ms << " ms)\n"
+       << "memcpy into touched memory: " << mb / (warm_memcpy_ms / 1000) << " MB/s (" << warm_memcpy_ms << " ms)");
+  CHECK(keep_ms > 0);
+}
