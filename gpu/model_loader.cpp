@@ -456,6 +456,12 @@ void summarise(benchmark_measurement& m) {
   m.iterations = static_cast<std::uint32_t>(n);
 }
 
+#ifdef MODELD_TORCH_HAS_CUDA
+// Index of the allocator's statistics summed over its pools (StatType::AGGREGATE, whose
+// namespace moved between libtorch releases).
+constexpr std::size_t aggregate_stat = 0;
+#endif
+
 void reset_peak(const c10::Device& device) {
 #ifdef MODELD_TORCH_HAS_CUDA
   if (device.is_cuda())
@@ -470,7 +476,7 @@ std::uint64_t peak_memory(const c10::Device& device) {
   if (device.is_cuda()) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
     return static_cast<std::uint64_t>(
-      stats.allocated_bytes[static_cast<std::size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].peak);
+      stats.allocated_bytes[aggregate_stat].peak);
   }
 #else
   (void)device;
@@ -702,6 +708,9 @@ device_facts describe_device(const std::string& device) {
   const auto& d = std::get<c10::Device>(parsed);
 #ifdef MODELD_TORCH_HAS_CUDA
   if (d.is_cuda()) {
+    // An empty tensor allocates nothing but initialises torch's CUDA state, without which
+    // the allocator has no statistics for the device yet.
+    (void)at::empty({0}, at::TensorOptions().device(d));
     cudaDeviceProp properties{};
     if (cudaGetDeviceProperties(&properties, d.index()) == cudaSuccess) {
       facts.device_name = properties.name;
@@ -709,7 +718,7 @@ device_facts describe_device(const std::string& device) {
     }
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index());
     facts.memory_used = static_cast<std::uint64_t>(
-      stats.allocated_bytes[static_cast<std::size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)].current);
+      stats.allocated_bytes[aggregate_stat].current);
     return facts;
   }
 #else
