@@ -3,6 +3,7 @@
 
 #include "actors/atoms.hpp"
 #include "actors/catalog_messages.hpp"
+#include "actors/device_messages.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/replies_to.hpp>
@@ -22,7 +23,17 @@ using device_actor = caf::typed_actor<
   // duration), slow (delay every answer by slow_answer_delay for the duration).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>,
   // Ends a hang or delivers one delayed answer (sent to itself with a delay).
-  caf::reacts_to<resume_atom, std::uint64_t>>;
+  caf::reacts_to<resume_atom, std::uint64_t>,
+  // Loads a model from its cached bytes into device memory, within the budget (evicting
+  // least recently used models when the order allows); concurrent loads of one model share
+  // one copy. The heavy copy runs on a worker, so status keeps answering.
+  caf::replies_to<load_atom, load_order>::with<load_reply>,
+  // Unloads one model (its id) or everything (empty string), freeing its memory.
+  caf::replies_to<unload_atom, std::string>::with<unload_reply>,
+  // The requester of a load went away; a load nobody waits for is cancelled.
+  caf::reacts_to<drop_atom, std::uint64_t>,
+  // Measures a model on this device (its memory reserved for the run, then freed).
+  caf::replies_to<benchmark_atom, benchmark_order>::with<benchmark_reply>>;
 
 // Asks every device in parallel, each under a deadline, and merges the answers.
 using status_aggregator_actor = caf::typed_actor<
@@ -60,7 +71,9 @@ using metadata_store_actor = caf::typed_actor<
   // Caches a validation result (and checksums it computed).
   caf::replies_to<remember_atom, validation_record>::with<ok_atom>,
   // Benchmark results history of a model (JSON objects, oldest first).
-  caf::replies_to<results_atom, std::string>::with<std::vector<std::string>>>;
+  caf::replies_to<results_atom, std::string>::with<std::vector<std::string>>,
+  // Appends a benchmark result (model id, JSON object).
+  caf::replies_to<record_atom, std::string, std::string>::with<ok_atom>>;
 
 // Walks the model roots and keeps the catalog current; resolves request paths. Detached.
 using scanner_actor = caf::typed_actor<
@@ -75,5 +88,16 @@ using validation_actor = caf::typed_actor<
   caf::replies_to<validate_atom, validation_job>::with<validation_outcome>,
   // The requester of `ticket` went away (cancel, timeout, closed connection).
   caf::reacts_to<drop_atom, std::uint64_t>>;
+
+// The RAM cache: model files in host memory (within --cache-size, least recently used
+// evicted first) with their tensor tables, handed to device loads without copies.
+using cache_actor = caf::typed_actor<
+  // A model's bytes and tensor table: from the cache, or read now (concurrent misses of
+  // one file share one read). Arguments: model id, path, size, mtime of the file now.
+  caf::replies_to<fetch_atom, std::string, std::string, std::uint64_t, std::int64_t>::with<cache_fetch>,
+  // Drops one model (its id) or every model (empty string) from the cache; the ids dropped.
+  caf::replies_to<evict_atom, std::string>::with<std::vector<std::string>>,
+  // Entries, budget and statistics.
+  caf::replies_to<status_atom>::with<cache_report>>;
 
 } // namespace modeld::actors

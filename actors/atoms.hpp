@@ -28,6 +28,13 @@ using resolve_atom = caf::atom_constant<caf::atom("resolve")>;
 using validate_atom = caf::atom_constant<caf::atom("validate")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using evict_atom = caf::atom_constant<caf::atom("evict")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using unload_atom = caf::atom_constant<caf::atom("unload")>;
+using benchmark_atom = caf::atom_constant<caf::atom("benchmark")>;
+using record_atom = caf::atom_constant<caf::atom("record")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 } // namespace modeld::actors

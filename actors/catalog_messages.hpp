@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct model_query {
   std::optional<std::string> format;
   std::optional<std::string> tag;
   std::optional<bool> loaded;
+  std::set<std::string> loaded_ids; // models resident on some device now
   std::uint64_t offset = 0;
   std::uint64_t limit = 100;
 };

@@ -1,5 +1,8 @@
 #include "actors/device.hpp"
 
+#include "actors/device_benchmarks.hpp"
+#include "actors/device_loads.hpp"
+
 #include <caf/sec.hpp>
 
 namespace modeld::actors {
@@ -61,16 +64,23 @@ void resume(self_pointer self, std::uint64_t id) {
 device_status make_device_status(const device_state& state) {
   device_status status;
   status.device_id = state.info.id;
-  status.state = "ready";
+  status.state = state.loading.empty() && state.benchmarks_running == 0 ? "ready" : "busy";
   status.total_bytes = state.memory.total();
   status.used_bytes = state.memory.used();
   status.free_bytes = state.memory.free();
   status.budget_bytes = state.memory.budget();
-  status.loaded_models = state.models;
+  for (auto& [id, model] : state.resident)
+    status.loaded_models.push_back(model.info);
   status.loads = state.loads;
   status.unloads = state.unloads;
   status.evictions = state.evictions;
+  status.cache_hits = state.cache_hits;
+  status.load_time_ms_total = state.load_time_ms_total;
   return status;
+}
+
+std::string torch_device(const device_info& info) {
+  return info.kind == "cpu" ? std::string{"cpu"} : "cuda:" + std::to_string(info.index);
 }
 
 device_actor::behavior_type device(self_pointer self, device_info info) {
@@ -87,6 +97,10 @@ device_actor::behavior_type device(self_pointer self, device_info info) {
     },
     [self](fault_atom, const fault_request& fault) { return inject(self, fault); },
     [self](resume_atom, std::uint64_t id) { resume(self, id); },
+    [self](load_atom, load_order& order) { return start_load(self, order); },
+    [self](unload_atom, const std::string& model_id) { return unload(self, model_id); },
+    [self](drop_atom, std::uint64_t ticket) { drop_load_waiter(self, ticket); },
+    [self](benchmark_atom, benchmark_order& order) { return start_benchmark(self, order); },
   };
 }
 

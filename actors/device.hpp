@@ -1,4 +1,6 @@
-// The device actor: one per GPU or virtual CPU device.
+// The device actor: one per GPU or virtual CPU device. It owns the device's memory account
+// and the models resident in it; copies run on detached load workers so the actor keeps
+// answering status while they run.
 #pragma once
 
 #include "actors/actors.hpp"
@@ -7,8 +9,10 @@
 #include <caf/actor_clock.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <vector>
 
 namespace modeld::actors {
@@ -16,14 +20,33 @@ namespace modeld::actors {
 // How long each answer waits while a `slow` fault is active.
 inline constexpr std::chrono::milliseconds slow_answer_delay{100};
 
+struct resident_model {
+  loaded_model info;
+  std::shared_ptr<gpu::loaded_weights> weights;
+};
+
+struct pending_load {
+  load_order order;
+  std::uint64_t reserved_bytes = 0;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  std::vector<std::pair<std::uint64_t, caf::typed_response_promise<load_reply>>> waiters; // ticket, promise
+  std::vector<std::string> evicted;
+  bool unload_requested = false;
+  std::chrono::steady_clock::time_point started;
+};
+
 struct device_state {
   static inline const char* name = "device";
   device_info info;
   gpu::memory_account memory;
-  std::vector<loaded_model> models;
+  std::map<std::string, resident_model> resident; // model id -> weights in this device's memory
+  std::map<std::string, pending_load> loading;    // model id -> load in progress
   std::uint64_t loads = 0;
   std::uint64_t unloads = 0;
   std::uint64_t evictions = 0;
+  std::uint64_t cache_hits = 0;
+  double load_time_ms_total = 0;
+  std::uint32_t benchmarks_running = 0;
 
   // Injected faults: answers are held until hang_until or delayed until slow_until.
   caf::actor_clock::time_point hang_until{};
@@ -33,6 +56,13 @@ struct device_state {
 };
 
 device_status make_device_status(const device_state& state);
+
+// The device string libtorch takes: "cpu" for a virtual CPU device, "cuda:N" for a GPU.
+std::string torch_device(const device_info& info);
+
+// Models to unload, least recently used first, so that `needed` bytes fit; empty when even
+// unloading every resident model would not make room.
+std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed);
 
 device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info);
 

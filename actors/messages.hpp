@@ -41,6 +41,8 @@ struct device_status {
   std::uint64_t loads = 0;
   std::uint64_t unloads = 0;
   std::uint64_t evictions = 0;
+  std::uint64_t cache_hits = 0;       // loads served from the RAM cache
+  double load_time_ms_total = 0;      // sum of measured load times
 };
 
 // One device in an aggregated answer. `answered` is false when the device was restarting,
@@ -73,7 +75,7 @@ typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
-           x.budget_bytes, x.loaded_models, x.loads, x.unloads, x.evictions);
+           x.budget_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.load_time_ms_total);
 }
 
 template <class Inspector>

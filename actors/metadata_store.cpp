@@ -133,7 +133,7 @@ bool matches(const model_record& record, const model_query& q) {
     return false;
   if (q.tag && std::find(record.metadata.tags.begin(), record.metadata.tags.end(), *q.tag) == record.metadata.tags.end())
     return false;
-  if (q.loaded && *q.loaded)
+  if (q.loaded && *q.loaded != (q.loaded_ids.count(e.model_id) > 0))
     return false;
   return true;
 }
@@ -171,6 +171,12 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
     },
     [self](results_atom, const std::string& model_id) {
       return guarded([&] { return self->state.store->benchmark_results(model_id); });
+    },
+    [self](record_atom, const std::string& model_id, const std::string& result_json) {
+      return guarded([&] {
+        self->state.store->add_benchmark_result(model_id, result_json, now_ms());
+        return ok_atom::value;
+      });
     },
   };
 }

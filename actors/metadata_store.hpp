@@ -27,8 +27,7 @@ struct metadata_store_state {
   bool flush_queued = false;
 };
 
-// True when `record` passes every filter of `query` (no model is loaded yet in this
-// version, so `loaded: true` matches nothing).
+// True when `record` passes every filter of `query`.
 bool matches(const model_record& record, const model_query& query);
 
 metadata_store_actor::behavior_type metadata_store(metadata_store_actor::stateful_pointer<metadata_store_state> self,

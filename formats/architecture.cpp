@@ -118,12 +118,17 @@ constexpr std::array<component_rule, 17> component_rules{{
   {"text_encoder.", "text_encoder"},
 }};
 
-std::string component_of(std::string_view name, const std::string& fallback) {
+std::string component_with_fallback(std::string_view name, const std::string& fallback) {
   name = strip_wrapper(name);
   for (const auto& rule : component_rules)
     if (name.starts_with(rule.prefix))
       return std::string(rule.component);
   return fallback;
+}
+
+// The component of a tensor no prefix rule names: the model's own type, or "other".
+std::string component_fallback(std::string_view model_type) {
+  return model_type == "unknown" || model_type == "checkpoint" ? "other" : std::string(model_type);
 }
 
 void summarise(const std::vector<tensor_info>& tensors, const std::string& fallback,
@@ -132,7 +137,7 @@ void summarise(const std::vector<tensor_info>& tensors, const std::string& fallb
   std::map<std::string, std::uint64_t> bytes_by_dtype;
   std::map<std::string, std::set<std::string>> dtypes;
   for (const auto& t : tensors) {
-    const auto name = component_of(t.name, fallback);
+    const auto name = component_with_fallback(t.name, fallback);
     auto& c = components[name];
     c.name = name;
     ++c.tensor_count;
@@ -198,9 +203,12 @@ architecture_result detect_architecture(const std::vector<tensor_info>& tensors,
   } else if (names.any_contains("encoder.block.0.layer.0.SelfAttention.k.weight")) {
     decide("t5", "text_encoder");
   }
-  const std::string fallback = out.type == "unknown" || out.type == "checkpoint" ? "other" : out.type;
-  summarise(tensors, fallback, out);
+  summarise(tensors, component_fallback(out.type), out);
   return out;
+}
+
+std::string component_of(std::string_view tensor_name, std::string_view model_type) {
+  return component_with_fallback(tensor_name, component_fallback(model_type));
 }
 
 } // namespace modeld::formats

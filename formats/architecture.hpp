@@ -22,4 +22,8 @@ struct architecture_result {
 architecture_result detect_architecture(const std::vector<tensor_info>& tensors,
                                         const metadata_map& embedded);
 
+// The component (unet, vae, text_encoder, ...) a tensor belongs to in a model of `model_type`:
+// the rule the components of a report were counted by, for loaders that pick components.
+std::string component_of(std::string_view tensor_name, std::string_view model_type);
+
 } // namespace modeld::formats

@@ -4,6 +4,8 @@
 // libtorch has CUDA.
 #include "gpu/model_loader.hpp"
 
+#include "formats/architecture.hpp"
+
 #include "formats/dtype.hpp"
 
 #include <ATen/ATen.h>
@@ -222,12 +224,11 @@ select_tensors(const formats::model_report& report, const std::vector<std::strin
       return "model has no component \"" + name + "\"; its components: " + join(names);
     asked.insert(name);
   }
-  if (asked.size() == names.size())
-    return all;
-  // Which tensor belongs to which component is formats/architecture.cpp's rule, and it does not
-  // export it yet; re-deriving it here would let the two drift apart.
-  return "loading some components only (" + join(std::vector<std::string>(asked.begin(), asked.end())) +
-         " of " + join(names) + ") is not available yet: formats does not export its tensor-to-component rule";
+  std::vector<const formats::tensor_info*> selected;
+  for (const auto* t : all)
+    if (asked.count(formats::component_of(t->name, report.type)) > 0)
+      selected.push_back(t);
+  return selected;
 }
 
 std::variant<tensor_plan, std::string> plan_tensor(const formats::tensor_info& t, load_dtype dtype,

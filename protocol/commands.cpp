@@ -2,6 +2,7 @@
 
 #include "protocol/actor_call.hpp"
 #include "protocol/fault_command.hpp"
+#include "protocol/load_commands.hpp"
 #include "protocol/model_commands.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/status_json.hpp"
@@ -36,7 +37,13 @@ field_result<std::string> device_filter(const service_context& context, const js
   return *id;
 }
 
-template <json::value (*Shape)(const cluster_status&)>
+json::value device_shape(const cluster_status& status, const service_context&) { return device_status_json(status); }
+
+json::value model_shape(const cluster_status& status, const service_context& context) {
+  return model_status_json(status, *context.cache_board->read());
+}
+
+template <json::value (*Shape)(const cluster_status&, const service_context&)>
 // No CAF timeout on the ask: the aggregator always answers within its per-device
 // deadline, and timeout_ms is enforced by the session.
 asio::awaitable<command_result> aggregated_status(service_context& context, request& req) {
@@ -47,7 +54,7 @@ asio::awaitable<command_result> aggregated_status(service_context& context, requ
                                             actors::status_atom::value, std::get<std::string>(filter));
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "status aggregation");
-  co_return Shape(std::get<cluster_status>(reply));
+  co_return Shape(std::get<cluster_status>(reply), context);
 }
 
 asio::awaitable<command_result> get_device_list(service_context& context, request&) {
@@ -63,9 +70,9 @@ constexpr std::array commands{
   command_entry{"ping", command_kind::connection},
   command_entry{"cancel", command_kind::connection},
   command_entry{"get_device_list", command_kind::service, get_device_list},
-  command_entry{"get_device_status", command_kind::service, aggregated_status<device_status_json>},
-  command_entry{"get_model_status", command_kind::service, aggregated_status<model_status_json>},
-  command_entry{"get_vram_model_status", command_kind::service, aggregated_status<model_status_json>},
+  command_entry{"get_device_status", command_kind::service, aggregated_status<device_shape>},
+  command_entry{"get_model_status", command_kind::service, aggregated_status<model_shape>},
+  command_entry{"get_vram_model_status", command_kind::service, aggregated_status<model_shape>},
   command_entry{"subscribe_status", command_kind::not_built},
   command_entry{"unsubscribe", command_kind::not_built},
   command_entry{"inject_fault", command_kind::service, inject_fault},
@@ -76,13 +83,13 @@ constexpr std::array commands{
   command_entry{"get_model_metadata", command_kind::service, get_model_metadata},
   command_entry{"put_model_metadata", command_kind::service, put_model_metadata},
   command_entry{"get_model_components", command_kind::service, get_model_components},
-  command_entry{"post_model_load", command_kind::not_built},
-  command_entry{"post_model_unload", command_kind::not_built},
-  command_entry{"post_model_benchmark", command_kind::not_built},
+  command_entry{"post_model_load", command_kind::service, post_model_load},
+  command_entry{"post_model_unload", command_kind::service, post_model_unload},
+  command_entry{"post_model_benchmark", command_kind::service, post_model_benchmark},
   command_entry{"get_model_benchmark_results", command_kind::service, get_model_benchmark_results},
-  command_entry{"get_model_cache", command_kind::not_built},
-  command_entry{"post_model_cache", command_kind::not_built},
-  command_entry{"delete_model_cache", command_kind::not_built},
+  command_entry{"get_model_cache", command_kind::service, get_model_cache},
+  command_entry{"post_model_cache", command_kind::service, post_model_cache},
+  command_entry{"delete_model_cache", command_kind::service, delete_model_cache},
 };
 
 } // namespace

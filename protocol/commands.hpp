@@ -5,6 +5,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
+#include "actors/cache.hpp"
 #include "actors/registry.hpp"
 #include "protocol/envelope.hpp"
 
@@ -30,6 +31,8 @@ struct service_context {
   actors::metadata_store_actor store;
   actors::scanner_actor scanner;
   actors::validation_actor validation;
+  actors::cache_actor cache;
+  std::shared_ptr<const actors::cache_board> cache_board;
   std::vector<std::string> model_roots; // canonical
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;

@@ -111,18 +111,30 @@ json::value validation_answer(const std::string& result_json, const located_file
 
 } // namespace
 
+asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context) {
+  std::set<std::string> ids;
+  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
+                                            std::string{});
+  if (auto* status = std::get_if<cluster_status>(&reply))
+    for (auto& device : status->devices)
+      for (auto& model : device.status.loaded_models)
+        ids.insert(model.model_id);
+  co_return ids;
+}
+
 asio::awaitable<command_result> get_models(service_context& context, request& req) {
   auto query = parse_model_query(req.data);
   if (auto* error = std::get_if<protocol_error>(&query))
     co_return *error;
   auto& q = std::get<model_query>(query);
+  q.loaded_ids = co_await loaded_model_ids(context);
   auto reply = co_await ask<model_page>(context.bridge, context.store, caf::infinite, query_atom::value, q);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return failure(*error, "catalog query");
   auto& page = std::get<model_page>(reply);
   json::array models;
   for (auto& record : page.models)
-    models.emplace_back(model_json(record));
+    models.emplace_back(model_json(record, q.loaded_ids.count(record.entry.model_id) > 0));
   co_return json::value(json::object{
     {"models", std::move(models)}, {"total", page.total}, {"offset", q.offset}, {"limit", q.limit}});
 }
@@ -131,7 +143,9 @@ asio::awaitable<command_result> get_model(service_context& context, request& req
   auto found = co_await lookup(context, req.data);
   if (auto* error = std::get_if<protocol_error>(&found))
     co_return *error;
-  co_return json::value(json::object{{"model", model_json(std::get<model_record>(found))}});
+  auto& record = std::get<model_record>(found);
+  auto loaded = co_await loaded_model_ids(context);
+  co_return json::value(json::object{{"model", model_json(record, loaded.count(record.entry.model_id) > 0)}});
 }
 
 asio::awaitable<command_result> post_model_scan(service_context& context, request& req) {
@@ -254,8 +268,10 @@ asio::awaitable<command_result> get_model_components(service_context& context, r
   if (auto* error = std::get_if<protocol_error>(&found))
     co_return *error;
   auto& record = std::get<model_record>(found);
-  auto model = model_json(record);
-  co_return json::value(json::object{{"model_id", record.entry.model_id}, {"components", model["components"]}});
+  json::error_code ec;
+  auto components = json::parse(record.entry.components_json, ec);
+  co_return json::value(
+    json::object{{"model_id", record.entry.model_id}, {"components", ec ? json::value(json::array{}) : components}});
 }
 
 asio::awaitable<command_result> get_model_benchmark_results(service_context& context, request& req) {

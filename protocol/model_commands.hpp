@@ -5,7 +5,13 @@
 
 #include "protocol/commands.hpp"
 
+#include <set>
+#include <string>
+
 namespace modeld::protocol {
+
+// Models resident on some device now (from one status round).
+asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context);
 
 asio::awaitable<command_result> get_models(service_context& context, request& req);
 asio::awaitable<command_result> get_model(service_context& context, request& req);

@@ -80,7 +80,7 @@ std::string iso8601_utc(std::int64_t epoch_ms) {
   return text;
 }
 
-json::object model_json(const actors::model_record& record) {
+json::object model_json(const actors::model_record& record, bool loaded) {
   auto& e = record.entry;
   auto& m = record.metadata;
   return {
@@ -95,7 +95,7 @@ json::object model_json(const actors::model_record& record) {
     {"size_mb", size_mb(e.size_bytes)},
     {"parameter_count", e.parameter_count},
     {"tags", string_array(m.tags)},
-    {"loaded", false},
+    {"loaded", loaded},
     {"checksum", e.sha256.empty() ? json::value(nullptr) : json::value(e.sha256)},
     {"autov2", e.autov2.empty() ? json::value(nullptr) : json::value(e.autov2)},
     {"components", parsed_or(e.components_json, json::array{})},

@@ -60,7 +60,13 @@ json::object device_report_json(const actors::device_report& report) {
   };
   if (report.answered)
     device["statistics"] = {
-      {"loads", report.status.loads}, {"unloads", report.status.unloads}, {"evictions", report.status.evictions}};
+      {"loads", report.status.loads},
+      {"unloads", report.status.unloads},
+      {"evictions", report.status.evictions},
+      {"cache_hits", report.status.cache_hits},
+      {"mean_load_time_ms",
+       report.status.loads == 0 ? json::value(nullptr)
+                                : json::value(report.status.load_time_ms_total / static_cast<double>(report.status.loads))}};
   return device;
 }
 
@@ -68,9 +74,28 @@ json::value device_status_json(const actors::cluster_status& status) {
   return json::object{{"overall_health", status.overall_health}, {"devices", devices_json(status)}};
 }
 
-json::value model_status_json(const actors::cluster_status& status) {
+json::object cache_json(const actors::cache_report& cache, const std::string& model_id) {
+  json::array entries;
+  for (auto& e : cache.entries)
+    if (model_id.empty() || e.model_id == model_id)
+      entries.emplace_back(json::object{{"model_id", e.model_id},
+                                        {"bytes", e.bytes},
+                                        {"pinned", e.pinned},
+                                        {"in_use", e.in_use},
+                                        {"cached_at_ms", e.cached_at_ms},
+                                        {"last_used_ms", e.last_used_ms}});
+  return {
+    {"budget_bytes", cache.budget_bytes},
+    {"used_bytes", cache.used_bytes},
+    {"entries", std::move(entries)},
+    {"statistics",
+     {{"hits", cache.hits}, {"misses", cache.misses}, {"evictions", cache.evictions}, {"bytes_read", cache.bytes_read}}},
+  };
+}
+
+json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache) {
   json::array loaded;
-  std::uint64_t loads = 0, unloads = 0, evictions = 0, ready = 0;
+  std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, ready = 0;
   for (auto& report : status.devices) {
     if (!report.answered)
       continue;
@@ -78,6 +103,7 @@ json::value model_status_json(const actors::cluster_status& status) {
     loads += report.status.loads;
     unloads += report.status.unloads;
     evictions += report.status.evictions;
+    cache_hits += report.status.cache_hits;
     for (auto& model : report.status.loaded_models)
       loaded.emplace_back(loaded_model_json(model, report.info.id));
   }
@@ -90,7 +116,9 @@ json::value model_status_json(const actors::cluster_status& status) {
       {"devices_reachable", ready},
       {"loads", loads},
       {"unloads", unloads},
-      {"evictions", evictions}}},
+      {"evictions", evictions},
+      {"cache_hits", cache_hits}}},
+    {"cache", cache_json(cache)},
   };
 }
 

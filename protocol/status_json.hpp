@@ -2,6 +2,7 @@
 // get_device_status, get_device_list, hello's devices).
 #pragma once
 
+#include "actors/device_messages.hpp"
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
 
@@ -17,6 +18,10 @@ boost::json::object device_listing(const actors::registry_entry& entry);
 boost::json::object device_report_json(const actors::device_report& report);
 
 boost::json::value device_status_json(const actors::cluster_status& status);
-boost::json::value model_status_json(const actors::cluster_status& status);
+boost::json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache);
+
+// get_model_cache: {budget_bytes, used_bytes, entries[], statistics{hits, misses, evictions,
+// bytes_read}}, entries of one model only when `model_id` is set.
+boost::json::object cache_json(const actors::cache_report& cache, const std::string& model_id = {});
 
 } // namespace modeld::protocol

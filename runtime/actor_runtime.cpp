@@ -33,6 +33,7 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   store_ = system_->spawn<caf::detached>(actors::metadata_store, std::move(settings.store));
   scanner_ = system_->spawn<caf::detached>(actors::scanner, std::move(settings.model_roots), store_);
   validation_ = system_->spawn(actors::validation, settings.validation_workers);
+  cache_ = system_->spawn(actors::cache, settings.cache_bytes, cache_board_);
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, settings.scheduler_threads);
 }
 
@@ -66,6 +67,7 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
   caf::anon_send_exit(aggregator_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(validation_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(scanner_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(cache_, caf::exit_reason::user_shutdown);
   bool clean = false;
   caf::scoped_actor self{*system_};
   self->request(supervisor_, caf::timespan{grace}, actors::shutdown_atom::value)

@@ -6,6 +6,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
+#include "actors/cache.hpp"
 #include "actors/registry.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
@@ -26,6 +27,7 @@ struct runtime_settings {
   std::shared_ptr<catalog::model_store> store;
   unsigned scheduler_threads = 1;
   std::size_t validation_workers = 2;
+  std::uint64_t cache_bytes = 4ull << 30;
   std::chrono::milliseconds status_deadline{250};
 };
 
@@ -41,6 +43,8 @@ public:
   actors::metadata_store_actor store() const { return store_; }
   actors::scanner_actor scanner() const { return scanner_; }
   actors::validation_actor validation() const { return validation_; }
+  actors::cache_actor cache() const { return cache_; }
+  std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
 
   // Scans every model root and waits for the catalog to be written.
   actors::scan_summary initial_scan();
@@ -61,6 +65,8 @@ private:
   actors::metadata_store_actor store_;
   actors::scanner_actor scanner_;
   actors::validation_actor validation_;
+  std::shared_ptr<actors::cache_board> cache_board_ = std::make_shared<actors::cache_board>();
+  actors::cache_actor cache_;
   std::unique_ptr<actors::actor_bridge> bridge_;
   bool stopped_ = false;
 };

@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
                                      std::move(std::get<std::unique_ptr<catalog::model_store>>(opened)),
                                      options.actor_threads,
                                      std::max(1u, std::thread::hardware_concurrency()),
+                                     options.cache_size_bytes,
                                      std::chrono::milliseconds(options.status_deadline_ms)};
   std::optional<runtime::actor_runtime> actors;
   try {
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
   }
   protocol::service_context context{actors->bridge(),  actors->registry(), actors->aggregator(),
                                     actors->store(),   actors->scanner(),  actors->validation(),
+                                    actors->cache(),   actors->cache_board(),
                                     options.model_roots, options.auth_token, options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {

@@ -19,6 +19,10 @@ device_actor::behavior_type silent_device(device_actor::pointer self) {
     },
     [](fault_atom, const fault_request&) { return ok_atom::value; },
     [](resume_atom, std::uint64_t) {},
+    [](load_atom, load_order&) { return load_reply{}; },
+    [](unload_atom, const std::string&) { return unload_reply{}; },
+    [](drop_atom, std::uint64_t) {},
+    [](benchmark_atom, benchmark_order&) { return benchmark_reply{}; },
   };
 }
 

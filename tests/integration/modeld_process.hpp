@@ -32,6 +32,7 @@ public:
   modeld_process& operator=(const modeld_process&) = delete;
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::string& data_dir() const { return data_dir_; }
 
   // Sends `signal` and waits for exit; returns the exit code (-1 if it did not exit in time).

@@ -31,7 +31,8 @@ TEST_CASE("hello reports version, capabilities and the configured devices", "[in
   CHECK(data.at("server_version").is_string());
   auto& caps = data.at("capabilities").as_array();
   CHECK(std::find(caps.begin(), caps.end(), json::value("get_model_status")) != caps.end());
-  CHECK(std::find(caps.begin(), caps.end(), json::value("post_model_load")) == caps.end());
+  CHECK(std::find(caps.begin(), caps.end(), json::value("post_model_load")) != caps.end());
+  CHECK(std::find(caps.begin(), caps.end(), json::value("subscribe_status")) == caps.end());
   auto& devices = data.at("devices").as_array();
   REQUIRE(devices.size() == 2);
   CHECK(devices[1].at("device_id") == "cpu:1");
@@ -95,7 +96,7 @@ TEST_CASE("errors of the envelope and of commands", "[integration]") {
   client.send_raw("{nope\n");
   CHECK(error_code_of(client.read_json()) == "INVALID_JSON");
   CHECK(error_code_of(client.call({{"request_id", "u"}, {"command", "frobnicate"}})) == "UNKNOWN_COMMAND");
-  auto later = client.call({{"request_id", "l"}, {"command", "post_model_load"}, {"data", {{"model_id", "x"}}}});
+  auto later = client.call({{"request_id", "l"}, {"command", "subscribe_status"}, {"data", {{"interval_ms", 100}}}});
   CHECK(error_code_of(later) == "UNKNOWN_COMMAND");
   CHECK(later.at("request_id") == "l");
   auto missing = client.call({{"request_id", "m"}, {"data", {}}});

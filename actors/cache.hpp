@@ -1,0 +1,57 @@
+// The cache actor: host-RAM copies of model files with their tensor tables, within a byte
+// budget, least recently used evicted first. Entries are shared immutable buffers: a device
+// load reads the same bytes the cache holds, and evicting an entry a load still reads
+// frees it once that load is done.
+#pragma once
+
+#include "actors/actors.hpp"
+
+#include <caf/typed_response_promise.hpp>
+
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace modeld::actors {
+
+// The cache's latest report, published on every change so status reads it without a hop.
+class cache_board {
+public:
+  std::shared_ptr<const cache_report> read() const;
+  void publish(cache_report report);
+
+private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const cache_report> report_ = std::make_shared<cache_report>();
+};
+
+struct cache_state {
+  static inline const char* name = "cache";
+  std::uint64_t budget = 0;
+  std::uint64_t used = 0;
+  struct entry {
+    cached_model model;
+    std::int64_t cached_at_ms = 0;
+    std::int64_t last_used_ms = 0;
+  };
+  std::map<std::string, entry> entries;
+  std::list<std::string> recency; // most recently used first
+  std::map<std::string, std::vector<caf::typed_response_promise<cache_fetch>>> reading;
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t bytes_read = 0;
+  std::shared_ptr<cache_board> board;
+};
+
+// Reads a file into host memory and inspects it (standard level): what a cache miss does,
+// on a detached worker.
+cache_fetch read_model(const std::string& model_id, const std::string& path);
+
+cache_actor::behavior_type cache(cache_actor::stateful_pointer<cache_state> self, std::uint64_t budget_bytes,
+                                 std::shared_ptr<cache_board> board);
+
+} // namespace modeld::actors

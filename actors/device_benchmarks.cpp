@@ -1,0 +1,88 @@
+#include "actors/device_benchmarks.hpp"
+
+#include <chrono>
+
+namespace modeld::actors {
+namespace {
+
+using benchmark_worker_actor = caf::typed_actor<caf::replies_to<run_atom, benchmark_order, std::string>::with<benchmark_reply>>;
+
+benchmark_worker_actor::behavior_type benchmark_worker(benchmark_worker_actor::pointer self) {
+  return {
+    [self](run_atom, const benchmark_order& order, const std::string& device) {
+      self->quit(); // one benchmark per worker thread
+      return run_benchmark_order(order, device);
+    },
+  };
+}
+
+benchmark_reply failed(std::string code, std::string message) {
+  benchmark_reply reply;
+  reply.error = {std::move(code), std::move(message)};
+  return reply;
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+} // namespace
+
+benchmark_reply run_benchmark_order(const benchmark_order& order, const std::string& device) {
+  auto started = std::chrono::steady_clock::now();
+  auto buffer = gpu::read_host_buffer(order.path);
+  if (auto* reason = std::get_if<std::string>(&buffer))
+    return failed("MODEL_NOT_FOUND", "cannot read '" + order.path + "': " + *reason);
+  benchmark_reply reply;
+  reply.disk_to_host_ms = ms_since(started);
+  gpu::load_request request{device, {}, gpu::load_dtype::keep, order.request.cancel};
+  auto loaded = gpu::load_weights(*order.report, *std::get<std::shared_ptr<const gpu::host_buffer>>(buffer), request);
+  if (auto* reason = std::get_if<std::string>(&loaded))
+    return failed("INTERNAL", "loading for the benchmark failed: " + *reason);
+  auto& success = std::get<gpu::load_success>(loaded);
+  reply.host_to_device_ms = success.timing.host_to_device_ms;
+  reply.loaded_bytes = success.weights->bytes();
+  if (order.inference) {
+    auto measured = gpu::run_benchmark(*success.weights, device, order.request);
+    if (auto* reason = std::get_if<std::string>(&measured))
+      return failed("INVALID_REQUEST", *reason);
+    reply.measurement = std::get<gpu::benchmark_measurement>(measured);
+    reply.inference_ran = true;
+  }
+  reply.facts = gpu::describe_device(device);
+  reply.ok = true;
+  return reply;
+}
+
+caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_order& order) {
+  auto& state = self->state;
+  gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr};
+  auto planned = gpu::planned_bytes(*order.report, request);
+  if (auto* reason = std::get_if<std::string>(&planned))
+    return failed("INVALID_REQUEST", *reason);
+  auto needed = std::get<std::uint64_t>(planned);
+  if (!state.memory.try_reserve(needed))
+    return failed("INSUFFICIENT_MEMORY", "the benchmark of '" + order.model_id + "' needs " + std::to_string(needed) +
+                                           " bytes; " + state.info.id + " has " +
+                                           std::to_string(state.memory.free()) + " free");
+  ++state.benchmarks_running;
+  auto promise = self->make_response_promise<benchmark_reply>();
+  auto worker = self->spawn<caf::detached>(benchmark_worker);
+  auto device_id = state.info.id;
+  self->request(worker, caf::infinite, run_atom::value, order, torch_device(state.info))
+    .then(
+      [self, promise, needed, device_id](benchmark_reply& reply) mutable {
+        self->state.memory.cancel_reservation(needed);
+        --self->state.benchmarks_running;
+        reply.device_id = device_id;
+        promise.deliver(std::move(reply));
+      },
+      [self, promise, needed](caf::error& error) mutable {
+        self->state.memory.cancel_reservation(needed);
+        --self->state.benchmarks_running;
+        promise.deliver(failed("INTERNAL", self->system().render(error)));
+      });
+  return promise;
+}
+
+} // namespace modeld::actors

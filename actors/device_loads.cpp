@@ -1,0 +1,247 @@
+#include "actors/device_loads.hpp"
+
+#include <caf/sec.hpp>
+
+#include <algorithm>
+
+namespace modeld::actors {
+namespace {
+
+struct load_job {
+  std::shared_ptr<const formats::model_report> report;
+  std::shared_ptr<const gpu::host_buffer> buffer;
+  gpu::load_request request;
+  std::shared_ptr<std::atomic<bool>> cancel; // keeps request.cancel alive
+};
+
+struct load_outcome {
+  bool ok = false;
+  std::string error;
+  std::shared_ptr<gpu::loaded_weights> weights;
+  double host_to_device_ms = 0;
+};
+
+} // namespace
+} // namespace modeld::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_outcome)
+
+namespace modeld::actors {
+namespace {
+
+using load_worker_actor = caf::typed_actor<caf::replies_to<run_atom, load_job>::with<load_outcome>>;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
+  return {
+    [self](run_atom, const load_job& job) {
+      self->quit(); // one load per worker thread
+      load_outcome outcome;
+      auto loaded = gpu::load_weights(*job.report, *job.buffer, job.request);
+      if (auto* reason = std::get_if<std::string>(&loaded)) {
+        outcome.error = *reason;
+        return outcome;
+      }
+      auto& success = std::get<gpu::load_success>(loaded);
+      outcome.ok = true;
+      outcome.weights = success.weights;
+      outcome.host_to_device_ms = success.timing.host_to_device_ms;
+      return outcome;
+    },
+  };
+}
+
+load_reply failed(std::string code, std::string message) {
+  load_reply reply;
+  reply.error = {std::move(code), std::move(message)};
+  return reply;
+}
+
+std::string dtype_name(gpu::load_dtype dtype) {
+  switch (dtype) {
+    case gpu::load_dtype::keep: return "auto";
+    case gpu::load_dtype::fp32: return "fp32";
+    case gpu::load_dtype::fp16: return "fp16";
+    case gpu::load_dtype::bf16: return "bf16";
+  }
+  return "auto";
+}
+
+void release(device_state& state, const std::string& model_id, unload_reply& reply) {
+  auto it = state.resident.find(model_id);
+  if (it == state.resident.end())
+    return;
+  state.memory.release(it->second.info.bytes);
+  reply.freed_bytes += it->second.info.bytes;
+  reply.unloaded.push_back(model_id);
+  state.resident.erase(it); // the last reference to the weights: their memory is freed here
+  ++state.unloads;
+}
+
+void deliver_all(pending_load& load, const load_reply& reply) {
+  for (auto& [ticket, promise] : load.waiters)
+    promise.deliver(reply);
+  load.waiters.clear();
+}
+
+void finish_load(device_pointer self, const std::string& model_id, load_outcome& outcome) {
+  auto& state = self->state;
+  auto it = state.loading.find(model_id);
+  if (it == state.loading.end())
+    return;
+  auto load = std::move(it->second);
+  state.loading.erase(it);
+  state.memory.cancel_reservation(load.reserved_bytes);
+  if (!outcome.ok || load.unload_requested || load.cancel->load()) {
+    auto reply = load.unload_requested ? failed("CANCELLED", "'" + model_id + "' was unloaded while it loaded")
+                 : load.cancel->load() ? failed("CANCELLED", "the load of '" + model_id + "' was cancelled")
+                                       : failed("INTERNAL", "loading '" + model_id + "' failed: " + outcome.error);
+    deliver_all(load, reply);
+    return;
+  }
+  auto bytes = outcome.weights->bytes();
+  if (!state.memory.try_reserve(bytes)) {
+    deliver_all(load, failed("INSUFFICIENT_MEMORY", "'" + model_id + "' took " + std::to_string(bytes) +
+                                                      " bytes, more than planned and more than is free"));
+    return;
+  }
+  state.memory.commit(bytes);
+  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load.started).count();
+  auto load_ms = load.order.disk_to_host_ms + elapsed;
+  auto components = load.order.components;
+  if (components.empty())
+    for (auto& c : load.order.model.report->components)
+      components.push_back(c.name);
+  resident_model model{{model_id, components, outcome.weights->dtype(), bytes, now_ms(), now_ms()}, outcome.weights};
+  state.resident.emplace(model_id, std::move(model));
+  ++state.loads;
+  state.load_time_ms_total += load_ms;
+  if (load.order.from_cache)
+    ++state.cache_hits;
+  load_reply reply;
+  reply.ok = true;
+  reply.device_id = state.info.id;
+  reply.memory_used_bytes = bytes;
+  reply.load_time_ms = load_ms;
+  reply.disk_to_host_ms = load.order.disk_to_host_ms;
+  reply.host_to_device_ms = outcome.host_to_device_ms;
+  reply.from_cache = load.order.from_cache;
+  reply.evicted = load.evicted;
+  reply.components = components;
+  reply.dtype = outcome.weights->dtype();
+  deliver_all(load, reply);
+}
+
+} // namespace
+
+std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed) {
+  std::vector<const resident_model*> by_age;
+  for (auto& [id, model] : state.resident)
+    by_age.push_back(&model);
+  std::sort(by_age.begin(), by_age.end(),
+            [](auto* a, auto* b) { return a->info.last_used_ms < b->info.last_used_ms; });
+  std::vector<std::string> chosen;
+  auto free = state.memory.free();
+  for (auto* model : by_age) {
+    if (free >= needed)
+      break;
+    // A model whose weights something else still holds (a benchmark) is in use.
+    if (model->weights.use_count() > 1)
+      continue;
+    chosen.push_back(model->info.model_id);
+    free += model->info.bytes;
+  }
+  return free >= needed ? chosen : std::vector<std::string>{};
+}
+
+caf::result<load_reply> start_load(device_pointer self, load_order& order) {
+  auto& state = self->state;
+  auto model_id = order.model.model_id;
+  if (state.resident.count(model_id) > 0)
+    return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is already loaded on " + state.info.id);
+  // A response promise takes over the reply: every early answer comes before one is made.
+  if (auto running = state.loading.find(model_id); running != state.loading.end()) {
+    auto promise = self->make_response_promise<load_reply>();
+    running->second.waiters.emplace_back(order.ticket, promise); // shares the load in progress
+    return promise;
+  }
+  gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr};
+  auto planned = gpu::planned_bytes(*order.model.report, request);
+  if (auto* reason = std::get_if<std::string>(&planned))
+    return failed("INVALID_REQUEST", *reason);
+  auto needed = std::get<std::uint64_t>(planned);
+  pending_load load;
+  load.order = order;
+  load.started = std::chrono::steady_clock::now();
+  if (!state.memory.try_reserve(needed)) {
+    auto candidates = order.evict ? eviction_candidates(state, needed) : std::vector<std::string>{};
+    if (candidates.empty())
+      return failed("INSUFFICIENT_MEMORY", "'" + model_id + "' needs " + std::to_string(needed) + " bytes; " +
+                                             state.info.id + " has " + std::to_string(state.memory.free()) +
+                                             " free of a " + std::to_string(state.memory.budget()) + " byte budget" +
+                                             (order.evict ? " even after eviction" : ""));
+    unload_reply freed;
+    for (auto& id : candidates)
+      release(state, id, freed);
+    state.evictions += candidates.size();
+    state.unloads -= candidates.size(); // counted as evictions, not unloads
+    load.evicted = candidates;
+    state.memory.try_reserve(needed);
+  }
+  auto promise = self->make_response_promise<load_reply>();
+  load.reserved_bytes = needed;
+  load.waiters.emplace_back(order.ticket, promise);
+  request.cancel = load.cancel.get();
+  load_job job{order.model.report, order.model.buffer, request, load.cancel};
+  state.loading.emplace(model_id, std::move(load));
+  auto worker = self->spawn<caf::detached>(load_worker);
+  self->request(worker, caf::infinite, run_atom::value, std::move(job))
+    .then([self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); },
+          [self, model_id](caf::error& error) {
+            load_outcome outcome;
+            outcome.error = self->system().render(error);
+            finish_load(self, model_id, outcome);
+          });
+  return promise;
+}
+
+unload_reply unload(device_pointer self, const std::string& model_id) {
+  auto& state = self->state;
+  unload_reply reply;
+  std::vector<std::string> ids;
+  if (model_id.empty())
+    for (auto& [id, model] : state.resident)
+      ids.push_back(id);
+  else
+    ids.push_back(model_id);
+  for (auto& id : ids)
+    release(state, id, reply);
+  for (auto& [id, load] : state.loading)
+    if (model_id.empty() || id == model_id) {
+      load.unload_requested = true;
+      load.cancel->store(true);
+      reply.unloaded.push_back(id);
+    }
+  return reply;
+}
+
+void drop_load_waiter(device_pointer self, std::uint64_t ticket) {
+  for (auto& [id, load] : self->state.loading) {
+    auto& waiters = load.waiters;
+    auto it = std::find_if(waiters.begin(), waiters.end(), [&](auto& w) { return w.first == ticket; });
+    if (it == waiters.end())
+      continue;
+    it->second.deliver(failed("CANCELLED", "the requester went away"));
+    waiters.erase(it);
+    if (waiters.empty())
+      load.cancel->store(true);
+    return;
+  }
+}
+
+} // namespace modeld::actors

@@ -1,0 +1,123 @@
+// Values exchanged with the RAM cache and the device actors for loads, unloads and
+// benchmarks. Local to the process (they carry shared buffers and loaded weights), so they
+// travel as unsafe message types.
+#pragma once
+
+#include "formats/model_report.hpp"
+#include "gpu/model_loader.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace modeld::actors {
+
+// A model file held in host RAM with the tensor table read from it: what devices load from.
+struct cached_model {
+  std::string model_id;
+  std::string path;
+  std::uint64_t size_bytes = 0;
+  std::int64_t mtime_ns = 0;
+  std::shared_ptr<const gpu::host_buffer> buffer;
+  std::shared_ptr<const formats::model_report> report; // standard level
+};
+
+// A failure with its wire error code (MODEL_NOT_FOUND, UNSUPPORTED_FORMAT, INSUFFICIENT_MEMORY,
+// MODEL_ALREADY_LOADED, MODEL_NOT_LOADED, CANCELLED, INVALID_REQUEST, INTERNAL).
+struct failure {
+  std::string code;
+  std::string message;
+};
+
+struct cache_fetch {
+  bool ok = false;
+  failure error;
+  cached_model model;
+  bool from_cache = false;
+  double disk_to_host_ms = 0; // 0 when served from the cache
+};
+
+struct cache_entry_info {
+  std::string model_id;
+  std::uint64_t bytes = 0;
+  bool pinned = false;
+  bool in_use = false; // a device load still reads it
+  std::int64_t cached_at_ms = 0;
+  std::int64_t last_used_ms = 0;
+};
+
+struct cache_report {
+  std::uint64_t budget_bytes = 0;
+  std::uint64_t used_bytes = 0;
+  std::vector<cache_entry_info> entries; // most recently used first
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t bytes_read = 0;
+};
+
+struct load_order {
+  std::uint64_t ticket = 0; // names this request for drop_atom
+  cached_model model;
+  bool from_cache = false;
+  double disk_to_host_ms = 0;
+  std::vector<std::string> components;
+  gpu::load_dtype dtype = gpu::load_dtype::keep;
+  bool evict = false;
+};
+
+struct load_reply {
+  bool ok = false;
+  failure error;
+  std::string device_id;
+  std::uint64_t memory_used_bytes = 0;
+  double load_time_ms = 0;
+  double disk_to_host_ms = 0;
+  double host_to_device_ms = 0;
+  bool from_cache = false;
+  std::vector<std::string> evicted;
+  std::vector<std::string> components;
+  std::string dtype;
+};
+
+struct unload_reply {
+  std::vector<std::string> unloaded;
+  std::uint64_t freed_bytes = 0;
+};
+
+// A measured benchmark on one device: a fresh read of the file, a load into the device's
+// memory (within its budget), then inference runs; everything freed afterwards.
+struct benchmark_order {
+  std::uint64_t ticket = 0;
+  std::string model_id;
+  std::string path;
+  bool inference = true; // false: load timings only
+  gpu::benchmark_request request;
+  std::shared_ptr<const formats::model_report> report; // standard level
+};
+
+struct benchmark_reply {
+  bool ok = false;
+  failure error;
+  std::string device_id;
+  double disk_to_host_ms = 0;
+  double host_to_device_ms = 0;
+  std::uint64_t loaded_bytes = 0;
+  bool inference_ran = false;
+  gpu::benchmark_measurement measurement;
+  gpu::device_facts facts;
+};
+
+} // namespace modeld::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::benchmark_order)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::benchmark_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cached_model)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cache_fetch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cache_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_order)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::unload_reply)

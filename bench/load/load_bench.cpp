@@ -1,0 +1,111 @@
+// load_bench: model loads measured beside baselines of the same bytes, in one run.
+//   cold load (file -> host buffer -> device copy)   beside  `cat FILE > /dev/null`
+//   cache-hit load (host buffer -> device copy)      beside  a plain memcpy of the same bytes
+// on a generated safetensors file (default 2 GiB, F16). Run: load_bench [MiB] [device]
+// Status latency during a load is measured over TCP by run_load_bench.sh.
+#include "formats/inspect.hpp"
+#include "gpu/model_loader.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace modeld;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+// A safetensors file of `tensors` F16 tensors totalling about `bytes`.
+void write_model(const std::string& path, std::uint64_t bytes, int tensors) {
+  std::uint64_t per = (bytes / tensors) & ~std::uint64_t{1};
+  std::string header = "{";
+  std::uint64_t offset = 0;
+  for (int i = 0; i < tensors; ++i) {
+    header += (i ? "," : "") + std::string{"\"w"} + std::to_string(i) + "\":{\"dtype\":\"F16\",\"shape\":[" +
+              std::to_string(per / 2) + "],\"data_offsets\":[" + std::to_string(offset) + "," +
+              std::to_string(offset + per) + "]}";
+    offset += per;
+  }
+  header += "}";
+  while (header.size() % 8)
+    header += ' ';
+  std::ofstream out(path, std::ios::binary);
+  std::uint64_t length = header.size();
+  out.write(reinterpret_cast<const char*>(&length), 8);
+  out << header;
+  std::vector<char> chunk(64 << 20);
+  for (std::size_t i = 0; i < chunk.size(); ++i)
+    chunk[i] = static_cast<char>(i * 7);
+  for (std::uint64_t left = offset; left > 0;) {
+    auto n = std::min<std::uint64_t>(left, chunk.size());
+    out.write(chunk.data(), static_cast<std::streamsize>(n));
+    left -= n;
+  }
+}
+
+template <class F>
+double median_seconds(int runs, F&& run) {
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    auto start = clock_type::now();
+    run();
+    times.push_back(seconds_since(start));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 2048;
+  std::string device = argc > 2 ? argv[2] : "cpu";
+  auto dir = std::filesystem::temp_directory_path() / ("load_bench_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "model.safetensors").string();
+  write_model(path, mib << 20, 64);
+  auto report = formats::inspect_file(path, {formats::validation_level::basic, {}, nullptr});
+  double gb = static_cast<double>(std::filesystem::file_size(path)) / 1e9;
+  std::printf("file: %.2f GB, %zu tensors, device %s\n", gb, report.tensors.size(), device.c_str());
+
+  // Warm the page cache so "cold" means page cache -> device, as for cat.
+  std::system(("cat '" + path + "' > /dev/null").c_str());
+  auto cat_s = median_seconds(3, [&] { std::system(("cat '" + path + "' > /dev/null").c_str()); });
+
+  gpu::load_request request{device, {}, gpu::load_dtype::keep, nullptr};
+  auto cold_s = median_seconds(3, [&] {
+    auto buffer = gpu::read_host_buffer(path);
+    auto& host = *std::get<std::shared_ptr<const gpu::host_buffer>>(buffer);
+    auto loaded = gpu::load_weights(report, host, request);
+    if (std::holds_alternative<std::string>(loaded))
+      std::printf("load failed: %s\n", std::get<std::string>(loaded).c_str());
+  });
+
+  auto buffer = std::get<std::shared_ptr<const gpu::host_buffer>>(gpu::read_host_buffer(path));
+  auto hit_s = median_seconds(3, [&] { auto loaded = gpu::load_weights(report, *buffer, request); });
+  std::vector<char> target(buffer->size());
+  auto memcpy_s = median_seconds(3, [&] { std::memcpy(target.data(), buffer->data(), buffer->size()); });
+
+  std::printf("cold load (page cache -> device): %.3f s, %.2f GB/s | cat > /dev/null: %.3f s, %.2f GB/s | ratio %.2f "
+              "(target >= 0.5)\n",
+              cold_s, gb / cold_s, cat_s, gb / cat_s, cat_s / cold_s);
+  std::printf("cache-hit load (host -> device):  %.3f s, %.2f GB/s | memcpy:           %.3f s, %.2f GB/s | ratio %.2f "
+              "(target >= 0.7)\n",
+              hit_s, gb / hit_s, memcpy_s, gb / memcpy_s, memcpy_s / hit_s);
+  std::filesystem::remove_all(dir);
+  return 0;
+}

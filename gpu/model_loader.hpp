@@ -1,0 +1,112 @@
+// Loading model weights into a device's memory with libtorch, from the tensor tables that
+// formats/ produced (never unpickling anything), and measuring what happens to them. This
+// header stays free of torch so actors can hold loaded models without compiling torch.
+#pragma once
+
+#include "formats/model_report.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace modeld::gpu {
+
+enum class load_dtype { keep, fp32, fp16, bf16 }; // keep: the stored type ("auto" on the wire)
+
+// A file's bytes in host memory, shared read-only between the RAM cache and the loads that
+// copy from it (pinned where CUDA exists).
+class host_buffer {
+public:
+  virtual ~host_buffer() = default;
+  virtual const std::uint8_t* data() const = 0;
+  virtual std::uint64_t size() const = 0;
+  virtual bool pinned() const = 0;
+};
+
+// Reads a whole file into a new host buffer; the reason on failure.
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path);
+
+// Weights that live in one device's memory. Destroying the last reference frees them.
+class loaded_weights {
+public:
+  virtual ~loaded_weights() = default;
+  virtual std::uint64_t bytes() const = 0;        // sum of the tensors' storage bytes on the device
+  virtual std::size_t tensor_count() const = 0;
+  virtual std::string dtype() const = 0;          // dominant dtype after conversion ("fp16", "mixed", ...)
+  virtual bool is_torchscript() const = 0;
+};
+
+struct load_request {
+  std::string device;                    // "cpu" (a virtual CPU device: its own copy) or "cuda:N"
+  std::vector<std::string> components;   // empty: every tensor; else only these components
+  load_dtype dtype = load_dtype::keep;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// The bytes a load of `report` with `request` will take on the device, before loading:
+// exact for every tensor format (storage bytes after dtype conversion). For TorchScript, the
+// parameters and buffers the report lists.
+std::variant<std::uint64_t, std::string> planned_bytes(const formats::model_report& report,
+                                                       const load_request& request);
+
+struct load_timing {
+  double host_to_device_ms = 0; // copying from the host buffer into device memory
+};
+
+struct load_success {
+  std::shared_ptr<loaded_weights> weights;
+  load_timing timing;
+};
+
+// Copies the tensors of `report` (a standard-level report of the file in `file`) into device
+// memory. TorchScript modules load through torch::jit::load, only when the report's security
+// scan found no unsafe or unknown globals. The reason on failure (unsupported dtype
+// conversion, a component the model does not have, cancelled, out of memory).
+std::variant<load_success, std::string> load_weights(const formats::model_report& report,
+                                                     const host_buffer& file, const load_request& request);
+
+// Measured inference of loaded weights. TorchScript: forward on generated inputs of
+// `input_shape` (or one the module states), warmup + iterations runs. Weights: each 2-D
+// floating-point weight as a matmul on a generated batch, with a plain matmul of the same
+// size measured in the same run as the baseline.
+struct benchmark_request {
+  std::uint32_t warmup = 3;
+  std::uint32_t iterations = 10;
+  std::vector<std::int64_t> input_shape; // TorchScript only; empty: ask the module
+  std::uint32_t batch = 8;               // rows of the generated batch for weight matmuls
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct benchmark_measurement {
+  std::string kind;                 // "torchscript_forward" or "weight_matmul"
+  std::vector<double> run_ms;       // every measured run, in order
+  double median_ms = 0;
+  double p95_ms = 0;
+  double throughput_per_s = 0;      // forward passes or matmul sweeps per second
+  double achieved_gflops = 0;       // weight_matmul: FLOPs of the sweep / median time
+  double baseline_gflops = 0;       // a plain matmul of the same sizes, same run
+  std::uint64_t peak_memory_bytes = 0; // device allocator peak (CUDA) or RSS high-water (CPU)
+  std::vector<std::int64_t> input_shape;
+  std::uint32_t iterations = 0;
+};
+
+std::variant<benchmark_measurement, std::string> run_benchmark(const loaded_weights& weights,
+                                                               const std::string& device,
+                                                               const benchmark_request& request);
+
+// Facts for system_info: torch version, intra-op threads, device name and memory.
+struct device_facts {
+  std::string torch_version;
+  int threads = 0;
+  std::string device_name;
+  std::uint64_t memory_total = 0;
+  std::uint64_t memory_used = 0; // CUDA: allocated by this process; CPU: process RSS
+};
+device_facts describe_device(const std::string& device);
+
+} // namespace modeld::gpu

@@ -1,0 +1,419 @@
+#include "protocol/load_commands.hpp"
+
+#include "protocol/actor_call.hpp"
+#include "protocol/fields.hpp"
+#include "protocol/status_json.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <map>
+
+namespace modeld::protocol {
+namespace json = boost::json;
+using namespace actors;
+
+namespace {
+
+constexpr std::size_t max_components = 64;
+
+protocol_error actor_failure(const caf::error& error, std::string_view what) {
+  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
+}
+
+error_code code_of(const std::string& wire) {
+  static const std::map<std::string, error_code> codes{
+    {"MODEL_NOT_FOUND", error_code::model_not_found},       {"UNSUPPORTED_FORMAT", error_code::unsupported_format},
+    {"INSUFFICIENT_MEMORY", error_code::insufficient_memory}, {"MODEL_ALREADY_LOADED", error_code::model_already_loaded},
+    {"MODEL_NOT_LOADED", error_code::model_not_loaded},     {"CANCELLED", error_code::cancelled},
+    {"INVALID_REQUEST", error_code::invalid_request},       {"PATH_NOT_ALLOWED", error_code::path_not_allowed}};
+  auto it = codes.find(wire);
+  return it == codes.end() ? error_code::internal : it->second;
+}
+
+protocol_error from_failure(const failure& f) { return {code_of(f.code), f.message}; }
+
+field_result<std::string> required_model_id(const json::object& data) {
+  auto id = optional_string(data, "model_id", 4096);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(id);
+  if (!value || value->empty())
+    return invalid_field("model_id", "model_id is missing");
+  return *value;
+}
+
+field_result<std::vector<std::string>> read_components(const json::object& data) {
+  std::vector<std::string> components;
+  auto* value = data.if_contains("components");
+  if (value == nullptr)
+    return components;
+  if (!value->is_array() || value->get_array().size() > max_components)
+    return invalid_field("components", "components must be an array of at most 64 component names");
+  for (auto& item : value->get_array()) {
+    if (!item.is_string() || item.get_string().empty() || item.get_string().size() > 64)
+      return invalid_field("components", "each component must be a name such as unet, vae or text_encoder");
+    components.emplace_back(item.get_string());
+  }
+  return components;
+}
+
+field_result<gpu::load_dtype> read_dtype(const json::object& data) {
+  auto dtype = optional_string(data, "dtype", 16);
+  if (auto* error = std::get_if<protocol_error>(&dtype))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(dtype);
+  if (!value || *value == "auto")
+    return gpu::load_dtype::keep;
+  if (*value == "fp32")
+    return gpu::load_dtype::fp32;
+  if (*value == "fp16")
+    return gpu::load_dtype::fp16;
+  if (*value == "bf16")
+    return gpu::load_dtype::bf16;
+  return invalid_field("dtype", "dtype must be auto, fp32, fp16 or bf16");
+}
+
+// The device a request names (must exist and be ready), or none.
+field_result<std::optional<registry_entry>> named_device(const service_context& context, const json::object& data) {
+  auto id = optional_string(data, "device_id", 64);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(id);
+  if (!value)
+    return std::optional<registry_entry>{};
+  auto entry = context.registry->find(*value);
+  if (!entry) {
+    protocol_error error{error_code::device_not_found, "device '" + *value + "' does not exist"};
+    error.details["device_id"] = *value;
+    return error;
+  }
+  if (!entry->handle) {
+    protocol_error error{error_code::device_unavailable,
+                         "device '" + *value + "' is " + std::string{to_string(entry->health)}};
+    error.details["device_id"] = *value;
+    return error;
+  }
+  return std::optional<registry_entry>{*entry};
+}
+
+// The ready device with the most free memory.
+asio::awaitable<std::optional<registry_entry>> roomiest_device(service_context& context) {
+  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
+                                            std::string{});
+  std::optional<registry_entry> best;
+  std::uint64_t best_free = 0;
+  if (auto* status = std::get_if<cluster_status>(&reply))
+    for (auto& device : status->devices) {
+      if (!device.answered || (best && device.status.free_bytes <= best_free))
+        continue;
+      if (auto entry = context.registry->find(device.info.id); entry && entry->handle) {
+        best = entry;
+        best_free = device.status.free_bytes;
+      }
+    }
+  co_return best;
+}
+
+// Resolves a cataloged model and fetches it through the RAM cache.
+asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_context& context,
+                                                                       const std::string& model_id) {
+  auto located =
+    co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, model_id, false);
+  if (auto* error = std::get_if<caf::error>(&located))
+    co_return actor_failure(*error, "resolving the model");
+  auto& file = std::get<located_file>(located);
+  if (!file.found) {
+    protocol_error error{error_code::model_not_found, file.error.message};
+    error.details["model_id"] = model_id;
+    co_return error;
+  }
+  auto fetched = co_await ask<cache_fetch>(context.bridge, context.cache, caf::infinite, fetch_atom::value, model_id,
+                                           file.path, file.size_bytes, file.mtime_ns);
+  if (auto* error = std::get_if<caf::error>(&fetched))
+    co_return actor_failure(*error, "reading the model");
+  auto& result = std::get<cache_fetch>(fetched);
+  if (!result.ok)
+    co_return from_failure(result.error);
+  co_return std::move(result);
+}
+
+json::array strings(const std::vector<std::string>& values) {
+  json::array out;
+  for (auto& v : values)
+    out.emplace_back(v);
+  return out;
+}
+
+} // namespace
+
+asio::awaitable<command_result> post_model_load(service_context& context, request& req) {
+  auto model_id = required_model_id(req.data);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto components = read_components(req.data);
+  if (auto* error = std::get_if<protocol_error>(&components))
+    co_return *error;
+  auto dtype = read_dtype(req.data);
+  if (auto* error = std::get_if<protocol_error>(&dtype))
+    co_return *error;
+  auto* evict = req.data.if_contains("evict");
+  if (evict && !evict->is_bool())
+    co_return invalid_field("evict", "evict must be true or false");
+  auto device = named_device(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&device))
+    co_return *error;
+
+  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
+  if (auto* error = std::get_if<protocol_error>(&fetched))
+    co_return *error;
+  auto& cached = std::get<cache_fetch>(fetched);
+  auto target = std::get<std::optional<registry_entry>>(device);
+  if (!target)
+    target = co_await roomiest_device(context);
+  if (!target)
+    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
+
+  load_order order{context.next_ticket++, cached.model, cached.from_cache, cached.disk_to_host_ms,
+                   std::get<std::vector<std::string>>(components), std::get<gpu::load_dtype>(dtype),
+                   evict && evict->get_bool()};
+  auto reply = co_await ask<load_reply>(context.bridge, target->handle, caf::infinite, load_atom::value, order);
+  if (auto* error = std::get_if<caf::error>(&reply)) {
+    // Cancelled, timed out, or the device went down: a load nobody waits for stops.
+    auto handle = target->handle;
+    auto ticket = order.ticket;
+    context.bridge.dispatch([handle, ticket](caf::event_based_actor* self) {
+      self->send(handle, drop_atom::value, ticket);
+    });
+    co_return protocol_error{error_code::device_unavailable,
+                             "device " + target->info.id + " did not complete the load: " + caf::to_string(*error)};
+  }
+  auto& loaded = std::get<load_reply>(reply);
+  if (!loaded.ok) {
+    auto error = from_failure(loaded.error);
+    error.details["device_id"] = target->info.id;
+    co_return error;
+  }
+  co_return json::value(json::object{
+    {"model_id", cached.model.model_id},
+    {"device_id", loaded.device_id},
+    {"memory_used_bytes", loaded.memory_used_bytes},
+    {"load_time_ms", loaded.load_time_ms},
+    {"from_cache", loaded.from_cache},
+    {"evicted", strings(loaded.evicted)},
+    {"components", strings(loaded.components)},
+    {"dtype", loaded.dtype},
+    {"timings", {{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}}},
+  });
+}
+
+asio::awaitable<command_result> post_model_unload(service_context& context, request& req) {
+  auto model_id = optional_string(req.data, "model_id", 4096);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto device = named_device(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&device))
+    co_return *error;
+  std::vector<registry_entry> targets;
+  if (auto& named = std::get<std::optional<registry_entry>>(device))
+    targets.push_back(*named);
+  else
+    for (auto& entry : *context.registry->snapshot())
+      if (entry.handle)
+        targets.push_back(entry);
+  auto id = std::get<std::optional<std::string>>(model_id).value_or("");
+  json::array unloaded, per_device;
+  std::uint64_t freed = 0;
+  for (auto& target : targets) {
+    auto reply = co_await ask<unload_reply>(context.bridge, target.handle, caf::infinite, unload_atom::value, id);
+    if (auto* error = std::get_if<caf::error>(&reply))
+      co_return actor_failure(*error, "unloading on " + target.info.id);
+    auto& result = std::get<unload_reply>(reply);
+    for (auto& m : result.unloaded)
+      unloaded.emplace_back(m);
+    freed += result.freed_bytes;
+    per_device.emplace_back(json::object{
+      {"device_id", target.info.id}, {"unloaded", strings(result.unloaded)}, {"freed_bytes", result.freed_bytes}});
+  }
+  if (!id.empty() && unloaded.empty()) {
+    protocol_error error{error_code::model_not_loaded, "'" + id + "' is not loaded"};
+    error.details["model_id"] = id;
+    co_return error;
+  }
+  co_return json::value(
+    json::object{{"unloaded", std::move(unloaded)}, {"freed_bytes", freed}, {"devices", std::move(per_device)}});
+}
+
+namespace {
+
+struct benchmark_settings {
+  gpu::benchmark_request request;
+  bool inference = true;
+};
+
+field_result<benchmark_settings> read_benchmark_settings(const json::object& data) {
+  benchmark_settings settings;
+  auto iterations = optional_count(data, "iterations", 10000);
+  if (auto* error = std::get_if<protocol_error>(&iterations))
+    return *error;
+  settings.request.iterations = static_cast<std::uint32_t>(std::get<std::optional<std::uint64_t>>(iterations).value_or(10));
+  if (settings.request.iterations == 0)
+    return invalid_field("iterations", "iterations must be at least 1");
+  auto warmup = optional_count(data, "warmup", 1000);
+  if (auto* error = std::get_if<protocol_error>(&warmup))
+    return *error;
+  settings.request.warmup = static_cast<std::uint32_t>(std::get<std::optional<std::uint64_t>>(warmup).value_or(3));
+  auto batch = optional_count(data, "batch", 4096);
+  if (auto* error = std::get_if<protocol_error>(&batch))
+    return *error;
+  settings.request.batch = static_cast<std::uint32_t>(std::get<std::optional<std::uint64_t>>(batch).value_or(8));
+  if (settings.request.batch == 0)
+    return invalid_field("batch", "batch must be at least 1");
+  auto type = optional_string(data, "benchmark_type", 32);
+  if (auto* error = std::get_if<protocol_error>(&type))
+    return *error;
+  auto type_value = std::get<std::optional<std::string>>(type).value_or("full");
+  if (type_value == "load")
+    settings.inference = false;
+  else if (type_value != "full" && type_value != "inference")
+    return invalid_field("benchmark_type", "benchmark_type must be full, inference or load");
+  if (auto* shape = data.if_contains("input_shape")) {
+    if (!shape->is_array() || shape->get_array().empty() || shape->get_array().size() > 8)
+      return invalid_field("input_shape", "input_shape must be an array of 1 to 8 positive sizes");
+    std::uint64_t elements = 1;
+    for (auto& dim : shape->get_array()) {
+      if (!dim.is_int64() || dim.get_int64() <= 0 || dim.get_int64() > (1 << 20))
+        return invalid_field("input_shape", "input_shape sizes must be whole numbers from 1 to 1048576");
+      elements *= static_cast<std::uint64_t>(dim.get_int64());
+      if (elements > (1ull << 28))
+        return invalid_field("input_shape", "input_shape holds more than 2^28 elements");
+      settings.request.input_shape.push_back(dim.get_int64());
+    }
+  }
+  return settings;
+}
+
+json::value benchmark_json(const std::string& model_id, const benchmark_reply& reply) {
+  auto& m = reply.measurement;
+  json::object metrics{
+    {"load_time_ms", {{"disk_to_host", reply.disk_to_host_ms}, {"host_to_device", reply.host_to_device_ms}}},
+    {"memory_usage_bytes", {{"model", reply.loaded_bytes}, {"peak", m.peak_memory_bytes}}},
+    {"iterations", m.iterations},
+  };
+  if (reply.inference_ran) {
+    json::array runs;
+    for (auto r : m.run_ms)
+      runs.emplace_back(r);
+    json::array shape;
+    for (auto d : m.input_shape)
+      shape.emplace_back(d);
+    metrics["kind"] = m.kind;
+    metrics["inference_time_ms"] = {{"median", m.median_ms}, {"p95", m.p95_ms}, {"runs", std::move(runs)}};
+    metrics["throughput"] = {{"per_second", m.throughput_per_s},
+                             {"achieved_gflops", m.achieved_gflops},
+                             {"baseline_gflops", m.baseline_gflops}};
+    metrics["input_shape"] = std::move(shape);
+  }
+  return json::object{
+    {"model_id", model_id},
+    {"device_id", reply.device_id},
+    {"metrics", std::move(metrics)},
+    {"system_info",
+     {{"device", reply.facts.device_name},
+      {"memory_total", reply.facts.memory_total},
+      {"memory_used", reply.facts.memory_used},
+      {"torch_version", reply.facts.torch_version},
+      {"threads", reply.facts.threads}}},
+    {"measured_at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()},
+  };
+}
+
+} // namespace
+
+asio::awaitable<command_result> post_model_benchmark(service_context& context, request& req) {
+  auto model_id = required_model_id(req.data);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto settings = read_benchmark_settings(req.data);
+  if (auto* error = std::get_if<protocol_error>(&settings))
+    co_return *error;
+  auto device = named_device(context, req.data);
+  if (auto* error = std::get_if<protocol_error>(&device))
+    co_return *error;
+  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
+  if (auto* error = std::get_if<protocol_error>(&fetched))
+    co_return *error;
+  auto& cached = std::get<cache_fetch>(fetched);
+  auto target = std::get<std::optional<registry_entry>>(device);
+  if (!target)
+    target = co_await roomiest_device(context);
+  if (!target)
+    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
+  auto& chosen = std::get<benchmark_settings>(settings);
+  benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, chosen.inference,
+                        chosen.request, cached.model.report};
+  auto reply = co_await ask<benchmark_reply>(context.bridge, target->handle, caf::infinite, benchmark_atom::value, order);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return protocol_error{error_code::device_unavailable,
+                             "device " + target->info.id + " did not complete the benchmark: " + caf::to_string(*error)};
+  auto& measured = std::get<benchmark_reply>(reply);
+  if (!measured.ok)
+    co_return from_failure(measured.error);
+  auto result = benchmark_json(cached.model.model_id, measured);
+  // Stored before answering, so get_model_benchmark_results right after sees it.
+  auto stored = co_await ask<ok_atom>(context.bridge, context.store, caf::infinite, record_atom::value,
+                                      cached.model.model_id, json::serialize(result));
+  if (auto* error = std::get_if<caf::error>(&stored))
+    co_return actor_failure(*error, "storing the benchmark result");
+  co_return result;
+}
+
+asio::awaitable<command_result> get_model_cache(service_context& context, request& req) {
+  auto model_id = optional_string(req.data, "model_id", 4096);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto report = context.cache_board->read();
+  auto& id = std::get<std::optional<std::string>>(model_id);
+  co_return json::value(cache_json(*report, id.value_or("")));
+}
+
+asio::awaitable<command_result> post_model_cache(service_context& context, request& req) {
+  auto model_id = required_model_id(req.data);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
+  if (auto* error = std::get_if<protocol_error>(&fetched))
+    co_return *error;
+  auto& cached = std::get<cache_fetch>(fetched);
+  auto report = context.cache_board->read();
+  bool held = false;
+  for (auto& entry : report->entries)
+    held = held || entry.model_id == cached.model.model_id;
+  co_return json::value(json::object{{"model_id", cached.model.model_id},
+                                     {"bytes", cached.model.buffer->size()},
+                                     {"from_cache", cached.from_cache},
+                                     {"cached", held},
+                                     {"disk_to_host_ms", cached.disk_to_host_ms}});
+}
+
+asio::awaitable<command_result> delete_model_cache(service_context& context, request& req) {
+  auto model_id = optional_string(req.data, "model_id", 4096);
+  if (auto* error = std::get_if<protocol_error>(&model_id))
+    co_return *error;
+  auto id = std::get<std::optional<std::string>>(model_id).value_or("");
+  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.cache, caf::infinite, evict_atom::value, id);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return actor_failure(*error, "cache eviction");
+  auto& evicted = std::get<std::vector<std::string>>(reply);
+  if (!id.empty() && evicted.empty()) {
+    protocol_error error{error_code::model_not_found, "'" + id + "' is not in the RAM cache"};
+    error.details["model_id"] = id;
+    co_return error;
+  }
+  co_return json::value(json::object{{"evicted", strings(evicted)}});
+}
+
+} // namespace modeld::protocol

@@ -1,0 +1,191 @@
+// Loads, unloads, eviction and the RAM cache over TCP on two virtual devices, with the
+// accounting checked against the tensor bytes the catalog reports.
+#include "line_client.hpp"
+#include "modeld_process.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace modeld::test;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string sd15 = "checkpoints/demo-sd15.safetensors";
+const std::string vae = "vae/demo-vae.safetensors";
+
+std::string error_code_of(const json::value& response) {
+  INFO(json::serialize(response));
+  REQUIRE(response.at("success") == false);
+  return std::string{response.at("error").at("code").as_string()};
+}
+
+json::value data_of(const json::value& response) {
+  INFO(json::serialize(response));
+  REQUIRE(response.at("success") == true);
+  return response.at("data");
+}
+
+struct load_server {
+  temp_dir models;
+  std::unique_ptr<modeld_process> server;
+  std::unique_ptr<line_client> client;
+
+  explicit load_server(const std::string& devices, std::vector<std::string> extra = {}) {
+    write_demo_models(models.path);
+    extra.insert(extra.begin(), {"--model-root", models.path, "--devices", devices});
+    server = std::make_unique<modeld_process>(extra);
+    client = std::make_unique<line_client>(server->port());
+  }
+  json::value call(std::string command, json::object data) {
+    return client->call(json::object{{"command", command}, {"data", std::move(data)}});
+  }
+  // Bytes of the model's tensors (all components, or one), as the catalog reports them.
+  std::int64_t tensor_bytes(const std::string& model_id, const std::string& component = {}) {
+    std::int64_t total = 0;
+    auto components = data_of(call("get_model_components", {{"model_id", model_id}}));
+    for (auto& c : components.at("components").as_array())
+      if (component.empty() || c.at("name") == component.c_str())
+        total += c.at("bytes").to_number<std::int64_t>();
+    return total;
+  }
+  json::value device(const std::string& device_id) {
+    return data_of(call("get_device_status", {{"device_id", device_id}})).at("devices").at(0);
+  }
+};
+
+std::int64_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoll(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("load, status, unload and reload from the cache with exact accounting", "[load]") {
+  load_server s("cpu:0=64MiB,cpu:1=64MiB");
+  auto expected = s.tensor_bytes(sd15);
+  REQUIRE(expected > 0);
+  auto loaded = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:1"}}));
+  CHECK(loaded.at("device_id") == "cpu:1");
+  CHECK(loaded.at("memory_used_bytes") == expected);
+  CHECK(loaded.at("from_cache") == false);
+  CHECK(loaded.at("load_time_ms").to_number<double>() > 0);
+
+  auto device = s.device("cpu:1");
+  CHECK(device.at("memory").at("used") == expected);
+  CHECK(device.at("memory").at("free") == (64ll << 20) - expected);
+  REQUIRE(device.at("loaded_models").as_array().size() == 1);
+  CHECK(device.at("loaded_models").at(0).at("model_id") == sd15.c_str());
+  CHECK(device.at("loaded_models").at(0).at("bytes") == expected);
+  CHECK(s.device("cpu:0").at("memory").at("used") == 0);
+  auto listed = data_of(s.call("get_models", {{"loaded", true}}));
+  REQUIRE(listed.at("total") == 1);
+  CHECK(listed.at("models").at(0).at("loaded") == true);
+
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:1"}})) == "MODEL_ALREADY_LOADED");
+
+  auto unloaded = data_of(s.call("post_model_unload", {{"model_id", sd15}}));
+  CHECK(unloaded.at("unloaded") == json::array{sd15.c_str()});
+  CHECK(unloaded.at("freed_bytes") == expected);
+  CHECK(s.device("cpu:1").at("memory").at("used") == 0);
+  CHECK(error_code_of(s.call("post_model_unload", {{"model_id", sd15}})) == "MODEL_NOT_LOADED");
+
+  auto again = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:1"}}));
+  CHECK(again.at("from_cache") == true);
+  auto stats = s.device("cpu:1").at("statistics");
+  CHECK(stats.at("loads") == 2);
+  CHECK(stats.at("unloads") == 1);
+  CHECK(stats.at("cache_hits") == 1);
+  CHECK(stats.at("mean_load_time_ms").to_number<double>() > 0);
+}
+
+TEST_CASE("components and dtype decide what is loaded", "[load]") {
+  load_server s("cpu:0=64MiB");
+  auto vae_bytes = s.tensor_bytes(sd15, "vae");
+  auto part = data_of(s.call("post_model_load", {{"model_id", sd15}, {"components", {"vae"}}}));
+  CHECK(part.at("memory_used_bytes") == vae_bytes);
+  CHECK(part.at("components") == json::array{"vae"});
+  CHECK(data_of(s.call("post_model_unload", {{"device_id", "cpu:0"}})).at("freed_bytes") == vae_bytes);
+
+  auto fp32 = data_of(s.call("post_model_load", {{"model_id", sd15}, {"dtype", "fp32"}}));
+  CHECK(fp32.at("memory_used_bytes") == 2 * s.tensor_bytes(sd15)); // stored as fp16
+  CHECK(fp32.at("dtype") == "fp32");
+
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", vae}, {"components", {"unet"}}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", vae}, {"dtype", "int4"}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", "nope.safetensors"}})) == "MODEL_NOT_FOUND");
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", vae}, {"device_id", "cuda:3"}})) == "DEVICE_NOT_FOUND");
+}
+
+TEST_CASE("a load that does not fit is refused, or makes room with evict", "[load]") {
+  load_server s("cpu:0=3MiB");
+  fs::copy_file(s.models.path + "/" + sd15, s.models.path + "/checkpoints/copy.safetensors");
+  data_of(s.call("post_model_scan", {}));
+  auto first = data_of(s.call("post_model_load", {{"model_id", sd15}}));
+  auto refused = s.call("post_model_load", {{"model_id", "checkpoints/copy.safetensors"}});
+  CHECK(error_code_of(refused) == "INSUFFICIENT_MEMORY");
+  CHECK(s.device("cpu:0").at("memory").at("used") == first.at("memory_used_bytes"));
+
+  auto evicting = data_of(s.call("post_model_load", {{"model_id", "checkpoints/copy.safetensors"}, {"evict", true}}));
+  CHECK(evicting.at("evicted") == json::array{sd15.c_str()});
+  auto device = s.device("cpu:0");
+  CHECK(device.at("memory").at("used") == evicting.at("memory_used_bytes"));
+  CHECK(device.at("statistics").at("evictions") == 1);
+
+  load_server tiny("cpu:0=64KiB");
+  CHECK(error_code_of(tiny.call("post_model_load", {{"model_id", sd15}, {"evict", true}})) == "INSUFFICIENT_MEMORY");
+}
+
+TEST_CASE("without device_id the roomiest device takes the load", "[load]") {
+  load_server s("cpu:0=8MiB,cpu:1=32MiB");
+  CHECK(data_of(s.call("post_model_load", {{"model_id", vae}})).at("device_id") == "cpu:1");
+}
+
+TEST_CASE("the RAM cache: fetch, list, hit, evict", "[load]") {
+  load_server s("cpu:0=64MiB", {"--cache-size", "16MiB"});
+  auto cached = data_of(s.call("post_model_cache", {{"model_id", sd15}}));
+  CHECK(cached.at("from_cache") == false);
+  CHECK(cached.at("cached") == true);
+  auto listing = data_of(s.call("get_model_cache", {}));
+  CHECK(listing.at("budget_bytes") == 16 << 20);
+  REQUIRE(listing.at("entries").as_array().size() == 1);
+  CHECK(listing.at("entries").at(0).at("bytes") == fs::file_size(s.models.path + "/" + sd15));
+  CHECK(listing.at("used_bytes") == listing.at("entries").at(0).at("bytes"));
+  CHECK(data_of(s.call("post_model_load", {{"model_id", sd15}})).at("from_cache") == true);
+  auto stats = data_of(s.call("get_model_cache", {})).at("statistics");
+  CHECK(stats.at("hits") == 1);
+  CHECK(stats.at("misses") == 1);
+  CHECK(data_of(s.call("delete_model_cache", {{"model_id", sd15}})).at("evicted") == json::array{sd15.c_str()});
+  CHECK(data_of(s.call("get_model_cache", {})).at("used_bytes") == 0);
+  CHECK(error_code_of(s.call("delete_model_cache", {{"model_id", sd15}})) == "MODEL_NOT_FOUND");
+  auto status = data_of(s.call("get_model_status", {}));
+  CHECK(status.at("cache").at("statistics").at("hits") == 1);
+  CHECK(status.at("loaded_models").as_array().size() == 1);
+}
+
+TEST_CASE("1,000 load/unload cycles do not grow memory", "[load]") {
+  load_server s("cpu:0=64MiB");
+  for (int i = 0; i < 50; ++i) { // warm up allocator pools
+    data_of(s.call("post_model_load", {{"model_id", sd15}}));
+    data_of(s.call("post_model_unload", {{"model_id", sd15}}));
+  }
+  auto before = resident_kib(s.server->pid());
+  for (int i = 0; i < 1000; ++i) {
+    REQUIRE(s.call("post_model_load", {{"model_id", sd15}}).at("success") == true);
+    REQUIRE(s.call("post_model_unload", {{"model_id", sd15}}).at("success") == true);
+  }
+  auto after = resident_kib(s.server->pid());
+  INFO("RSS before " << before << " KiB, after " << after << " KiB");
+  CHECK(after - before < 8 * 1024);
+  CHECK(s.device("cpu:0").at("memory").at("used") == 0);
+}
