@@ -189,3 +189,80 @@ TEST_CASE("1,000 load/unload cycles do not grow memory", "[load]") {
   CHECK(after - before < 8 * 1024);
   CHECK(s.device("cpu:0").at("memory").at("used") == 0);
 }
+
+TEST_CASE("post_model_benchmark measures load and inference and stores the result", "[load]") {
+  load_server s("cpu:0=64MiB,cpu:1=64MiB");
+  auto result = data_of(s.call("post_model_benchmark", {{"model_id", sd15}, {"device_id", "cpu:1"}, {"iterations", 5},
+                                                        {"warmup", 1}}));
+  CHECK(result.at("device_id") == "cpu:1");
+  auto& metrics = result.at("metrics");
+  CHECK(metrics.at("load_time_ms").at("disk_to_host").to_number<double>() > 0);
+  CHECK(metrics.at("load_time_ms").at("host_to_device").to_number<double>() > 0);
+  CHECK(metrics.at("inference_time_ms").at("median").to_number<double>() > 0);
+  CHECK(metrics.at("inference_time_ms").at("runs").as_array().size() == 5);
+  CHECK(metrics.at("iterations") == 5);
+  CHECK(metrics.at("memory_usage_bytes").at("model") == s.tensor_bytes(sd15));
+  CHECK(metrics.at("throughput").at("baseline_gflops").to_number<double>() > 0);
+  CHECK(result.at("system_info").at("torch_version").is_string());
+  // The device's memory was reserved for the run and is free again.
+  CHECK(s.device("cpu:1").at("memory").at("used") == 0);
+
+  auto script = data_of(s.call("post_model_benchmark", {{"model_id", "torchscript/tiny-mlp.pt"},
+                                                        {"input_shape", {4, 16}}, {"iterations", 3}}));
+  CHECK(script.at("metrics").at("kind") == "torchscript_forward");
+  CHECK(script.at("metrics").at("input_shape") == json::array{4, 16});
+
+  auto history = data_of(s.call("get_model_benchmark_results", {{"model_id", sd15}}));
+  REQUIRE(history.at("results").as_array().size() == 1);
+  CHECK(history.at("results").at(0).at("metrics").at("iterations") == 5);
+
+  auto load_only = data_of(s.call("post_model_benchmark", {{"model_id", vae}, {"benchmark_type", "load"}}));
+  CHECK_FALSE(load_only.at("metrics").as_object().contains("inference_time_ms"));
+  CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", sd15}, {"iterations", 0}})) == "INVALID_REQUEST");
+  // A model without 2-D floating-point weights has nothing to multiply.
+  CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", vae}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", vae}, {"benchmark_type", "x"}})) == "INVALID_REQUEST");
+  load_server tiny("cpu:0=16KiB");
+  CHECK(error_code_of(tiny.call("post_model_benchmark", {{"model_id", sd15}})) == "INSUFFICIENT_MEMORY");
+}
+
+TEST_CASE("status keeps answering fast while a large load runs", "[load]") {
+  load_server s("cpu:0=2GiB");
+  // 384 MiB of F16 weights: long enough for a few hundred status requests meanwhile.
+  {
+    std::string header = R"({"w":{"dtype":"F16","shape":[201326592],"data_offsets":[0,402653184]}})";
+    while (header.size() % 8)
+      header.push_back(' ');
+    std::ofstream out(s.models.path + "/big.safetensors", std::ios::binary);
+    std::uint64_t length = header.size();
+    out.write(reinterpret_cast<const char*>(&length), 8);
+    out << header;
+    std::string chunk(1 << 20, '\x11');
+    for (int i = 0; i < 384; ++i)
+      out << chunk;
+  }
+  data_of(s.call("post_model_scan", {}));
+  s.client->send({{"request_id", "big"}, {"command", "post_model_load"}, {"data", {{"model_id", "big.safetensors"}}}});
+  line_client status(s.server->port());
+  std::vector<double> latencies;
+  bool saw_busy = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto start = std::chrono::steady_clock::now();
+    auto reply = status.call({{"command", "get_model_status"}});
+    latencies.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    auto state = reply.at("data").at("devices").at(0).at("state");
+    if (state == "busy")
+      saw_busy = true;
+    else if (saw_busy)
+      break; // the load finished
+  }
+  auto loaded = s.client->read_json(std::chrono::seconds(60));
+  CHECK(data_of(loaded).at("memory_used_bytes") == 402653184);
+  CHECK(saw_busy);
+  std::sort(latencies.begin(), latencies.end());
+  auto p99 = latencies[latencies.size() * 99 / 100];
+  INFO(latencies.size() << " status answers during the load, p99 " << p99 << " ms");
+  CHECK(latencies.size() > 10);
+  CHECK(p99 < 50.0); // the bench reports the real figure; this bounds it on a loaded CI machine
+}
