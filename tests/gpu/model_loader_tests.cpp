@@ -395,7 +395,7 @@ TEST_CASE("a raised cancel flag stops a load", "[gpu][load]") {
   std::atomic<bool> cancel{true};
   auto request = on_cpu();
   request.cancel = &cancel;
-  CHECK_THAT(error_of(load_weights(report, *buffer, request)), Catch::Contains("cancelled after 0 of 16"));
+  CHECK_THAT(error_of(load_weights(report, *buffer, request)), Catch::Contains("cancelled"));
   cancel = false;
   CHECK(value_or_fail(load_weights(report, *buffer, request)).weights->tensor_count() == 16);
 }
