@@ -5,6 +5,7 @@
 #pragma once
 
 #include "actors/bridge.hpp"
+#include "protocol/errors.hpp"
 
 #include <asio/awaitable.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -18,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace modeld::protocol {
@@ -25,6 +27,11 @@ namespace modeld::protocol {
 // The reply, or why there is none (an actor error, its timeout, or cancellation).
 template <class Result>
 using actor_reply = std::variant<Result, caf::error>;
+
+// INTERNAL for an actor that failed to answer (or answered with an error).
+inline protocol_error actor_failure(const caf::error& error, std::string_view what) {
+  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
+}
 
 template <class Result, class Handle, class Timeout, class... Ts>
 asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, Timeout timeout,

@@ -17,10 +17,6 @@ namespace {
 
 using actors::cluster_status;
 
-protocol_error actor_failure(const caf::error& error, std::string_view what) {
-  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
-}
-
 // Reads the optional device_id and checks that the device exists.
 field_result<std::string> device_filter(const service_context& context, const json::object& data) {
   auto device_id = optional_string(data, "device_id", 64);

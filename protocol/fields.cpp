@@ -14,6 +14,16 @@ field_result<std::optional<std::string>> optional_string(const boost::json::obje
   return std::optional<std::string>{std::string{value->get_string()}};
 }
 
+field_result<std::string> required_model_id(const boost::json::object& data) {
+  auto id = optional_string(data, "model_id", max_model_id);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(id);
+  if (!value || value->empty())
+    return invalid_field("model_id", "model_id is missing");
+  return *value;
+}
+
 field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
                                                           std::uint64_t max) {
   auto* value = data.if_contains(field);

@@ -18,10 +18,6 @@ namespace {
 
 constexpr std::size_t max_components = 64;
 
-protocol_error actor_failure(const caf::error& error, std::string_view what) {
-  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
-}
-
 error_code code_of(const std::string& wire) {
   static const std::map<std::string, error_code> codes{
     {"MODEL_NOT_FOUND", error_code::model_not_found},       {"UNSUPPORTED_FORMAT", error_code::unsupported_format},
@@ -33,16 +29,6 @@ error_code code_of(const std::string& wire) {
 }
 
 protocol_error from_failure(const failure& f) { return {code_of(f.code), f.message}; }
-
-field_result<std::string> required_model_id(const json::object& data) {
-  auto id = optional_string(data, "model_id", 4096);
-  if (auto* error = std::get_if<protocol_error>(&id))
-    return *error;
-  auto& value = std::get<std::optional<std::string>>(id);
-  if (!value || value->empty())
-    return invalid_field("model_id", "model_id is missing");
-  return *value;
-}
 
 field_result<std::vector<std::string>> read_components(const json::object& data) {
   std::vector<std::string> components;
@@ -139,6 +125,25 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
   co_return std::move(result);
 }
 
+// A model fetched through the cache and the device that takes the work.
+struct placement {
+  cache_fetch cached;
+  registry_entry device;
+};
+
+// The model of `model_id` in host memory, and the named device or else the roomiest one.
+asio::awaitable<std::variant<placement, protocol_error>> place(service_context& context, const std::string& model_id,
+                                                               std::optional<registry_entry> device) {
+  auto fetched = co_await fetch_model(context, model_id);
+  if (auto* error = std::get_if<protocol_error>(&fetched))
+    co_return *error;
+  if (!device)
+    device = co_await roomiest_device(context);
+  if (!device)
+    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
+  co_return placement{std::move(std::get<cache_fetch>(fetched)), std::move(*device)};
+}
+
 json::array strings(const std::vector<std::string>& values) {
   json::array out;
   for (auto& v : values)
@@ -165,15 +170,11 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   if (auto* error = std::get_if<protocol_error>(&device))
     co_return *error;
 
-  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
-  if (auto* error = std::get_if<protocol_error>(&fetched))
+  auto placed = co_await place(context, std::get<std::string>(model_id), std::get<std::optional<registry_entry>>(device));
+  if (auto* error = std::get_if<protocol_error>(&placed))
     co_return *error;
-  auto& cached = std::get<cache_fetch>(fetched);
-  auto target = std::get<std::optional<registry_entry>>(device);
-  if (!target)
-    target = co_await roomiest_device(context);
-  if (!target)
-    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
+  auto& [cached, chosen_device] = std::get<placement>(placed);
+  auto* target = &chosen_device;
 
   load_order order{context.next_ticket++, cached.model, cached.from_cache, cached.disk_to_host_ms,
                    std::get<std::vector<std::string>>(components), std::get<gpu::load_dtype>(dtype),
@@ -209,7 +210,7 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
 }
 
 asio::awaitable<command_result> post_model_unload(service_context& context, request& req) {
-  auto model_id = optional_string(req.data, "model_id", 4096);
+  auto model_id = optional_string(req.data, "model_id", max_model_id);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
   auto device = named_device(context, req.data);
@@ -343,15 +344,11 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   auto device = named_device(context, req.data);
   if (auto* error = std::get_if<protocol_error>(&device))
     co_return *error;
-  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
-  if (auto* error = std::get_if<protocol_error>(&fetched))
+  auto placed = co_await place(context, std::get<std::string>(model_id), std::get<std::optional<registry_entry>>(device));
+  if (auto* error = std::get_if<protocol_error>(&placed))
     co_return *error;
-  auto& cached = std::get<cache_fetch>(fetched);
-  auto target = std::get<std::optional<registry_entry>>(device);
-  if (!target)
-    target = co_await roomiest_device(context);
-  if (!target)
-    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
+  auto& [cached, chosen_device] = std::get<placement>(placed);
+  auto* target = &chosen_device;
   auto& chosen = std::get<benchmark_settings>(settings);
   benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, chosen.inference,
                         chosen.request, cached.model.report};
@@ -372,7 +369,7 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
 }
 
 asio::awaitable<command_result> get_model_cache(service_context& context, request& req) {
-  auto model_id = optional_string(req.data, "model_id", 4096);
+  auto model_id = optional_string(req.data, "model_id", max_model_id);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
   auto report = context.cache_board->read();
@@ -400,7 +397,7 @@ asio::awaitable<command_result> post_model_cache(service_context& context, reque
 }
 
 asio::awaitable<command_result> delete_model_cache(service_context& context, request& req) {
-  auto model_id = optional_string(req.data, "model_id", 4096);
+  auto model_id = optional_string(req.data, "model_id", max_model_id);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
   auto id = std::get<std::optional<std::string>>(model_id).value_or("");

@@ -13,26 +13,11 @@ using namespace actors;
 
 namespace {
 
-constexpr std::size_t max_model_id = 4096;
-
-protocol_error failure(const caf::error& error, std::string_view what) {
-  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
-}
 
 protocol_error model_not_found(const std::string& model_id) {
   protocol_error error{error_code::model_not_found, "model '" + model_id + "' is not in the catalog"};
   error.details["model_id"] = model_id;
   return error;
-}
-
-field_result<std::string> required_model_id(const json::object& data) {
-  auto id = optional_string(data, "model_id", max_model_id);
-  if (auto* error = std::get_if<protocol_error>(&id))
-    return *error;
-  auto& value = std::get<std::optional<std::string>>(id);
-  if (!value || value->empty())
-    return invalid_field("model_id", "model_id is missing");
-  return *value;
 }
 
 // Looks a model up in the store: the record, or the error to answer with.
@@ -43,7 +28,7 @@ asio::awaitable<std::variant<model_record, protocol_error>> lookup(service_conte
   auto& model_id = std::get<std::string>(id);
   auto reply = co_await ask<model_lookup>(context.bridge, context.store, caf::infinite, get_atom::value, model_id);
   if (auto* error = std::get_if<caf::error>(&reply))
-    co_return failure(*error, "catalog lookup");
+    co_return actor_failure(*error, "catalog lookup");
   auto& found = std::get<model_lookup>(reply);
   if (!found.found)
     co_return model_not_found(model_id);
@@ -130,7 +115,7 @@ asio::awaitable<command_result> get_models(service_context& context, request& re
   q.loaded_ids = co_await loaded_model_ids(context);
   auto reply = co_await ask<model_page>(context.bridge, context.store, caf::infinite, query_atom::value, q);
   if (auto* error = std::get_if<caf::error>(&reply))
-    co_return failure(*error, "catalog query");
+    co_return actor_failure(*error, "catalog query");
   auto& page = std::get<model_page>(reply);
   json::array models;
   for (auto& record : page.models)
@@ -166,7 +151,7 @@ asio::awaitable<command_result> post_model_scan(service_context& context, reques
   }
   auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value, only_root);
   if (auto* error = std::get_if<caf::error>(&reply))
-    co_return failure(*error, "scan");
+    co_return actor_failure(*error, "scan");
   auto& summary = std::get<scan_summary>(reply);
   json::array errors;
   for (auto& e : summary.errors)
@@ -189,7 +174,7 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
   auto located = co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, name,
                                             is_path);
   if (auto* error = std::get_if<caf::error>(&located))
-    co_return failure(*error, "resolving the model");
+    co_return actor_failure(*error, "resolving the model");
   auto& file = std::get<located_file>(located);
   if (!file.found)
     co_return located_error(file.error);
@@ -210,7 +195,7 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
     context.bridge.dispatch([validation, ticket](caf::event_based_actor* self) {
       self->send(validation, drop_atom::value, ticket);
     });
-    co_return failure(*error, "validation");
+    co_return actor_failure(*error, "validation");
   }
   auto& result = std::get<validation_outcome>(outcome);
   if (result.cancelled)
@@ -248,7 +233,7 @@ asio::awaitable<command_result> put_model_metadata(service_context& context, req
     write.expected_revision = static_cast<std::int64_t>(*revision);
   auto reply = co_await ask<metadata_written>(context.bridge, context.store, caf::infinite, put_atom::value, write);
   if (auto* error = std::get_if<caf::error>(&reply))
-    co_return failure(*error, "metadata write");
+    co_return actor_failure(*error, "metadata write");
   auto& written = std::get<metadata_written>(reply);
   if (!written.found)
     co_return model_not_found(write.model_id);
@@ -282,7 +267,7 @@ asio::awaitable<command_result> get_model_benchmark_results(service_context& con
   auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.store, caf::infinite, results_atom::value,
                                                       model_id);
   if (auto* error = std::get_if<caf::error>(&reply))
-    co_return failure(*error, "benchmark results");
+    co_return actor_failure(*error, "benchmark results");
   json::array results;
   for (auto& text : std::get<std::vector<std::string>>(reply)) {
     json::error_code ec;

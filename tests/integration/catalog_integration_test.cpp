@@ -1,4 +1,5 @@
 // Catalog, metadata and validation commands against real files over TCP.
+#include "json_checks.hpp"
 #include "line_client.hpp"
 #include "modeld_process.hpp"
 
@@ -16,18 +17,6 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_code_of(const json::value& response) {
-  INFO(json::serialize(response));
-  REQUIRE(response.at("success") == false);
-  return std::string{response.at("error").at("code").as_string()};
-}
-
-json::value data_of(const json::value& response) {
-  INFO(json::serialize(response));
-  REQUIRE(response.at("success") == true);
-  return response.at("data");
-}
 
 // A model server over a demo root; the root outlives the server.
 struct demo_server {

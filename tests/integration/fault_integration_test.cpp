@@ -1,4 +1,5 @@
 // inject_fault against the real server: restarts, degraded status, timeout_ms and cancel.
+#include "json_checks.hpp"
 #include "line_client.hpp"
 #include "modeld_process.hpp"
 
@@ -11,10 +12,6 @@ using namespace modeld::test;
 namespace json = boost::json;
 
 namespace {
-
-std::string error_code_of(const json::value& response) {
-  return std::string{response.at("error").at("code").as_string()};
-}
 
 json::value device_of(const json::value& status, std::size_t index) {
   return status.at("data").at("devices").as_array().at(index);

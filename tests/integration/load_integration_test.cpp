@@ -1,5 +1,6 @@
 // Loads, unloads, eviction and the RAM cache over TCP on two virtual devices, with the
 // accounting checked against the tensor bytes the catalog reports.
+#include "json_checks.hpp"
 #include "line_client.hpp"
 #include "modeld_process.hpp"
 
@@ -19,18 +20,6 @@ namespace {
 
 const std::string sd15 = "checkpoints/demo-sd15.safetensors";
 const std::string vae = "vae/demo-vae.safetensors";
-
-std::string error_code_of(const json::value& response) {
-  INFO(json::serialize(response));
-  REQUIRE(response.at("success") == false);
-  return std::string{response.at("error").at("code").as_string()};
-}
-
-json::value data_of(const json::value& response) {
-  INFO(json::serialize(response));
-  REQUIRE(response.at("success") == true);
-  return response.at("data");
-}
 
 struct load_server {
   temp_dir models;
