@@ -69,8 +69,8 @@ constexpr std::array commands{
   command_entry{"get_device_status", command_kind::service, aggregated_status<device_shape>},
   command_entry{"get_model_status", command_kind::service, aggregated_status<model_shape>},
   command_entry{"get_vram_model_status", command_kind::service, aggregated_status<model_shape>},
-  command_entry{"subscribe_status", command_kind::not_built},
-  command_entry{"unsubscribe", command_kind::not_built},
+  command_entry{"subscribe_status", command_kind::connection},
+  command_entry{"unsubscribe", command_kind::connection},
   command_entry{"inject_fault", command_kind::service, inject_fault},
   command_entry{"get_models", command_kind::service, get_models},
   command_entry{"get_model", command_kind::service, get_model},
@@ -100,8 +100,7 @@ const command_entry* find_command(std::string_view name) {
 std::vector<std::string_view> capabilities() {
   std::vector<std::string_view> names;
   for (auto& entry : commands)
-    if (entry.kind != command_kind::not_built)
-      names.push_back(entry.name);
+    names.push_back(entry.name);
   return names;
 }
 

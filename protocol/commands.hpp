@@ -1,6 +1,5 @@
 // The command table: every command of PROTOCOL.md, and for each what answers it. Commands
-// handled by the connection itself (hello, ping, cancel) are marked so; commands whose
-// feature is not built yet answer UNKNOWN_COMMAND saying so.
+// handled by the connection itself (hello, ping, cancel, subscriptions) are marked so.
 #pragma once
 
 #include "actors/actors.hpp"
@@ -43,9 +42,8 @@ using command_result = std::variant<boost::json::value, protocol_error>;
 using command_handler = asio::awaitable<command_result> (*)(service_context&, request&);
 
 enum class command_kind {
-  connection, // answered by the session (hello, ping, cancel)
+  connection, // answered by the session (hello, ping, cancel, subscriptions)
   service,    // answered by `handler`
-  not_built,  // in PROTOCOL.md, not in this version yet
 };
 
 struct command_entry {
@@ -57,7 +55,7 @@ struct command_entry {
 // nullptr when `name` is no command of the protocol.
 const command_entry* find_command(std::string_view name);
 
-// The commands this build answers, for hello's capabilities[].
+// Every command, for hello's capabilities[].
 std::vector<std::string_view> capabilities();
 
 inline constexpr std::string_view server_version = "0.1.0";

@@ -182,14 +182,6 @@ void session::on_line(std::string_view line, clock::time_point received) {
           received);
     return;
   }
-  if (command->kind == command_kind::not_built) {
-    protocol_error error{error_code::unknown_command,
-                         "command '" + req.command + "' is not available in this version of modeld yet"};
-    error.details["command"] = req.command;
-    error.details["not_built_yet"] = true;
-    reply(req.request_id, error, received);
-    return;
-  }
   if (answer_connection_command(*command, req, received))
     return;
   start_request(*command, std::move(req), received);
@@ -202,6 +194,10 @@ bool session::answer_connection_command(const command_entry& command, request& r
     answer_hello(req, received);
   else if (command.name == "cancel")
     answer_cancel(req, received);
+  else if (command.name == "subscribe_status")
+    answer_subscribe(req, received);
+  else if (command.name == "unsubscribe")
+    answer_unsubscribe(req, received);
   else
     return false;
   return true;
@@ -365,6 +361,7 @@ void session::close() {
   half_line_timer_.cancel();
   for (auto& [key, pending] : pending_)
     pending->abort(pending_request::reason::cancelled);
+  stop_subscriptions();
 }
 
 } // namespace modeld::protocol

@@ -65,6 +65,12 @@ private:
   bool answer_connection_command(const command_entry& command, request& req, clock::time_point received);
   void answer_hello(request& req, clock::time_point received);
   void answer_cancel(request& req, clock::time_point received);
+  // subscribe_status / unsubscribe (session_subscriptions.cpp).
+  void answer_subscribe(request& req, clock::time_point received);
+  void answer_unsubscribe(request& req, clock::time_point received);
+  asio::awaitable<void> push_status(std::string subscription_id, std::string device_id,
+                                    std::chrono::milliseconds interval);
+  void stop_subscriptions();
   void reply(const boost::json::value& id, command_result result, clock::time_point received);
   void enqueue(std::string line);
   void close();
@@ -90,6 +96,9 @@ private:
   std::size_t in_flight_ = 0;
   std::uint64_t next_server_id_ = 0;
   std::unordered_multimap<std::string, std::shared_ptr<pending_request>> pending_;
+  // Status subscriptions: id -> the timer that paces its pushes (cancelled to stop it).
+  std::unordered_map<std::string, std::shared_ptr<asio::steady_timer>> subscriptions_;
+  std::uint64_t next_subscription_ = 0;
 
   key_case style_ = key_case::snake;
   bool authenticated_ = false;

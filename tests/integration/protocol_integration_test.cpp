@@ -24,8 +24,8 @@ TEST_CASE("hello reports version, capabilities and the configured devices", "[in
   CHECK(data.at("server_version").is_string());
   auto& caps = data.at("capabilities").as_array();
   CHECK(std::find(caps.begin(), caps.end(), json::value("get_model_status")) != caps.end());
-  CHECK(std::find(caps.begin(), caps.end(), json::value("post_model_load")) != caps.end());
-  CHECK(std::find(caps.begin(), caps.end(), json::value("subscribe_status")) == caps.end());
+  for (auto command : {"post_model_load", "subscribe_status", "get_models", "post_model_benchmark"})
+    CHECK(std::find(caps.begin(), caps.end(), json::value(command)) != caps.end());
   auto& devices = data.at("devices").as_array();
   REQUIRE(devices.size() == 2);
   CHECK(devices[1].at("device_id") == "cpu:1");
@@ -89,9 +89,6 @@ TEST_CASE("errors of the envelope and of commands", "[integration]") {
   client.send_raw("{nope\n");
   CHECK(error_code_of(client.read_json()) == "INVALID_JSON");
   CHECK(error_code_of(client.call({{"request_id", "u"}, {"command", "frobnicate"}})) == "UNKNOWN_COMMAND");
-  auto later = client.call({{"request_id", "l"}, {"command", "subscribe_status"}, {"data", {{"interval_ms", 100}}}});
-  CHECK(error_code_of(later) == "UNKNOWN_COMMAND");
-  CHECK(later.at("request_id") == "l");
   auto missing = client.call({{"request_id", "m"}, {"data", {}}});
   CHECK(error_code_of(missing) == "INVALID_REQUEST");
   CHECK(missing.at("error").at("details").at("field") == "command");
@@ -228,4 +225,63 @@ TEST_CASE("with a token file, clients must say hello with the token", "[integrat
   line_client intruder(server.port());
   CHECK(error_code_of(intruder.call({{"command", "hello"}, {"data", {{"token", "guess"}}}})) == "UNAUTHENTICATED");
   CHECK(intruder.closed_by_server());
+}
+
+TEST_CASE("subscribe_status pushes status until unsubscribe", "[integration]") {
+  modeld_process server({"--devices", "cpu:0=1GiB,cpu:1=1GiB"});
+  line_client client(server.port());
+  auto subscribed = data_of(client.call({{"request_id", "s"}, {"command", "subscribe_status"},
+                                         {"data", {{"interval_ms", 100}, {"device_id", "cpu:1"}}}}));
+  auto id = std::string{subscribed.at("subscription_id").as_string()};
+  CHECK(subscribed.at("interval_ms") == 100);
+  int pushes = 0;
+  auto start = std::chrono::steady_clock::now();
+  while (pushes < 3) {
+    auto event = client.read_json(std::chrono::seconds(2));
+    REQUIRE(event.at("event") == "status");
+    CHECK(event.at("subscription_id") == id.c_str());
+    auto& devices = event.at("data").at("devices").as_array();
+    REQUIRE(devices.size() == 1);
+    CHECK(devices[0].at("device_id") == "cpu:1");
+    ++pushes;
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  client.send({{"request_id", "u"}, {"command", "unsubscribe"}, {"data", {{"subscription_id", id}}}});
+  // Pushes already queued may arrive before the answer; none after it.
+  while (true) {
+    auto line = client.read_json(std::chrono::seconds(2));
+    if (line.as_object().contains("event"))
+      continue;
+    CHECK(line.at("request_id") == "u");
+    CHECK(data_of(line).at("unsubscribed") == true);
+    break;
+  }
+  CHECK_FALSE(client.read_line(std::chrono::milliseconds(400)));
+
+  CHECK(error_code_of(client.call({{"command", "unsubscribe"}, {"data", {{"subscription_id", id}}}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(client.call({{"command", "subscribe_status"}, {"data", {{"interval_ms", 1}}}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(client.call({{"command", "subscribe_status"}, {"data", {{"device_id", "cuda:9"}}}})) ==
+        "DEVICE_NOT_FOUND");
+}
+
+TEST_CASE("a connection holds at most 16 subscriptions", "[integration]") {
+  modeld_process server;
+  line_client client(server.port());
+  int accepted = 0;
+  std::string last_code;
+  for (int i = 0; i < 17; ++i) {
+    client.send({{"request_id", i}, {"command", "subscribe_status"}, {"data", {{"interval_ms", 3600000}}}});
+    while (true) {
+      auto line = client.read_json();
+      if (line.as_object().contains("event"))
+        continue;
+      if (line.at("success") == true)
+        ++accepted;
+      else
+        last_code = std::string{line.at("error").at("code").as_string()};
+      break;
+    }
+  }
+  CHECK(accepted == 16);
+  CHECK(last_code == "OVERLOADED");
 }
