@@ -20,7 +20,8 @@ using device_actor = caf::typed_actor<
   // Reports memory, loaded models and counters; answers at once, even during loads.
   caf::replies_to<status_atom>::with<device_status>,
   // Injects a fault: crash (stop with an error), hang (hold every answer for the
-  // duration), slow (delay every answer by slow_answer_delay for the duration).
+  // duration), slow (delay every answer by slow_answer_delay for the duration), oom (loads
+  // and benchmarks fail as out of memory for the duration).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>,
   // Ends a hang or delivers one delayed answer (sent to itself with a delay).
   caf::reacts_to<resume_atom, std::uint64_t>,

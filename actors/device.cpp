@@ -40,6 +40,10 @@ caf::result<ok_atom> inject(self_pointer self, const fault_request& fault) {
     self->state.slow_until = now + duration;
     return ok_atom::value;
   }
+  if (fault.mode == "oom") {
+    self->state.oom_until = now + duration;
+    return ok_atom::value;
+  }
   return caf::make_error(caf::sec::unexpected_message, "unknown fault mode " + fault.mode);
 }
 

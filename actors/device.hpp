@@ -51,6 +51,7 @@ struct device_state {
   // Injected faults: answers are held until hang_until or delayed until slow_until.
   caf::actor_clock::time_point hang_until{};
   caf::actor_clock::time_point slow_until{};
+  caf::actor_clock::time_point oom_until{}; // loads and benchmarks fail as out of memory
   std::uint64_t next_held = 0;
   std::map<std::uint64_t, caf::typed_response_promise<device_status>> held; // bounded by callers' caps
 };

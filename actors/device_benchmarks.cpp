@@ -61,6 +61,8 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed("INVALID_REQUEST", *reason);
   auto needed = std::get<std::uint64_t>(planned);
+  if (self->clock().now() < state.oom_until)
+    return failed("INSUFFICIENT_MEMORY", state.info.id + " is out of memory (injected fault)");
   if (!state.memory.try_reserve(needed))
     return failed("INSUFFICIENT_MEMORY", "the benchmark of '" + order.model_id + "' needs " + std::to_string(needed) +
                                            " bytes; " + state.info.id + " has " +

@@ -62,16 +62,6 @@ load_reply failed(std::string code, std::string message) {
   return reply;
 }
 
-std::string dtype_name(gpu::load_dtype dtype) {
-  switch (dtype) {
-    case gpu::load_dtype::keep: return "auto";
-    case gpu::load_dtype::fp32: return "fp32";
-    case gpu::load_dtype::fp16: return "fp16";
-    case gpu::load_dtype::bf16: return "bf16";
-  }
-  return "auto";
-}
-
 void release(device_state& state, const std::string& model_id, unload_reply& reply) {
   auto it = state.resident.find(model_id);
   if (it == state.resident.end())
@@ -164,6 +154,8 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto model_id = order.model.model_id;
   if (state.resident.count(model_id) > 0)
     return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is already loaded on " + state.info.id);
+  if (self->clock().now() < state.oom_until)
+    return failed("INSUFFICIENT_MEMORY", state.info.id + " is out of memory (injected fault)");
   // A response promise takes over the reply: every early answer comes before one is made.
   if (auto running = state.loading.find(model_id); running != state.loading.end()) {
     auto promise = self->make_response_promise<load_reply>();

@@ -25,9 +25,7 @@ field_result<actors::fault_request> read_fault(const json::object& data) {
   auto& mode_value = std::get<std::optional<std::string>>(mode);
   if (!mode_value)
     return invalid_field("mode", "mode is missing (crash, hang, slow or oom)");
-  if (*mode_value == "oom")
-    return invalid_field("mode", "mode oom acts on model loads, which this version of modeld does not have yet");
-  if (*mode_value != "crash" && *mode_value != "hang" && *mode_value != "slow")
+  if (*mode_value != "crash" && *mode_value != "hang" && *mode_value != "slow" && *mode_value != "oom")
     return invalid_field("mode", "mode must be crash, hang, slow or oom");
   auto duration = optional_count(data, "duration_ms", max_duration_ms);
   if (failed(duration))
@@ -50,7 +48,8 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
     co_return invalid_field("target", "target is missing (device:<id>, cache, metadata_store or validation)");
   for (auto unbuilt : unbuilt_targets)
     if (*target_value == unbuilt)
-      co_return invalid_field("target", "target " + *target_value + " does not exist in this version of modeld yet");
+      co_return invalid_field("target", "faults cannot be injected into " + *target_value +
+                                          " yet: only device actors are supervised for restarts");
   if (!target_value->starts_with("device:"))
     co_return invalid_field("target", "target must be device:<id>, cache, metadata_store or validation");
   auto fault = read_fault(req.data);

@@ -255,3 +255,11 @@ TEST_CASE("status keeps answering fast while a large load runs", "[load]") {
   CHECK(latencies.size() > 10);
   CHECK(p99 < 50.0); // the bench reports the real figure; this bounds it on a loaded CI machine
 }
+
+TEST_CASE("an injected oom makes loads fail for its duration", "[load]") {
+  load_server s("cpu:0=64MiB", {"--enable-fault-injection"});
+  data_of(s.call("inject_fault", {{"target", "device:cpu:0"}, {"mode", "oom"}, {"duration_ms", 400}}));
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", vae}})) == "INSUFFICIENT_MEMORY");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(data_of(s.call("post_model_load", {{"model_id", vae}})).at("device_id") == "cpu:0");
+}
