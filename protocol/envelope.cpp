@@ -1,5 +1,7 @@
 #include "protocol/envelope.hpp"
 
+#include "protocol/json_writer.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -122,7 +124,7 @@ std::optional<protocol_error> read_data(json::object& envelope, request& out) {
 std::string finish_line(json::object response, key_case style) {
   json::value value(std::move(response));
   apply_key_case(value, style);
-  auto line = json::serialize(value);
+  auto line = to_json(value);
   line.push_back('\n');
   return line;
 }
