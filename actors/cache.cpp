@@ -1,9 +1,11 @@
 #include "actors/cache.hpp"
 
 #include "formats/inspect.hpp"
+#include "gpu/devices.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 namespace modeld::actors {
 namespace {
@@ -116,8 +118,22 @@ caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, c
 
 } // namespace
 
+std::optional<failure> host_room_for(const std::string& model_id, const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  auto available = gpu::available_memory_bytes();
+  if (ec || available == 0 || size + host_memory_reserve <= available)
+    return std::nullopt;
+  return failure{"INSUFFICIENT_MEMORY", "'" + model_id + "' (" + std::to_string(size) + " bytes) does not fit in the " +
+                                          std::to_string(available) + " bytes of host memory available"};
+}
+
 cache_fetch read_model(const std::string& model_id, const std::string& path) {
   cache_fetch out;
+  if (auto refusal = host_room_for(model_id, path)) {
+    out.error = *refusal;
+    return out;
+  }
   auto started = std::chrono::steady_clock::now();
   auto buffer = gpu::read_host_buffer(path);
   if (auto* reason = std::get_if<std::string>(&buffer)) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,13 @@ struct cache_state {
   std::uint64_t bytes_read = 0;
   std::shared_ptr<cache_board> board;
 };
+
+// Host memory left free when a file is read in, for everything else the host runs.
+inline constexpr std::uint64_t host_memory_reserve = 512ull << 20;
+
+// INSUFFICIENT_MEMORY when reading the file would leave the host less than the reserve:
+// such a read would end in the OOM killer rather than an error.
+std::optional<failure> host_room_for(const std::string& model_id, const std::string& path);
 
 // Reads a file into host memory and inspects it (standard level): what a cache miss does,
 // on a detached worker.

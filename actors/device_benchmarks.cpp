@@ -1,5 +1,7 @@
 #include "actors/device_benchmarks.hpp"
 
+#include "actors/cache.hpp"
+
 #include <chrono>
 
 namespace modeld::actors {
@@ -29,6 +31,8 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 } // namespace
 
 benchmark_reply run_benchmark_order(const benchmark_order& order, const std::string& device) {
+  if (auto refusal = host_room_for(order.model_id, order.path))
+    return failed(refusal->code, refusal->message);
   auto started = std::chrono::steady_clock::now();
   auto buffer = gpu::read_host_buffer(order.path);
   if (auto* reason = std::get_if<std::string>(&buffer))

@@ -2,6 +2,9 @@
 
 #include "gpu/byte_size.hpp"
 
+#include <fstream>
+#include <string>
+
 #include <unistd.h>
 
 namespace modeld::gpu {
@@ -12,6 +15,17 @@ std::uint64_t physical_memory_bytes() {
   if (pages <= 0 || page_size <= 0)
     return 0;
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+}
+
+std::uint64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:")
+      return kib * 1024;
+  return 0;
 }
 
 namespace {

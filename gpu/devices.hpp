@@ -29,6 +29,9 @@ bool torch_has_cuda();
 std::string torch_version();
 
 std::uint64_t physical_memory_bytes();
+// MemAvailable of /proc/meminfo: what the host can still hand out without swapping; 0 when
+// unknown.
+std::uint64_t available_memory_bytes();
 
 // `auto`: every CUDA device, else one CPU device. A cuda:N that does not exist, or a budget
 // above what the device has, is an error (one line, for stderr).

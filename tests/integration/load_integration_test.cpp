@@ -263,3 +263,26 @@ TEST_CASE("an injected oom makes loads fail for its duration", "[load]") {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(data_of(s.call("post_model_load", {{"model_id", vae}})).at("device_id") == "cpu:0");
 }
+
+TEST_CASE("a file larger than host memory is refused, not read", "[load]") {
+  load_server s("cpu:0=2TiB");
+  // A sparse 1 TiB safetensors file: valid, and far larger than this host's RAM.
+  const std::uint64_t bytes = 1ull << 40;
+  std::string header = R"({"w":{"dtype":"U8","shape":[)" + std::to_string(bytes) + R"(],"data_offsets":[0,)" +
+                       std::to_string(bytes) + "]}}";
+  while (header.size() % 8)
+    header.push_back(' ');
+  auto path = s.models.path + "/huge.safetensors";
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::uint64_t length = header.size();
+    out.write(reinterpret_cast<const char*>(&length), 8);
+    out << header;
+  }
+  fs::resize_file(path, 8 + header.size() + bytes);
+  data_of(s.call("post_model_scan", {}));
+  CHECK(error_code_of(s.call("post_model_load", {{"model_id", "huge.safetensors"}})) == "INSUFFICIENT_MEMORY");
+  CHECK(error_code_of(s.call("post_model_cache", {{"model_id", "huge.safetensors"}})) == "INSUFFICIENT_MEMORY");
+  CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", "huge.safetensors"}, {"benchmark_type", "load"}})) ==
+        "INSUFFICIENT_MEMORY");
+}
