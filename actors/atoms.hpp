@@ -35,6 +35,5 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using unload_atom = caf::atom_constant<caf::atom("unload")>;
 using benchmark_atom = caf::atom_constant<caf::atom("benchmark")>;
 using record_atom = caf::atom_constant<caf::atom("record")>;
-using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 } // namespace modeld::actors

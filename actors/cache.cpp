@@ -1,4 +1,5 @@
 #include "actors/cache.hpp"
+#include "actors/epoch.hpp"
 
 #include "formats/inspect.hpp"
 #include "gpu/devices.hpp"
@@ -13,11 +14,6 @@ namespace {
 using self_pointer = cache_actor::stateful_pointer<cache_state>;
 using reader_actor = caf::typed_actor<caf::replies_to<read_atom, std::string, std::string>::with<cache_fetch>>;
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 reader_actor::behavior_type reader(reader_actor::pointer self) {
   return {
     [self](read_atom, const std::string& model_id, const std::string& path) {
@@ -30,7 +26,7 @@ reader_actor::behavior_type reader(reader_actor::pointer self) {
 void touch(cache_state& state, const std::string& model_id) {
   state.recency.remove(model_id);
   state.recency.push_front(model_id);
-  state.entries[model_id].last_used_ms = now_ms();
+  state.entries[model_id].last_used_ms = epoch_ms();
 }
 
 void drop(cache_state& state, const std::string& model_id) {
@@ -57,7 +53,7 @@ void admit(cache_state& state, const cache_fetch& fetched) {
   auto& model = fetched.model;
   if (!fetched.ok || !make_room(state, model.buffer->size()))
     return;
-  state.entries[model.model_id] = cache_state::entry{model, now_ms(), now_ms()};
+  state.entries[model.model_id] = cache_state::entry{model, epoch_ms(), epoch_ms()};
   state.used += model.buffer->size();
   state.recency.push_front(model.model_id);
 }

@@ -1,4 +1,5 @@
 #include "actors/device_loads.hpp"
+#include "actors/epoch.hpp"
 
 #include <caf/sec.hpp>
 
@@ -31,11 +32,6 @@ namespace modeld::actors {
 namespace {
 
 using load_worker_actor = caf::typed_actor<caf::replies_to<run_atom, load_job>::with<load_outcome>>;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
   return {
@@ -107,7 +103,7 @@ void finish_load(device_pointer self, const std::string& model_id, load_outcome&
   if (components.empty())
     for (auto& c : load.order.model.report->components)
       components.push_back(c.name);
-  resident_model model{{model_id, components, outcome.weights->dtype(), bytes, now_ms(), now_ms()}, outcome.weights};
+  resident_model model{{model_id, components, outcome.weights->dtype(), bytes, epoch_ms(), epoch_ms()}, outcome.weights};
   state.resident.emplace(model_id, std::move(model));
   ++state.loads;
   state.load_time_ms_total += load_ms;

@@ -1,4 +1,5 @@
 #include "actors/metadata_store.hpp"
+#include "actors/epoch.hpp"
 
 #include <caf/sec.hpp>
 
@@ -9,11 +10,6 @@ namespace modeld::actors {
 namespace {
 
 using self_pointer = metadata_store_actor::stateful_pointer<metadata_store_state>;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 // A store call that failed (disk full, I/O error) becomes an error reply, not a dead actor.
 template <class F>
@@ -93,7 +89,7 @@ void flush(self_pointer self) {
     puts.push_back({p.write.model_id, p.write.patch, p.write.expected_revision});
   std::vector<catalog::put_result> results;
   try {
-    results = state.store->put_metadata_batch(puts, now_ms());
+    results = state.store->put_metadata_batch(puts, epoch_ms());
   } catch (const std::exception& e) {
     for (auto& p : pending)
       p.promise.deliver(caf::make_error(caf::sec::runtime_error, std::string{"metadata store: "} + e.what()));
@@ -109,7 +105,7 @@ void flush(self_pointer self) {
 void remember(self_pointer self, const validation_record& record) {
   auto& state = self->state;
   state.store->store_validation(record.key.model_id, record.key.level, record.key.size_bytes, record.key.mtime_ns,
-                                record.result_json, now_ms());
+                                record.result_json, epoch_ms());
   if (record.sha256.empty())
     return;
   auto model = state.models.find(record.key.model_id);
@@ -174,7 +170,7 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
     },
     [self](record_atom, const std::string& model_id, const std::string& result_json) {
       return guarded([&] {
-        self->state.store->add_benchmark_result(model_id, result_json, now_ms());
+        self->state.store->add_benchmark_result(model_id, result_json, epoch_ms());
         return ok_atom::value;
       });
     },

@@ -1,4 +1,5 @@
 #include "actors/scanner.hpp"
+#include "actors/epoch.hpp"
 
 #include "catalog/report_json.hpp"
 
@@ -13,11 +14,6 @@ namespace modeld::actors {
 namespace {
 
 using self_pointer = scanner_actor::stateful_pointer<scanner_state>;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 // Stats `path` into `file`; false when it is gone or not a regular file.
 bool stat_file(const std::string& path, located_file& file) {
@@ -61,7 +57,7 @@ caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
           only_root = root;
         auto found = catalog::discover(self->state.roots, known.files, {}, only_root);
         catalog::scan_changes changes;
-        auto summary = plan_changes(found, known, changes, now_ms());
+        auto summary = plan_changes(found, known, changes, epoch_ms());
         self->request(self->state.store, caf::infinite, apply_atom::value, std::move(changes))
           .await([promise, summary](ok_atom) mutable { promise.deliver(summary); },
                  [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });

@@ -65,6 +65,14 @@ void write_json(const json::value& value, std::string& out) {
   }
 }
 
+json::array string_array(const std::vector<std::string>& values) {
+  json::array out;
+  out.reserve(values.size());
+  for (auto& v : values)
+    out.emplace_back(v);
+  return out;
+}
+
 std::string to_json(const json::value& value) {
   std::string out;
   out.reserve(256);

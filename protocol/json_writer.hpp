@@ -5,11 +5,17 @@
 
 #include <boost/json/value.hpp>
 
+#include <boost/json/array.hpp>
+
 #include <string>
+#include <vector>
 
 namespace modeld::protocol {
 
 void write_json(const boost::json::value& value, std::string& out);
 std::string to_json(const boost::json::value& value);
+
+// ["a", "b"] from a list of strings (tags, model ids, components).
+boost::json::array string_array(const std::vector<std::string>& values);
 
 } // namespace modeld::protocol

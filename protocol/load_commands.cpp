@@ -1,7 +1,9 @@
 #include "protocol/load_commands.hpp"
 
+#include "actors/epoch.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
+#include "protocol/json_writer.hpp"
 #include "protocol/status_json.hpp"
 
 #include <boost/json/array.hpp>
@@ -144,13 +146,6 @@ asio::awaitable<std::variant<placement, protocol_error>> place(service_context& 
   co_return placement{std::move(std::get<cache_fetch>(fetched)), std::move(*device)};
 }
 
-json::array strings(const std::vector<std::string>& values) {
-  json::array out;
-  for (auto& v : values)
-    out.emplace_back(v);
-  return out;
-}
-
 } // namespace
 
 asio::awaitable<command_result> post_model_load(service_context& context, request& req) {
@@ -202,8 +197,8 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     {"memory_used_bytes", loaded.memory_used_bytes},
     {"load_time_ms", loaded.load_time_ms},
     {"from_cache", loaded.from_cache},
-    {"evicted", strings(loaded.evicted)},
-    {"components", strings(loaded.components)},
+    {"evicted", string_array(loaded.evicted)},
+    {"components", string_array(loaded.components)},
     {"dtype", loaded.dtype},
     {"timings", {{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}}},
   });
@@ -235,7 +230,7 @@ asio::awaitable<command_result> post_model_unload(service_context& context, requ
       unloaded.emplace_back(m);
     freed += result.freed_bytes;
     per_device.emplace_back(json::object{
-      {"device_id", target.info.id}, {"unloaded", strings(result.unloaded)}, {"freed_bytes", result.freed_bytes}});
+      {"device_id", target.info.id}, {"unloaded", string_array(result.unloaded)}, {"freed_bytes", result.freed_bytes}});
   }
   if (!id.empty() && unloaded.empty()) {
     protocol_error error{error_code::model_not_loaded, "'" + id + "' is not loaded"};
@@ -326,9 +321,7 @@ json::value benchmark_json(const std::string& model_id, const benchmark_reply& r
       {"memory_used", reply.facts.memory_used},
       {"torch_version", reply.facts.torch_version},
       {"threads", reply.facts.threads}}},
-    {"measured_at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count()},
+    {"measured_at_ms", actors::epoch_ms()},
   };
 }
 
@@ -410,7 +403,7 @@ asio::awaitable<command_result> delete_model_cache(service_context& context, req
     error.details["model_id"] = id;
     co_return error;
   }
-  co_return json::value(json::object{{"evicted", strings(evicted)}});
+  co_return json::value(json::object{{"evicted", string_array(evicted)}});
 }
 
 } // namespace modeld::protocol

@@ -2,6 +2,7 @@
 
 #include "catalog/report_json.hpp"
 #include "protocol/actor_call.hpp"
+#include "protocol/json_writer.hpp"
 #include "protocol/model_json.hpp"
 
 #include <boost/json/array.hpp>
@@ -143,10 +144,7 @@ asio::awaitable<command_result> post_model_scan(service_context& context, reques
   if (!only_root.empty() &&
       std::find(context.model_roots.begin(), context.model_roots.end(), only_root) == context.model_roots.end()) {
     auto error = invalid_field("root", "'" + only_root + "' is not one of the model roots");
-    json::array roots;
-    for (auto& r : context.model_roots)
-      roots.emplace_back(r);
-    error.details["model_roots"] = std::move(roots);
+    error.details["model_roots"] = string_array(context.model_roots);
     co_return error;
   }
   auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value, only_root);

@@ -1,5 +1,7 @@
 #include "protocol/model_json.hpp"
 
+#include "protocol/json_writer.hpp"
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -20,13 +22,6 @@ json::value parsed_or(const std::string& text, json::value fallback) {
 
 json::value optional_text(const std::optional<std::string>& text) {
   return text ? json::value(*text) : json::value(nullptr);
-}
-
-json::array string_array(const std::vector<std::string>& values) {
-  json::array out;
-  for (auto& v : values)
-    out.emplace_back(v);
-  return out;
 }
 
 double size_mb(std::uint64_t bytes) { return std::round(static_cast<double>(bytes) / (1024.0 * 1024.0) * 100.0) / 100.0; }

@@ -1,5 +1,7 @@
 #include "protocol/session.hpp"
 
+#include "protocol/json_writer.hpp"
+
 #include "protocol/status_json.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -236,12 +238,7 @@ void session::answer_hello(request& req, clock::time_point received) {
     {"server_version", server_version},
     {"capabilities", std::move(capabilities_json)},
     {"devices", std::move(devices)},
-    {"model_roots", [&] {
-       json::array roots;
-       for (auto& root : context_.model_roots)
-         roots.emplace_back(root);
-       return roots;
-     }()},
+    {"model_roots", string_array(context_.model_roots)},
     {"response_case", style_ == key_case::snake ? "snake" : style_ == key_case::camel ? "camel" : "pascal"},
     {"limits",
      {{"max_frame_bytes", limits_.max_frame_bytes},

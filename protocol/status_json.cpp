@@ -1,5 +1,7 @@
 #include "protocol/status_json.hpp"
 
+#include "protocol/json_writer.hpp"
+
 #include <boost/json/array.hpp>
 
 namespace modeld::protocol {
@@ -7,11 +9,8 @@ namespace json = boost::json;
 namespace {
 
 json::object loaded_model_json(const actors::loaded_model& model, const std::string& device_id) {
-  json::array components;
-  for (auto& c : model.components)
-    components.emplace_back(c);
   return {
-    {"model_id", model.model_id},  {"device_id", device_id},        {"components", std::move(components)},
+    {"model_id", model.model_id},  {"device_id", device_id},        {"components", string_array(model.components)},
     {"dtype", model.dtype},        {"bytes", model.bytes},          {"loaded_at_ms", model.loaded_at_ms},
     {"last_used_ms", model.last_used_ms},
   };
