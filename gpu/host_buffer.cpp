@@ -5,14 +5,14 @@
 // lifetime, and a RAM cache that evicts a model must really give the memory back.
 #include "gpu/model_loader.hpp"
 
+#include "gpu/fresh_memory.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <optional>
-#include <thread>
-#include <vector>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,8 +23,6 @@
 namespace modeld::gpu {
 
 namespace {
-
-constexpr std::uint64_t page_size = 4096;
 
 std::string system_error(const std::string& what, const std::string& path, int error) {
   return what + " " + path + ": " + std::strerror(error);
@@ -45,20 +43,18 @@ private:
   int fd_;
 };
 
+// Pinned memory from cudaHostAlloc, or fresh pageable memory (see fresh_memory.hpp).
 class owned_host_buffer final : public host_buffer {
 public:
-  owned_host_buffer(std::uint8_t* data, std::uint64_t size, std::uint64_t mapped, bool pinned)
-    : data_(data), size_(size), mapped_(mapped), pinned_(pinned) {}
-  ~owned_host_buffer() override {
+  owned_host_buffer(std::unique_ptr<fresh_memory> memory, std::uint64_t size)
+    : memory_(std::move(memory)), data_(memory_->data()), size_(size) {}
 #ifdef MODELD_TORCH_HAS_CUDA
-    if (pinned_) {
+  owned_host_buffer(std::uint8_t* pinned, std::uint64_t size) : data_(pinned), size_(size), pinned_(true) {}
+  ~owned_host_buffer() override {
+    if (pinned_)
       cudaFreeHost(data_);
-      return;
-    }
-#endif
-    if (mapped_ > 0)
-      ::munmap(data_, mapped_);
   }
+#endif
   owned_host_buffer(const owned_host_buffer&) = delete;
   owned_host_buffer& operator=(const owned_host_buffer&) = delete;
 
@@ -68,10 +64,10 @@ public:
   std::uint8_t* writable() { return data_; }
 
 private:
+  std::unique_ptr<fresh_memory> memory_;
   std::uint8_t* data_;
   std::uint64_t size_;
-  std::uint64_t mapped_;
-  bool pinned_;
+  bool pinned_ = false;
 };
 
 #ifdef MODELD_TORCH_HAS_CUDA
@@ -93,60 +89,42 @@ std::uint8_t* try_pinned(std::uint64_t bytes) {
 #endif
 
 std::variant<std::unique_ptr<owned_host_buffer>, std::string> allocate(std::uint64_t size) {
-  // One page even for an empty file, so data() is never null.
-  const std::uint64_t mapped = (std::max<std::uint64_t>(size, 1) + page_size - 1) / page_size * page_size;
 #ifdef MODELD_TORCH_HAS_CUDA
-  if (auto* pinned = try_pinned(mapped))
-    return std::make_unique<owned_host_buffer>(pinned, size, 0, true);
+  // At least one byte even for an empty file, so data() is never null.
+  if (auto* pinned = try_pinned(std::max<std::uint64_t>(size, 1)))
+    return std::make_unique<owned_host_buffer>(pinned, size);
 #endif
-  void* memory = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED)
-    return "cannot allocate " + std::to_string(size) + " bytes of host memory: " + std::strerror(errno);
-  // 2 MiB pages where the kernel allows: faulting fresh 4 KiB pages one by one cost more than
-  // the read itself.
-  ::madvise(memory, mapped, MADV_HUGEPAGE);
-  return std::make_unique<owned_host_buffer>(static_cast<std::uint8_t*>(memory), size, mapped, false);
+  try {
+    return std::make_unique<owned_host_buffer>(std::make_unique<fresh_memory>(size), size);
+  } catch (const std::bad_alloc&) {
+    return "cannot allocate " + std::to_string(size) + " bytes of host memory";
+  }
 }
 
-// Reads exactly `size` bytes of `fd` into `to`, the threads (one per core, for large files)
-// each taking an equal share with pread: reading a page-cached file is a copy, and the page
-// faults of fresh memory spread over the cores as well. Exactly the size fstat gave: a file
-// that grows meanwhile is read up to that size, one that shrinks is an error rather than a
-// buffer with a zero-filled tail.
+// Reads exactly `size` bytes of `fd` into `to`, one share per core with pread: reading a
+// page-cached file is a copy, so it spreads over the cores like any other. Exactly the size
+// fstat gave: a file that grows meanwhile is read up to that size, one that shrinks is an
+// error rather than a buffer with a zero-filled tail.
 std::optional<std::string> read_in_parallel(int fd, std::uint8_t* to, std::uint64_t size) {
   constexpr std::uint64_t chunk = 8 << 20;
-  const auto threads = std::max<std::uint64_t>(
-    1, std::min<std::uint64_t>(std::thread::hardware_concurrency(), size / (16 << 20) + 1));
-  const auto share = (size + threads - 1) / threads;
-  std::vector<std::optional<std::string>> errors(threads);
-  auto run = [&](std::uint64_t index) {
-    const auto begin = index * share, end = std::min(size, begin + share);
+  std::mutex guard;
+  std::optional<std::string> error;
+  run_in_shares(size, [&](std::uint64_t begin, std::uint64_t end) {
     for (auto at = begin; at < end;) {
       const auto got = ::pread(fd, to + at, std::min(chunk, end - at), static_cast<off_t>(at));
       if (got < 0 && errno == EINTR)
         continue;
-      if (got < 0) {
-        errors[index] = std::string{"cannot read: "} + std::strerror(errno);
-        return;
-      }
-      if (got == 0) {
-        errors[index] = "shrank while being read: no bytes at offset " + std::to_string(at) + " of " +
-                        std::to_string(size);
+      if (got <= 0) {
+        const std::lock_guard lock(guard);
+        error = got < 0 ? std::string{"cannot read: "} + std::strerror(errno)
+                        : "shrank while being read: no bytes at offset " + std::to_string(at) + " of " +
+                            std::to_string(size);
         return;
       }
       at += static_cast<std::uint64_t>(got);
     }
-  };
-  std::vector<std::thread> helpers;
-  for (std::uint64_t t = 1; t < threads; ++t)
-    helpers.emplace_back(run, t);
-  run(0);
-  for (auto& h : helpers)
-    h.join();
-  for (auto& e : errors)
-    if (e)
-      return e;
-  return std::nullopt;
+  });
+  return error;
 }
 
 } // namespace

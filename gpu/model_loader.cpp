@@ -5,6 +5,7 @@
 #include "gpu/model_loader.hpp"
 
 #include "formats/architecture.hpp"
+#include "gpu/fresh_memory.hpp"
 
 #include "formats/dtype.hpp"
 
@@ -30,10 +31,8 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <thread>
 #include <unordered_set>
 
 namespace modeld::gpu {
@@ -403,29 +402,10 @@ std::variant<load_success, std::string> load_torchscript(const formats::model_re
   return success;
 }
 
-// Memory of a virtual CPU device's model: one anonymous mapping per load, on transparent huge
-// pages where the kernel allows them. Faulting fresh 4 KiB pages one by one was most of a
-// CPU load's time (several times slower than the copy itself); 2 MiB pages cut the faults
-// 512-fold. Tensors are views into the arena that keep it alive; the last one unmaps it, so
-// the memory goes back to the system on unload.
-class cpu_arena {
-public:
-  explicit cpu_arena(std::uint64_t bytes) : size_(std::max<std::uint64_t>(bytes, 1)) {
-    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-      throw std::bad_alloc();
-    ::madvise(p, size_, MADV_HUGEPAGE);
-    base_ = static_cast<std::uint8_t*>(p);
-  }
-  ~cpu_arena() { ::munmap(base_, size_); }
-  cpu_arena(const cpu_arena&) = delete;
-  cpu_arena& operator=(const cpu_arena&) = delete;
-  std::uint8_t* at(std::uint64_t offset) const { return base_ + offset; }
-
-private:
-  std::uint64_t size_;
-  std::uint8_t* base_ = nullptr;
-};
+// Memory of a virtual CPU device's model: one fresh mapping per load (fresh_memory.hpp).
+// Tensors are views into it that keep it alive; the last one unmaps it, so the memory goes back
+// to the system on unload.
+using cpu_arena = fresh_memory;
 
 constexpr std::uint64_t arena_alignment = 64;
 
@@ -437,19 +417,15 @@ struct raw_copy {
   std::uint64_t bytes;
 };
 
-// Runs `copies` on every core, each thread taking an equal share of the bytes, so the copy
-// and the page faults of a large load spread over the cores. (Debian's libtorch runs
-// at::parallel_for on one thread.) Cancel is checked between 8 MiB chunks.
+// Runs `copies` with one share of the bytes per core (run_in_shares). Cancel is checked between
+// 8 MiB chunks.
 bool copy_in_parallel(const std::vector<raw_copy>& copies, const std::atomic<bool>* cancel) {
   constexpr std::uint64_t chunk = 8 << 20;
   std::uint64_t total = 0;
   for (auto& c : copies)
     total += c.bytes;
-  const auto threads = std::max<std::uint64_t>(1, std::min<std::uint64_t>(std::thread::hardware_concurrency(),
-                                                                          total / (16 << 20) + 1));
-  const auto share = (total + threads - 1) / threads;
   std::atomic<bool> stopped{false};
-  auto run = [&](std::uint64_t begin, std::uint64_t end) {
+  run_in_shares(total, [&](std::uint64_t begin, std::uint64_t end) {
     std::uint64_t position = 0;
     for (auto& c : copies) {
       const auto from = std::max(begin, position), to = std::min(end, position + c.bytes);
@@ -458,17 +434,11 @@ bool copy_in_parallel(const std::vector<raw_copy>& copies, const std::atomic<boo
           stopped = true;
           return;
         }
-        std::memcpy(c.to + (at - position), c.from + (at - position), std::min(chunk, to - at));
+        stream_copy(c.to + (at - position), c.from + (at - position), std::min(chunk, to - at));
       }
       position += c.bytes;
     }
-  };
-  std::vector<std::thread> helpers;
-  for (std::uint64_t t = 1; t < threads; ++t)
-    helpers.emplace_back(run, t * share, std::min(total, (t + 1) * share));
-  run(0, std::min(total, share));
-  for (auto& h : helpers)
-    h.join();
+  });
   return !stopped;
 }
 
@@ -486,7 +456,7 @@ std::vector<std::pair<std::string, at::Tensor>> copy_into_arena(const std::vecto
   std::vector<raw_copy> copies;
   std::uint64_t offset = 0;
   for (const auto& plan : plans) {
-    auto* target = arena->at(offset);
+    auto* target = arena->data() + offset;
     offset += aligned(plan.device_bytes);
     auto tensor = at::from_blob(
       target, plan.shape, [arena](void*) {}, at::TensorOptions().dtype(plan.target));
