@@ -94,8 +94,15 @@ using validation_actor = caf::typed_actor<
 // evicted first) with their tensor tables, handed to device loads without copies.
 using cache_actor = caf::typed_actor<
   // A model's bytes and tensor table: from the cache, or read now (concurrent misses of
-  // one file share one read). Arguments: model id, path, size, mtime of the file now.
-  caf::replies_to<fetch_atom, std::string, std::string, std::uint64_t, std::int64_t>::with<cache_fetch>,
+  // one file share one read). Arguments: model id, path, size, mtime of the file now, and
+  // whether a miss reads the bytes (false: a miss answers the tensor table only, for a load
+  // that reads the file itself; a read already running is joined either way).
+  caf::replies_to<fetch_atom, std::string, std::string, std::uint64_t, std::int64_t, bool>::with<cache_fetch>,
+  // Reads a model into the cache in the background (a load read it straight into a device and
+  // answered already). Answers as soon as the read is under way, so a fetch sent after the
+  // answer joins it: true when the model is cached or being read, false when it cannot be
+  // (larger than the budget). The model's buffer is null; its report is reused.
+  caf::replies_to<fill_atom, cached_model>::with<bool>,
   // Drops one model (its id) or every model (empty string) from the cache; the ids dropped.
   caf::replies_to<evict_atom, std::string>::with<std::vector<std::string>>,
   // Entries, budget and statistics.

@@ -12,15 +12,30 @@ namespace modeld::actors {
 namespace {
 
 using self_pointer = cache_actor::stateful_pointer<cache_state>;
-using reader_actor = caf::typed_actor<caf::replies_to<read_atom, std::string, std::string>::with<cache_fetch>>;
+using reader_actor = caf::typed_actor<caf::replies_to<read_atom, std::string, std::string>::with<cache_fetch>,
+                                      caf::replies_to<inspect_atom, std::string, std::string>::with<cache_fetch>,
+                                      caf::replies_to<fill_atom, cached_model>::with<cache_fetch>>;
 
+// One read or inspection per worker thread.
 reader_actor::behavior_type reader(reader_actor::pointer self) {
   return {
     [self](read_atom, const std::string& model_id, const std::string& path) {
-      self->quit(); // one read per worker thread
+      self->quit();
       return read_model(model_id, path);
     },
+    [self](inspect_atom, const std::string& model_id, const std::string& path) {
+      self->quit();
+      return inspect_model(model_id, path);
+    },
+    [self](fill_atom, const cached_model& model) {
+      self->quit();
+      return read_bytes(model);
+    },
   };
+}
+
+double milliseconds_since(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
 void touch(cache_state& state, const std::string& model_id) {
@@ -69,48 +84,107 @@ cache_report report(const cache_state& state) {
   return out;
 }
 
-caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, const std::string& path,
-                               std::uint64_t size, std::int64_t mtime) {
+// Ends the read of `model_id`: admits what it read and answers everyone waiting on it.
+void finish_read(self_pointer self, const std::string& model_id, cache_fetch fetched, std::uint64_t size,
+                 std::int64_t mtime) {
   auto& state = self->state;
-  if (auto it = state.entries.find(model_id); it != state.entries.end()) {
-    auto& cached = it->second.model;
-    if (cached.path == path && cached.size_bytes == size && cached.mtime_ns == mtime) {
-      ++state.hits;
-      touch(state, model_id);
-      return cache_fetch{true, {}, cached, true, 0};
-    }
-    drop(state, model_id); // the file changed since it was cached
+  auto pending = std::move(state.reading[model_id]);
+  state.reading.erase(model_id);
+  if (fetched.ok) {
+    fetched.model.size_bytes = size;
+    fetched.model.mtime_ns = mtime;
+    state.bytes_read += fetched.model.buffer->size();
+    admit(state, fetched);
   }
-  auto promise = self->make_response_promise<cache_fetch>();
-  auto& waiting = state.reading[model_id];
-  waiting.push_back(promise);
-  if (waiting.size() > 1)
-    return promise; // joins the read already running
-  ++state.misses;
+  for (auto& waiter : pending.waiters) {
+    auto answer = fetched;
+    if (pending.fill && fetched.ok) { // the waiter asked while the cache was filling
+      answer.from_cache = true;
+      answer.disk_to_host_ms = milliseconds_since(waiter.since);
+    }
+    waiter.promise.deliver(answer);
+  }
+  state.board->publish(report(state));
+}
+
+// Starts `job` on a reader; its answer ends the read of `model_id`.
+template <class... Job>
+void start_read(self_pointer self, const std::string& model_id, std::uint64_t size, std::int64_t mtime, Job... job) {
   auto worker = self->spawn<caf::detached>(reader);
-  self->request(worker, caf::infinite, read_atom::value, model_id, path)
-    .then(
-      [self, model_id, size, mtime](cache_fetch& fetched) {
-        auto& state = self->state;
-        if (fetched.ok) {
+  self->request(worker, caf::infinite, job...)
+    .then([self, model_id, size, mtime](cache_fetch& fetched) { finish_read(self, model_id, fetched, size, mtime); },
+          [self, model_id, size, mtime](caf::error& error) {
+            cache_fetch failed;
+            failed.error = {"INTERNAL", "reading '" + model_id + "' failed: " + self->system().render(error)};
+            finish_read(self, model_id, failed, size, mtime);
+          });
+}
+
+// The cached entry of `model_id` if it still matches the file; a stale one is dropped.
+const cached_model* fresh_entry(cache_state& state, const std::string& model_id, const std::string& path,
+                                std::uint64_t size, std::int64_t mtime) {
+  auto it = state.entries.find(model_id);
+  if (it == state.entries.end())
+    return nullptr;
+  auto& cached = it->second.model;
+  if (cached.path == path && cached.size_bytes == size && cached.mtime_ns == mtime)
+    return &cached;
+  drop(state, model_id); // the file changed since it was cached
+  return nullptr;
+}
+
+caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, const std::string& path,
+                               std::uint64_t size, std::int64_t mtime, bool read_on_miss) {
+  auto& state = self->state;
+  if (auto* cached = fresh_entry(state, model_id, path, size, mtime)) {
+    ++state.hits;
+    touch(state, model_id);
+    return cache_fetch{true, {}, *cached, true, 0};
+  }
+  if (auto running = state.reading.find(model_id); running != state.reading.end()) {
+    if (running->second.fill)
+      ++state.hits;
+    auto promise = self->make_response_promise<cache_fetch>();
+    running->second.waiters.push_back({promise, std::chrono::steady_clock::now()});
+    return promise; // joins the read already running
+  }
+  ++state.misses;
+  if (!read_on_miss) {
+    auto promise = self->make_response_promise<cache_fetch>();
+    auto worker = self->spawn<caf::detached>(reader);
+    self->request(worker, caf::infinite, inspect_atom::value, model_id, path)
+      .then(
+        [promise, size, mtime](cache_fetch& fetched) mutable {
           fetched.model.size_bytes = size;
           fetched.model.mtime_ns = mtime;
-          state.bytes_read += fetched.model.buffer->size();
-          admit(state, fetched);
-        }
-        for (auto& waiter : state.reading[model_id])
-          waiter.deliver(fetched);
-        state.reading.erase(model_id);
-        state.board->publish(report(state));
-      },
-      [self, model_id](caf::error& error) {
-        for (auto& waiter : self->state.reading[model_id])
-          waiter.deliver(error);
-        self->state.reading.erase(model_id);
-      });
+          promise.deliver(fetched);
+        },
+            [promise](caf::error& error) mutable { promise.deliver(error); });
+    return promise;
+  }
+  auto promise = self->make_response_promise<cache_fetch>();
+  state.reading[model_id].waiters.push_back({promise, std::chrono::steady_clock::now()});
+  start_read(self, model_id, size, mtime, read_atom::value, model_id, path);
   return promise;
 }
 
+bool fill(self_pointer self, const cached_model& model) {
+  auto& state = self->state;
+  if (fresh_entry(state, model.model_id, model.path, model.size_bytes, model.mtime_ns) ||
+      state.reading.count(model.model_id) > 0)
+    return true;
+  if (model.size_bytes > state.budget || !model.report)
+    return false;
+  if (model.buffer) { // the load read it into host memory already
+    admit(state, cache_fetch{true, {}, model, false, 0});
+    state.bytes_read += model.buffer->size();
+    state.board->publish(report(state));
+    return state.entries.count(model.model_id) > 0;
+  }
+  state.reading[model.model_id].fill = true;
+  start_read(self, model.model_id, model.size_bytes, model.mtime_ns, fill_atom::value, model);
+  return true;
+}
 
 } // namespace
 
@@ -124,20 +198,8 @@ std::optional<failure> host_room_for(const std::string& model_id, const std::str
                                           std::to_string(available) + " bytes of host memory available"};
 }
 
-cache_fetch read_model(const std::string& model_id, const std::string& path) {
+cache_fetch inspect_model(const std::string& model_id, const std::string& path) {
   cache_fetch out;
-  if (auto refusal = host_room_for(model_id, path)) {
-    out.error = *refusal;
-    return out;
-  }
-  auto started = std::chrono::steady_clock::now();
-  auto buffer = gpu::read_host_buffer(path);
-  if (auto* reason = std::get_if<std::string>(&buffer)) {
-    out.error = {"MODEL_NOT_FOUND", "cannot read '" + path + "': " + *reason};
-    return out;
-  }
-  out.disk_to_host_ms =
-    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   auto report = std::make_shared<formats::model_report>(
     formats::inspect_file(path, {formats::validation_level::standard, {}, nullptr}));
   if (report->format == formats::model_format::unknown || !report->is_valid()) {
@@ -152,8 +214,43 @@ cache_fetch read_model(const std::string& model_id, const std::string& path) {
     return out;
   }
   out.ok = true;
-  out.model = cached_model{model_id, path, 0, 0, std::get<std::shared_ptr<const gpu::host_buffer>>(buffer), report};
+  out.model = cached_model{model_id, path, report->file.size_bytes, 0, nullptr, report};
   return out;
+}
+
+cache_fetch read_bytes(const cached_model& model) {
+  cache_fetch out;
+  if (auto refusal = host_room_for(model.model_id, model.path)) {
+    out.error = *refusal;
+    return out;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto buffer = gpu::read_host_buffer(model.path);
+  if (auto* reason = std::get_if<std::string>(&buffer)) {
+    out.error = {"MODEL_NOT_FOUND", "cannot read '" + model.path + "': " + *reason};
+    return out;
+  }
+  auto& bytes = std::get<std::shared_ptr<const gpu::host_buffer>>(buffer);
+  if (model.report && bytes->size() != model.report->file.size_bytes) {
+    out.error = {"MODEL_NOT_FOUND", "'" + model.path + "' changed size since it was inspected"};
+    return out;
+  }
+  out.disk_to_host_ms = milliseconds_since(started);
+  out.ok = true;
+  out.model = model;
+  out.model.buffer = bytes;
+  return out;
+}
+
+cache_fetch read_model(const std::string& model_id, const std::string& path) {
+  auto read = read_bytes(cached_model{model_id, path, 0, 0, nullptr, nullptr});
+  if (!read.ok)
+    return read;
+  auto inspected = inspect_model(model_id, path);
+  if (!inspected.ok)
+    return inspected;
+  read.model.report = inspected.model.report;
+  return read;
 }
 
 std::shared_ptr<const cache_report> cache_board::read() const {
@@ -173,11 +270,12 @@ cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, 
   self->state.board->publish(report(self->state));
   return {
     [self](fetch_atom, const std::string& model_id, const std::string& path, std::uint64_t size,
-           std::int64_t mtime) {
-      auto result = fetch(self, model_id, path, size, mtime);
+           std::int64_t mtime, bool read_on_miss) {
+      auto result = fetch(self, model_id, path, size, mtime, read_on_miss);
       self->state.board->publish(report(self->state));
       return result;
     },
+    [self](fill_atom, const cached_model& model) { return fill(self, model); },
     [self](evict_atom, const std::string& model_id) {
       std::vector<std::string> dropped;
       auto& state = self->state;

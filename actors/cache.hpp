@@ -8,6 +8,7 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include <chrono>
 #include <list>
 #include <map>
 #include <memory>
@@ -40,7 +41,17 @@ struct cache_state {
   };
   std::map<std::string, entry> entries;
   std::list<std::string> recency; // most recently used first
-  std::map<std::string, std::vector<caf::typed_response_promise<cache_fetch>>> reading;
+  // Reads under way: those of misses, and fills (a load read the file into its device itself);
+  // a fetch that joins a fill is served by the cache, so it counts as a hit.
+  struct waiter {
+    caf::typed_response_promise<cache_fetch> promise;
+    std::chrono::steady_clock::time_point since;
+  };
+  struct pending_read {
+    bool fill = false;
+    std::vector<waiter> waiters;
+  };
+  std::map<std::string, pending_read> reading;
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::uint64_t evictions = 0;
@@ -55,9 +66,17 @@ inline constexpr std::uint64_t host_memory_reserve = 512ull << 20;
 // such a read would end in the OOM killer rather than an error.
 std::optional<failure> host_room_for(const std::string& model_id, const std::string& path);
 
+// Inspects a file (standard level) without reading its bytes: what a miss of a load that
+// reads the file itself does, on a detached worker. UNSUPPORTED_FORMAT when it does not validate.
+cache_fetch inspect_model(const std::string& model_id, const std::string& path);
+
 // Reads a file into host memory and inspects it (standard level): what a cache miss does,
 // on a detached worker.
 cache_fetch read_model(const std::string& model_id, const std::string& path);
+
+// Reads the bytes of an inspected model (its report kept): what a fill does. Fails when the
+// file no longer has the size it was inspected at.
+cache_fetch read_bytes(const cached_model& model);
 
 cache_actor::behavior_type cache(cache_actor::stateful_pointer<cache_state> self, std::uint64_t budget_bytes,
                                  std::shared_ptr<cache_board> board);

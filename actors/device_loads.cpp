@@ -1,4 +1,5 @@
 #include "actors/device_loads.hpp"
+#include "actors/cache.hpp"
 #include "actors/epoch.hpp"
 
 #include <caf/sec.hpp>
@@ -9,17 +10,23 @@ namespace modeld::actors {
 namespace {
 
 struct load_job {
+  std::string model_id;
+  std::string path;
   std::shared_ptr<const formats::model_report> report;
-  std::shared_ptr<const gpu::host_buffer> buffer;
+  std::shared_ptr<const gpu::host_buffer> buffer; // null: read the file straight into the device
   gpu::load_request request;
   std::shared_ptr<std::atomic<bool>> cancel; // keeps request.cancel alive
 };
 
 struct load_outcome {
   bool ok = false;
+  std::string error_code = "INTERNAL";
   std::string error;
   std::shared_ptr<gpu::loaded_weights> weights;
   double host_to_device_ms = 0;
+  double disk_to_host_ms = 0;                     // when the worker read the file into host memory
+  std::shared_ptr<const gpu::host_buffer> read;   // that buffer, for the cache
+  bool read_directly = false;
 };
 
 } // namespace
@@ -38,9 +45,31 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
     [self](run_atom, const load_job& job) {
       self->quit(); // one load per worker thread
       load_outcome outcome;
-      auto loaded = gpu::load_weights(*job.report, *job.buffer, job.request);
+      auto buffer = job.buffer;
+      if (!buffer) { // a cache miss: the file is read here
+        if (auto refusal = host_room_for(job.model_id, job.path)) {
+          outcome.error_code = refusal->code;
+          outcome.error = refusal->message;
+          return outcome;
+        }
+        outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
+        if (!outcome.read_directly) {
+          auto fetched = read_bytes(cached_model{job.model_id, job.path, 0, 0, nullptr, job.report});
+          if (!fetched.ok) {
+            outcome.error_code = fetched.error.code;
+            outcome.error = fetched.error.message;
+            return outcome;
+          }
+          buffer = outcome.read = fetched.model.buffer;
+          outcome.disk_to_host_ms = fetched.disk_to_host_ms;
+        }
+      }
+      auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request)
+                           : gpu::load_weights_from_file(*job.report, job.path, job.request);
       if (auto* reason = std::get_if<std::string>(&loaded)) {
         outcome.error = *reason;
+        if (reason->starts_with("out of memory"))
+          outcome.error_code = "INSUFFICIENT_MEMORY";
         return outcome;
       }
       auto& success = std::get<gpu::load_success>(loaded);
@@ -86,7 +115,7 @@ void finish_load(device_pointer self, const std::string& model_id, load_outcome&
   if (!outcome.ok || load.unload_requested || load.cancel->load()) {
     auto reply = load.unload_requested ? failed("CANCELLED", "'" + model_id + "' was unloaded while it loaded")
                  : load.cancel->load() ? failed("CANCELLED", "the load of '" + model_id + "' was cancelled")
-                                       : failed("INTERNAL", "loading '" + model_id + "' failed: " + outcome.error);
+                                       : failed(outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error);
     deliver_all(load, reply);
     return;
   }
@@ -114,9 +143,11 @@ void finish_load(device_pointer self, const std::string& model_id, load_outcome&
   reply.device_id = state.info.id;
   reply.memory_used_bytes = bytes;
   reply.load_time_ms = load_ms;
-  reply.disk_to_host_ms = load.order.disk_to_host_ms;
+  reply.disk_to_host_ms = load.order.disk_to_host_ms + outcome.disk_to_host_ms;
   reply.host_to_device_ms = outcome.host_to_device_ms;
   reply.from_cache = load.order.from_cache;
+  reply.read_directly = outcome.read_directly;
+  reply.read = outcome.read;
   reply.evicted = load.evicted;
   reply.components = components;
   reply.dtype = outcome.weights->dtype();
@@ -185,7 +216,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   load.reserved_bytes = needed;
   load.waiters.emplace_back(order.ticket, promise);
   request.cancel = load.cancel.get();
-  load_job job{order.model.report, order.model.buffer, request, load.cancel};
+  load_job job{model_id, order.model.path, order.model.report, order.model.buffer, request, load.cancel};
   state.loading.emplace(model_id, std::move(load));
   auto worker = self->spawn<caf::detached>(load_worker);
   self->request(worker, caf::infinite, run_atom::value, std::move(job))

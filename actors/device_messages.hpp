@@ -78,6 +78,10 @@ struct load_reply {
   double disk_to_host_ms = 0;
   double host_to_device_ms = 0;
   bool from_cache = false;
+  // A cache miss: read from the file straight into the device (a CPU device, types kept), or
+  // into `read`, a host buffer the cache can keep.
+  bool read_directly = false;
+  std::shared_ptr<const gpu::host_buffer> read;
   std::vector<std::string> evicted;
   std::vector<std::string> components;
   std::string dtype;

@@ -5,16 +5,10 @@
 // lifetime, and a RAM cache that evicts a model must really give the memory back.
 #include "gpu/model_loader.hpp"
 
+#include "gpu/file_reader.hpp"
 #include "gpu/fresh_memory.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <mutex>
-#include <optional>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #ifdef MODELD_TORCH_HAS_CUDA
 #include <cuda_runtime_api.h>
@@ -23,25 +17,6 @@
 namespace modeld::gpu {
 
 namespace {
-
-std::string system_error(const std::string& what, const std::string& path, int error) {
-  return what + " " + path + ": " + std::strerror(error);
-}
-
-class file_descriptor {
-public:
-  explicit file_descriptor(int fd) : fd_(fd) {}
-  ~file_descriptor() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  file_descriptor(const file_descriptor&) = delete;
-  file_descriptor& operator=(const file_descriptor&) = delete;
-  int get() const { return fd_; }
-
-private:
-  int fd_;
-};
 
 // Pinned memory from cudaHostAlloc, or fresh pageable memory (see fresh_memory.hpp).
 class owned_host_buffer final : public host_buffer {
@@ -101,51 +76,21 @@ std::variant<std::unique_ptr<owned_host_buffer>, std::string> allocate(std::uint
   }
 }
 
-// Reads exactly `size` bytes of `fd` into `to`, one share per core with pread: reading a
-// page-cached file is a copy, so it spreads over the cores like any other. Exactly the size
-// fstat gave: a file that grows meanwhile is read up to that size, one that shrinks is an
-// error rather than a buffer with a zero-filled tail.
-std::optional<std::string> read_in_parallel(int fd, std::uint8_t* to, std::uint64_t size) {
-  constexpr std::uint64_t chunk = 8 << 20;
-  std::mutex guard;
-  std::optional<std::string> error;
-  run_in_shares(size, [&](std::uint64_t begin, std::uint64_t end) {
-    for (auto at = begin; at < end;) {
-      const auto got = ::pread(fd, to + at, std::min(chunk, end - at), static_cast<off_t>(at));
-      if (got < 0 && errno == EINTR)
-        continue;
-      if (got <= 0) {
-        const std::lock_guard lock(guard);
-        error = got < 0 ? std::string{"cannot read: "} + std::strerror(errno)
-                        : "shrank while being read: no bytes at offset " + std::to_string(at) + " of " +
-                            std::to_string(size);
-        return;
-      }
-      at += static_cast<std::uint64_t>(got);
-    }
-  });
-  return error;
-}
-
 } // namespace
 
 std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path) {
-  file_descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0)
-    return system_error("cannot open", path, errno);
-  struct stat facts {};
-  if (::fstat(fd.get(), &facts) != 0)
-    return system_error("cannot stat", path, errno);
-  if (!S_ISREG(facts.st_mode))
-    return "not a regular file: " + path;
-  const auto size = static_cast<std::uint64_t>(facts.st_size);
-  auto allocated = allocate(size);
+  auto opened = file_reader::open(path);
+  if (auto* reason = std::get_if<std::string>(&opened))
+    return *reason;
+  const auto& file = std::get<file_reader>(opened);
+  auto allocated = allocate(file.size());
   if (auto* reason = std::get_if<std::string>(&allocated))
     return *reason + " (reading " + path + ")";
   auto buffer = std::move(std::get<0>(allocated));
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  if (auto error = read_in_parallel(fd.get(), buffer->writable(), size))
-    return path + ": " + *error;
+  // Exactly the size fstat gave: a file that grows meanwhile is read up to that size, one that
+  // shrinks is an error rather than a buffer with a zero-filled tail.
+  if (auto error = file.read_all_in_parallel(buffer->writable()))
+    return *error;
   return std::shared_ptr<const host_buffer>(std::move(buffer));
 }
 

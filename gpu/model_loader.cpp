@@ -5,6 +5,7 @@
 #include "gpu/model_loader.hpp"
 
 #include "formats/architecture.hpp"
+#include "gpu/file_reader.hpp"
 #include "gpu/fresh_memory.hpp"
 
 #include "formats/dtype.hpp"
@@ -29,7 +30,9 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -413,45 +416,78 @@ std::uint64_t aligned(std::uint64_t bytes) { return (bytes + arena_alignment - 1
 
 struct raw_copy {
   std::uint8_t* to;
-  const std::uint8_t* from;
+  std::uint64_t from; // offset of the bytes in the source
   std::uint64_t bytes;
 };
 
+// Where a CPU load's bytes come from: `read(to, offset, bytes)` puts bytes [offset, offset +
+// bytes) of the file at `to` (the reason on failure). `buffer` is the whole file in host memory,
+// or null when the bytes come straight from the file, where every tensor keeps its stored type.
+struct byte_source {
+  const std::uint8_t* buffer = nullptr;
+  std::function<std::optional<std::string>(std::uint8_t*, std::uint64_t, std::uint64_t)> read;
+};
+
+byte_source source_of(const host_buffer& file) {
+  const auto* base = file.data();
+  return {base, [base](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) {
+            stream_copy(to, base + offset, bytes);
+            return std::optional<std::string>{};
+          }};
+}
+
+byte_source source_of(const file_reader& file) {
+  return {nullptr, [&file](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) {
+            return file.read_exactly(to, offset, bytes);
+          }};
+}
+
 // Runs `copies` with one share of the bytes per core (run_in_shares). Cancel is checked between
-// 8 MiB chunks.
-bool copy_in_parallel(const std::vector<raw_copy>& copies, const std::atomic<bool>* cancel) {
+// 8 MiB chunks. The reason when a read failed or the load was cancelled.
+std::optional<std::string> copy_in_parallel(const std::vector<raw_copy>& copies, const byte_source& source,
+                                            const std::atomic<bool>* cancel) {
   constexpr std::uint64_t chunk = 8 << 20;
   std::uint64_t total = 0;
   for (auto& c : copies)
     total += c.bytes;
+  std::mutex guard;
+  std::optional<std::string> failure;
   std::atomic<bool> stopped{false};
+  auto stop = [&](std::string reason) {
+    const std::lock_guard lock(guard);
+    if (!failure)
+      failure = std::move(reason);
+    stopped = true;
+  };
   run_in_shares(total, [&](std::uint64_t begin, std::uint64_t end) {
     std::uint64_t position = 0;
     for (auto& c : copies) {
       const auto from = std::max(begin, position), to = std::min(end, position + c.bytes);
       for (auto at = from; at < to; at += chunk) {
-        if (cancelled(cancel)) {
-          stopped = true;
+        if (stopped)
           return;
-        }
-        stream_copy(c.to + (at - position), c.from + (at - position), std::min(chunk, to - at));
+        if (cancelled(cancel))
+          return stop("cancelled before all tensors were copied");
+        if (auto error = source.read(c.to + (at - position), c.from + (at - position), std::min(chunk, to - at)))
+          return stop(std::move(*error));
       }
       position += c.bytes;
     }
   });
-  return !stopped;
+  return failure;
 }
 
+using named_tensors = std::vector<std::pair<std::string, at::Tensor>>;
+
 // The tensors of `plans` in a new CPU arena: raw copies where the type is kept, torch's
-// conversion where it changes. Empty when cancelled.
-std::vector<std::pair<std::string, at::Tensor>> copy_into_arena(const std::vector<tensor_plan>& plans,
-                                                                const host_buffer& file,
-                                                                const std::atomic<bool>* cancel) {
+// conversion (from the host buffer) where it changes. The reason on failure or cancel.
+std::variant<named_tensors, std::string> copy_into_arena(const std::vector<tensor_plan>& plans,
+                                                         const byte_source& source, const std::atomic<bool>* cancel) {
   std::uint64_t total = 0;
   for (const auto& plan : plans)
     total += aligned(plan.device_bytes);
   auto arena = std::make_shared<cpu_arena>(total);
-  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  named_tensors tensors;
   tensors.reserve(plans.size());
   std::vector<raw_copy> copies;
   std::uint64_t offset = 0;
@@ -460,21 +496,56 @@ std::vector<std::pair<std::string, at::Tensor>> copy_into_arena(const std::vecto
     offset += aligned(plan.device_bytes);
     auto tensor = at::from_blob(
       target, plan.shape, [arena](void*) {}, at::TensorOptions().dtype(plan.target));
-    const auto* bytes = file.data() + plan.info->data_begin;
     if (plan.source.value_or(at::kByte) == plan.target) {
-      copies.push_back({target, bytes, plan.device_bytes});
+      copies.push_back({target, plan.info->data_begin, plan.device_bytes});
     } else {
+      if (source.buffer == nullptr)
+        return "tensor \"" + formats::clip(plan.info->name) + "\" needs a dtype conversion, which reads from a host buffer";
       if (cancelled(cancel))
-        return {};
-      auto source = at::from_blob(const_cast<std::uint8_t*>(bytes), plan.shape,
-                                  at::TensorOptions().dtype(plan.source.value_or(at::kByte)));
-      tensor.copy_(source);
+        return std::string{"cancelled before all tensors were copied"};
+      auto from = at::from_blob(const_cast<std::uint8_t*>(source.buffer + plan.info->data_begin), plan.shape,
+                                at::TensorOptions().dtype(plan.source.value_or(at::kByte)));
+      tensor.copy_(from);
     }
     tensors.emplace_back(plan.info->name, std::move(tensor));
   }
-  if (!copy_in_parallel(copies, cancel))
-    return {};
+  if (auto failure = copy_in_parallel(copies, source, cancel))
+    return *failure;
   return tensors;
+}
+
+// The reason `plans` cannot be copied from a file of `file_size` bytes, if any.
+std::optional<std::string> unstored_tensor(const std::vector<tensor_plan>& plans, std::uint64_t file_size) {
+  for (const auto& plan : plans) {
+    const auto& t = *plan.info;
+    if (!t.data_in_file)
+      return "tensor \"" + formats::clip(t.name) +
+             "\" is not stored plainly in the file (a compressed zip entry or external data)";
+    if (t.data_begin > t.data_end || t.data_end > file_size || t.data_end - t.data_begin != t.byte_size)
+      return "tensor \"" + formats::clip(t.name) + "\" lies outside the file or is not contiguous";
+  }
+  return std::nullopt;
+}
+
+// Weights of a CPU load from `plans`, their bytes from `source`.
+std::variant<load_success, std::string> load_into_cpu(const std::vector<tensor_plan>& plans, const byte_source& source,
+                                                      const load_request& request) {
+  const auto started = clock_type::now();
+  auto copied = copy_into_arena(plans, source, request.cancel);
+  if (auto* reason = std::get_if<std::string>(&copied))
+    return *reason;
+  std::vector<std::pair<std::string, std::uint64_t>> label_bytes;
+  std::set<std::string> floating;
+  for (const auto& plan : plans) {
+    label_bytes.emplace_back(plan.label, plan.device_bytes);
+    if (at::isFloatingType(plan.target))
+      floating.insert(plan.label);
+  }
+  load_success success;
+  success.timing.host_to_device_ms = elapsed_ms(started);
+  success.weights = std::make_shared<torch_weights>(c10::Device(c10::kCPU), std::move(std::get<named_tensors>(copied)),
+                                                    std::nullopt, dominant_label(label_bytes, floating));
+  return success;
 }
 
 std::variant<load_success, std::string> load_tensors(const formats::model_report& report,
@@ -484,35 +555,19 @@ std::variant<load_success, std::string> load_tensors(const formats::model_report
   if (auto* reason = std::get_if<std::string>(&planned))
     return *reason;
   const auto& plans = std::get<std::vector<tensor_plan>>(planned);
-  for (const auto& plan : plans) {
-    const auto& t = *plan.info;
-    if (!t.data_in_file)
-      return "tensor \"" + formats::clip(t.name) +
-             "\" is not stored plainly in the file (a compressed zip entry or external data)";
-    if (t.data_begin > t.data_end || t.data_end > file.size() || t.data_end - t.data_begin != t.byte_size)
-      return "tensor \"" + formats::clip(t.name) + "\" lies outside the file or is not contiguous";
-  }
+  if (auto reason = unstored_tensor(plans, file.size()))
+    return *reason;
+  if (device.is_cpu())
+    return load_into_cpu(plans, source_of(file), request);
 
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   tensors.reserve(plans.size());
   std::vector<std::pair<std::string, std::uint64_t>> label_bytes;
   std::set<std::string> floating;
   // Page-locked sources let the copies overlap; pageable ones would be staged synchronously.
-  const bool non_blocking = device.is_cuda() && file.pinned();
+  const bool non_blocking = file.pinned();
   const auto started = clock_type::now();
-  if (device.is_cpu()) {
-    tensors = copy_into_arena(plans, file, request.cancel);
-    if (tensors.size() != plans.size())
-      return "cancelled before all " + std::to_string(plans.size()) + " tensors were copied";
-    for (const auto& plan : plans) {
-      label_bytes.emplace_back(plan.label, plan.device_bytes);
-      if (at::isFloatingType(plan.target))
-        floating.insert(plan.label);
-    }
-  }
   for (const auto& plan : plans) {
-    if (device.is_cpu())
-      break; // copied into the arena above
     if (cancelled(request.cancel))
       return "cancelled after " + std::to_string(tensors.size()) + " of " + std::to_string(plans.size()) +
              " tensors";
@@ -531,6 +586,26 @@ std::variant<load_success, std::string> load_tensors(const formats::model_report
   success.weights =
     std::make_shared<torch_weights>(device, std::move(tensors), std::nullopt, dominant_label(label_bytes, floating));
   return success;
+}
+
+// Why `report` must not be loaded at all, if it must not.
+std::optional<std::string> refusal(const formats::model_report& report) {
+  if (report.is_valid())
+    return std::nullopt;
+  const auto first = std::find_if(report.issues.begin(), report.issues.end(),
+                                  [](const auto& i) { return i.level == formats::severity::error; });
+  return "refusing to load a model that failed validation: " + first->code + ": " + first->message;
+}
+
+std::string load_failure(const std::exception& error, const std::string& device) {
+  if (is_out_of_memory(error))
+    return "out of memory on " + device + ": " + describe(error);
+  return "loading failed: " + describe(error);
+}
+
+std::string size_changed(std::uint64_t now, std::uint64_t inspected) {
+  return "the file is " + std::to_string(now) + " bytes but was " + std::to_string(inspected) +
+         " when inspected; inspect it again";
 }
 
 // ---- benchmarks ----
@@ -739,14 +814,10 @@ std::variant<std::uint64_t, std::string> planned_bytes(const formats::model_repo
 
 std::variant<load_success, std::string> load_weights(const formats::model_report& report,
                                                      const host_buffer& file, const load_request& request) {
-  if (!report.is_valid()) {
-    const auto first = std::find_if(report.issues.begin(), report.issues.end(),
-                                    [](const auto& i) { return i.level == formats::severity::error; });
-    return "refusing to load a model that failed validation: " + first->code + ": " + first->message;
-  }
+  if (auto reason = refusal(report))
+    return *reason;
   if (file.size() != report.file.size_bytes)
-    return "the file is " + std::to_string(file.size()) + " bytes but was " + std::to_string(report.file.size_bytes) +
-           " when inspected; inspect it again";
+    return size_changed(file.size(), report.file.size_bytes);
   auto device = parse_device(request.device);
   if (auto* reason = std::get_if<std::string>(&device))
     return *reason;
@@ -756,9 +827,39 @@ std::variant<load_success, std::string> load_weights(const formats::model_report
       return load_torchscript(report, file, std::get<c10::Device>(device), request);
     return load_tensors(report, file, std::get<c10::Device>(device), request);
   } catch (const std::exception& error) {
-    if (is_out_of_memory(error))
-      return "out of memory on " + request.device + ": " + describe(error);
-    return "loading failed: " + describe(error);
+    return load_failure(error, request.device);
+  }
+}
+
+bool loads_from_file(const formats::model_report& report, const load_request& request) {
+  auto device = parse_device(request.device);
+  if (!std::holds_alternative<c10::Device>(device) || !std::get<c10::Device>(device).is_cpu() ||
+      report.format == formats::model_format::torchscript || refusal(report))
+    return false;
+  auto planned = plan_load(report, request);
+  if (!std::holds_alternative<std::vector<tensor_plan>>(planned))
+    return false;
+  const auto& plans = std::get<std::vector<tensor_plan>>(planned);
+  return !unstored_tensor(plans, report.file.size_bytes) &&
+         std::all_of(plans.begin(), plans.end(),
+                     [](const tensor_plan& plan) { return plan.source.value_or(at::kByte) == plan.target; });
+}
+
+std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
+                                                               const std::string& path, const load_request& request) {
+  if (!loads_from_file(report, request))
+    return "'" + path + "' cannot be read straight into " + request.device + " (it needs a host buffer)";
+  auto opened = file_reader::open(path);
+  if (auto* reason = std::get_if<std::string>(&opened))
+    return *reason;
+  const auto& file = std::get<file_reader>(opened);
+  if (file.size() != report.file.size_bytes)
+    return size_changed(file.size(), report.file.size_bytes);
+  try {
+    const at::NoGradGuard no_grad;
+    return load_into_cpu(std::get<std::vector<tensor_plan>>(plan_load(report, request)), source_of(file), request);
+  } catch (const std::exception& error) {
+    return load_failure(error, request.device);
   }
 }
 

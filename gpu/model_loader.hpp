@@ -70,6 +70,18 @@ struct load_success {
 std::variant<load_success, std::string> load_weights(const formats::model_report& report,
                                                      const host_buffer& file, const load_request& request);
 
+// True when `report`'s tensors can go straight from the file into the memory of `request`'s
+// device: a virtual CPU device, a tensor format (not TorchScript), every tensor stored plainly
+// and kept in its stored type. One copy from the page cache instead of two (into a host
+// buffer, then into the device).
+bool loads_from_file(const formats::model_report& report, const load_request& request);
+
+// load_weights for such a load, reading the tensors' bytes from `path` with pread (never a
+// mapping: a file truncated meanwhile is an error, not a crash). The file must still have the
+// size it had when inspected.
+std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
+                                                               const std::string& path, const load_request& request);
+
 // Measured inference of loaded weights. TorchScript: forward on generated inputs of
 // `input_shape` (or one the module states), warmup + iterations runs. Weights: each 2-D
 // floating-point weight as a matmul on a generated batch, with a plain matmul of the same

@@ -104,9 +104,10 @@ asio::awaitable<std::optional<registry_entry>> roomiest_device(service_context& 
   co_return best;
 }
 
-// Resolves a cataloged model and fetches it through the RAM cache.
+// Resolves a cataloged model and fetches it through the RAM cache. Without `read_on_miss` a miss
+// brings the tensor table only, for work that reads the file itself.
 asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_context& context,
-                                                                       const std::string& model_id) {
+                                                                       const std::string& model_id, bool read_on_miss) {
   auto located =
     co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, model_id, false);
   if (auto* error = std::get_if<caf::error>(&located))
@@ -118,7 +119,7 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
     co_return error;
   }
   auto fetched = co_await ask<cache_fetch>(context.bridge, context.cache, caf::infinite, fetch_atom::value, model_id,
-                                           file.path, file.size_bytes, file.mtime_ns);
+                                           file.path, file.size_bytes, file.mtime_ns, read_on_miss);
   if (auto* error = std::get_if<caf::error>(&fetched))
     co_return actor_failure(*error, "reading the model");
   auto& result = std::get<cache_fetch>(fetched);
@@ -127,7 +128,8 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
   co_return std::move(result);
 }
 
-// A model fetched through the cache and the device that takes the work.
+// A model fetched through the cache (its bytes only when cached: the device reads the file on a
+// miss) and the device that takes the work.
 struct placement {
   cache_fetch cached;
   registry_entry device;
@@ -136,7 +138,7 @@ struct placement {
 // The model of `model_id` in host memory, and the named device or else the roomiest one.
 asio::awaitable<std::variant<placement, protocol_error>> place(service_context& context, const std::string& model_id,
                                                                std::optional<registry_entry> device) {
-  auto fetched = co_await fetch_model(context, model_id);
+  auto fetched = co_await fetch_model(context, model_id, false);
   if (auto* error = std::get_if<protocol_error>(&fetched))
     co_return *error;
   if (!device)
@@ -191,6 +193,17 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     error.details["device_id"] = target->info.id;
     co_return error;
   }
+  if (!loaded.from_cache) {
+    // The device read the file itself; the cache keeps the buffer it read, or reads the file
+    // after this answer. Awaited only until the fill is under way, so that a load sent after
+    // this answer finds it.
+    auto filled = cached.model;
+    filled.buffer = loaded.read;
+    co_await ask<bool>(context.bridge, context.cache, caf::infinite, fill_atom::value, filled);
+  }
+  json::object timings{{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}};
+  if (loaded.read_directly) // one copy from the file into the device: no host stage to time
+    timings = {{"disk_to_host_ms", 0}, {"host_to_device_ms", 0}, {"disk_to_device_ms", loaded.host_to_device_ms}};
   co_return json::value(json::object{
     {"model_id", cached.model.model_id},
     {"device_id", loaded.device_id},
@@ -200,7 +213,7 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     {"evicted", string_array(loaded.evicted)},
     {"components", string_array(loaded.components)},
     {"dtype", loaded.dtype},
-    {"timings", {{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}}},
+    {"timings", std::move(timings)},
   });
 }
 
@@ -374,7 +387,7 @@ asio::awaitable<command_result> post_model_cache(service_context& context, reque
   auto model_id = required_model_id(req.data);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
-  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id));
+  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id), true);
   if (auto* error = std::get_if<protocol_error>(&fetched))
     co_return *error;
   auto& cached = std::get<cache_fetch>(fetched);

@@ -6,6 +6,7 @@
 #include <ATen/Context.h>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -644,3 +645,75 @@ TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
   CHECK(m.median_ms > 0);
 }
 #endif
+
+TEST_CASE("a CPU load straight from the file holds what a load from a host buffer holds", "[gpu][direct]") {
+  for (const char* file : {"mixed_f16.safetensors", "checkpoint.pt", "sd_style.safetensors"}) {
+    const auto path = fixture(file);
+    if (!path)
+      return;
+    INFO(file);
+    const auto report = inspect(*path);
+    REQUIRE(loads_from_file(report, on_cpu()));
+    const auto direct = value_or_fail(load_weights_from_file(report, path->string(), on_cpu()));
+    const auto staged = value_or_fail(load_weights(report, *read(*path), on_cpu()));
+    const auto direct_tensors = by_name(*direct.weights);
+    const auto staged_tensors = by_name(*staged.weights);
+    REQUIRE(direct_tensors.size() == staged_tensors.size());
+    for (const auto& [name, t] : staged_tensors) {
+      INFO(name);
+      REQUIRE(direct_tensors.count(name) == 1);
+      CHECK(direct_tensors.at(name).scalar_type() == t.scalar_type());
+      CHECK(direct_tensors.at(name).equal(t));
+    }
+    CHECK(direct.weights->bytes() == value_or_fail(planned_bytes(report, on_cpu())));
+    CHECK(direct.weights->dtype() == staged.weights->dtype());
+  }
+  if (const auto path = fixture("sd_style.safetensors")) {
+    auto only_vae = on_cpu();
+    only_vae.components = {"vae"};
+    const auto report = inspect(*path);
+    const auto part = value_or_fail(load_weights_from_file(report, path->string(), only_vae));
+    CHECK(part.weights->bytes() == value_or_fail(planned_bytes(report, only_vae)));
+    CHECK(part.weights->bytes() < value_or_fail(planned_bytes(report, on_cpu())));
+  }
+}
+
+TEST_CASE("loads that need a host buffer are not read straight from the file", "[gpu][direct]") {
+  if (const auto path = fixture("mixed_f16.safetensors")) {
+    const auto report = inspect(*path);
+    CHECK_FALSE(loads_from_file(report, on_cpu(load_dtype::fp32))); // a conversion
+    CHECK(loads_from_file(report, on_cpu(load_dtype::fp16)));       // fp16 already: nothing converts
+    auto cuda = on_cpu();
+    cuda.device = "cuda:0";
+    CHECK_FALSE(loads_from_file(report, cuda));
+    CHECK_THAT(error_of(load_weights_from_file(report, path->string(), on_cpu(load_dtype::fp32))),
+               Catch::Contains("needs a host buffer"));
+  }
+  if (const auto path = fixture("scripted.pt")) {
+    const auto report = inspect(*path);
+    CHECK_FALSE(loads_from_file(report, on_cpu())); // TorchScript loads through torch::jit::load
+  }
+}
+
+TEST_CASE("a file that changed or vanished since inspection fails a direct load cleanly", "[gpu][direct]") {
+  temp_dir dir;
+  const auto path = dir.file("shrinks.safetensors");
+  write_safetensors(path, 4, 64, 64);
+  const auto report = inspect(path);
+  REQUIRE(loads_from_file(report, on_cpu()));
+  fs::resize_file(path, fs::file_size(path) - 100);
+  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), on_cpu())), Catch::Contains("when inspected"));
+  ::unlink(path.c_str());
+  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), on_cpu())), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("a raised cancel flag stops a direct load", "[gpu][direct]") {
+  temp_dir dir;
+  const auto path = dir.file("cancelled.safetensors");
+  write_safetensors(path, 2, 256, 256);
+  const auto report = inspect(path);
+  std::atomic<bool> cancel{true};
+  auto request = on_cpu();
+  request.cancel = &cancel;
+  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), request)), Catch::Contains("cancelled"));
+}

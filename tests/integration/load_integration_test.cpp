@@ -135,6 +135,37 @@ TEST_CASE("a load that does not fit is refused, or makes room with evict", "[loa
   CHECK(error_code_of(tiny.call("post_model_load", {{"model_id", sd15}, {"evict", true}})) == "INSUFFICIENT_MEMORY");
 }
 
+TEST_CASE("a cold load reads the file into the device and the cache fills behind it", "[load][cache]") {
+  load_server s("cpu:0=64MiB,cpu:1=64MiB");
+  auto cold = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:0"}}));
+  CHECK(cold.at("from_cache") == false);
+  CHECK(cold.at("timings").at("disk_to_device_ms").to_number<double>() > 0);
+  CHECK(cold.at("timings").at("disk_to_host_ms") == 0);
+  // The fill started before that answer: a load on the other device now is served by the cache,
+  // waiting for the fill if it still runs.
+  auto second = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:1"}}));
+  CHECK(second.at("from_cache") == true);
+  CHECK_FALSE(second.at("timings").as_object().contains("disk_to_device_ms"));
+  auto cache = data_of(s.call("get_model_cache", {}));
+  REQUIRE(cache.at("entries").as_array().size() == 1);
+  CHECK(cache.at("entries").at(0).at("bytes") == fs::file_size(s.models.path + "/" + sd15));
+  CHECK(cache.at("statistics").at("misses") == 1);
+  CHECK(cache.at("statistics").at("hits") == 1);
+  CHECK(s.device("cpu:0").at("memory").at("used") == s.device("cpu:1").at("memory").at("used"));
+
+  // A conversion needs the bytes in host memory: the device reads them there and the cache
+  // keeps that buffer, no second read.
+  auto converted = data_of(s.call("post_model_load", {{"model_id", vae}, {"device_id", "cpu:0"}, {"dtype", "fp32"}}));
+  CHECK(converted.at("from_cache") == false);
+  CHECK(converted.at("dtype") == "fp32");
+  CHECK(converted.at("memory_used_bytes") == 2 * s.tensor_bytes(vae));
+  CHECK(converted.at("timings").at("disk_to_host_ms").to_number<double>() > 0);
+  CHECK_FALSE(converted.at("timings").as_object().contains("disk_to_device_ms"));
+  cache = data_of(s.call("get_model_cache", {}));
+  CHECK(cache.at("entries").as_array().size() == 2);
+  CHECK(cache.at("statistics").at("misses") == 2);
+}
+
 TEST_CASE("without device_id the roomiest device takes the load", "[load]") {
   load_server s("cpu:0=8MiB,cpu:1=32MiB");
   CHECK(data_of(s.call("post_model_load", {{"model_id", vae}})).at("device_id") == "cpu:1");
