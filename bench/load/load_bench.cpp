@@ -6,7 +6,7 @@
 //     dtype conversions), for comparison
 //   cache-hit load (host buffer -> device copy)          beside  a plain memcpy of the same bytes
 // on a generated safetensors file (default 2 GiB, F16). Run: load_bench [MiB] [device]
-// Status latency during a load is measured over TCP by run_load_bench.sh.
+// Status latency during a load is measured over TCP by bench/load/status_during_load.py.
 #include "formats/inspect.hpp"
 #include "gpu/model_loader.hpp"
 
@@ -62,22 +62,33 @@ void write_model(const std::string& path, std::uint64_t bytes, int tensors) {
   }
 }
 
+// Median time of `runs` calls of `run`. What a call returns (the loaded weights) is freed after
+// its time is taken: an unload is not part of a load.
 template <class F>
 double median_seconds(int runs, F&& run) {
   std::vector<double> times;
   for (int i = 0; i < runs; ++i) {
     auto start = clock_type::now();
-    run();
+    auto result = run();
     times.push_back(seconds_since(start));
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
 }
 
+std::shared_ptr<gpu::loaded_weights> checked(std::variant<gpu::load_success, std::string> loaded) {
+  if (auto* reason = std::get_if<std::string>(&loaded)) {
+    std::printf("load failed: %s\n", reason->c_str());
+    std::exit(1);
+  }
+  return std::get<gpu::load_success>(loaded).weights;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t mib = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 2048;
+  constexpr int runs = 5;
   std::string device = argc > 2 ? argv[2] : "cpu";
   auto dir = std::filesystem::temp_directory_path() / ("load_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
@@ -89,27 +100,23 @@ int main(int argc, char** argv) {
 
   // Warm the page cache so "cold" means page cache -> device, as for cat.
   std::system(("cat '" + path + "' > /dev/null").c_str());
-  auto cat_s = median_seconds(3, [&] { std::system(("cat '" + path + "' > /dev/null").c_str()); });
+  auto cat_s = median_seconds(runs, [&] { return std::system(("cat '" + path + "' > /dev/null").c_str()); });
 
   gpu::load_request request{device, {}, gpu::load_dtype::keep, nullptr};
-  auto cold_s = median_seconds(3, [&] {
-    auto loaded = gpu::loads_from_file(report, request) ? gpu::load_weights_from_file(report, path, request)
-                                                        : gpu::load_weights(report, *std::get<0>(gpu::read_host_buffer(path)), request);
-    if (std::holds_alternative<std::string>(loaded))
-      std::printf("load failed: %s\n", std::get<std::string>(loaded).c_str());
+  auto cold_s = median_seconds(runs, [&] {
+    return checked(gpu::loads_from_file(report, request)
+                     ? gpu::load_weights_from_file(report, path, request)
+                     : gpu::load_weights(report, *std::get<0>(gpu::read_host_buffer(path)), request));
   });
-  auto staged_s = median_seconds(3, [&] {
-    auto buffer = gpu::read_host_buffer(path);
-    auto& host = *std::get<std::shared_ptr<const gpu::host_buffer>>(buffer);
-    auto loaded = gpu::load_weights(report, host, request);
-    if (std::holds_alternative<std::string>(loaded))
-      std::printf("load failed: %s\n", std::get<std::string>(loaded).c_str());
+  auto staged_s = median_seconds(runs, [&] {
+    auto buffer = std::get<std::shared_ptr<const gpu::host_buffer>>(gpu::read_host_buffer(path));
+    return std::make_pair(buffer, checked(gpu::load_weights(report, *buffer, request)));
   });
 
   auto buffer = std::get<std::shared_ptr<const gpu::host_buffer>>(gpu::read_host_buffer(path));
-  auto hit_s = median_seconds(3, [&] { auto loaded = gpu::load_weights(report, *buffer, request); });
+  auto hit_s = median_seconds(runs, [&] { return checked(gpu::load_weights(report, *buffer, request)); });
   std::vector<char> target(buffer->size());
-  auto memcpy_s = median_seconds(3, [&] { std::memcpy(target.data(), buffer->data(), buffer->size()); });
+  auto memcpy_s = median_seconds(runs, [&] { return std::memcpy(target.data(), buffer->data(), buffer->size()); });
 
   std::printf("cold load (page cache -> device): %.3f s, %.2f GB/s | cat > /dev/null: %.3f s, %.2f GB/s | ratio %.2f "
               "(target >= 0.5)\n",
