@@ -2,6 +2,7 @@
 
 #include "actors/device_benchmarks.hpp"
 #include "actors/device_loads.hpp"
+#include "gpu/devices.hpp"
 
 #include <caf/sec.hpp>
 
@@ -73,6 +74,7 @@ device_status make_device_status(const device_state& state) {
   status.used_bytes = state.memory.used();
   status.free_bytes = state.memory.free();
   status.budget_bytes = state.memory.budget();
+  status.allocator_reserve_bytes = state.memory.allocator_reserve();
   for (auto& [id, model] : state.resident)
     status.loaded_models.push_back(model.info);
   status.loads = state.loads;
@@ -81,6 +83,11 @@ device_status make_device_status(const device_state& state) {
   status.cache_hits = state.cache_hits;
   status.load_time_ms_total = state.load_time_ms_total;
   return status;
+}
+
+void measure_allocator_reserve(device_state& state) {
+  if (state.info.kind == "cuda")
+    state.memory.set_allocator_reserve(gpu::allocator_reserve_bytes(state.info.index));
 }
 
 std::string torch_device(const device_info& info) {
@@ -97,6 +104,7 @@ device_actor::behavior_type device(self_pointer self, device_info info) {
         return held_answer(self, {}, true);
       if (now < self->state.slow_until)
         return held_answer(self, slow_answer_delay, false);
+      measure_allocator_reserve(self->state);
       return make_device_status(self->state);
     },
     [self](fault_atom, const fault_request& fault) { return inject(self, fault); },

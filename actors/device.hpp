@@ -61,6 +61,9 @@ device_status make_device_status(const device_state& state);
 // The device string libtorch takes: "cpu" for a virtual CPU device, "cuda:N" for a GPU.
 std::string torch_device(const device_info& info);
 
+// Brings the account's allocator reserve up to date (CUDA devices; CPU devices have none).
+void measure_allocator_reserve(device_state& state);
+
 // Models to unload, least recently used first, so that `needed` bytes fit; empty when even
 // unloading every resident model would not make room.
 std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed);

@@ -194,6 +194,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed("INVALID_REQUEST", *reason);
   auto needed = std::get<std::uint64_t>(planned);
+  measure_allocator_reserve(state);
   pending_load load;
   load.order = order;
   load.started = std::chrono::steady_clock::now();

@@ -34,9 +34,10 @@ struct device_status {
   std::string device_id;
   std::string state; // ready or busy
   std::uint64_t total_bytes = 0;
-  std::uint64_t used_bytes = 0;
+  std::uint64_t used_bytes = 0;              // tensors held and loading, plus allocator_reserve_bytes
   std::uint64_t free_bytes = 0;
   std::uint64_t budget_bytes = 0;
+  std::uint64_t allocator_reserve_bytes = 0; // CUDA caching allocator beyond its live tensors
   std::vector<loaded_model> loaded_models;
   std::uint64_t loads = 0;
   std::uint64_t unloads = 0;

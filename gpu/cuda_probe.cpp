@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #ifdef MODELD_TORCH_HAS_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime_api.h>
 #endif
@@ -21,6 +22,20 @@ bool torch_has_cuda() {
 }
 
 std::string torch_version() { return TORCH_VERSION; }
+
+std::uint64_t allocator_reserve_bytes(int index) {
+#ifdef MODELD_TORCH_HAS_CUDA
+  if (index < 0 || index >= static_cast<int>(c10::cuda::device_count()))
+    return 0;
+  constexpr std::size_t aggregate = 0; // StatType::AGGREGATE, whose namespace moved between releases
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  const auto reserved = stats.reserved_bytes[aggregate].current, allocated = stats.allocated_bytes[aggregate].current;
+  return reserved > allocated ? static_cast<std::uint64_t>(reserved - allocated) : 0;
+#else
+  (void)index;
+  return 0;
+#endif
+}
 
 std::vector<cuda_device_facts> probe_cuda_devices() {
   std::vector<cuda_device_facts> devices;

@@ -26,6 +26,10 @@ struct cuda_device_facts {
 };
 std::vector<cuda_device_facts> probe_cuda_devices();
 bool torch_has_cuda();
+// What torch's CUDA caching allocator holds on device `index` beyond the bytes its live tensors
+// take (blocks kept for reuse, rounding): counted as used, since nothing else can have it.
+// 0 without CUDA.
+std::uint64_t allocator_reserve_bytes(int index);
 std::string torch_version();
 
 std::uint64_t physical_memory_bytes();

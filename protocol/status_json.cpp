@@ -43,6 +43,7 @@ json::object device_report_json(const actors::device_report& report) {
   if (report.answered) {
     memory["used"] = report.status.used_bytes;
     memory["free"] = report.status.free_bytes;
+    memory["allocator_reserve"] = report.status.allocator_reserve_bytes; // part of used; 0 on CPU devices
     for (auto& model : report.status.loaded_models)
       models.emplace_back(loaded_model_json(model, report.info.id));
   }
