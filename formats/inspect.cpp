@@ -237,6 +237,9 @@ model_report inspect_file(const std::filesystem::path& path, const inspect_optio
     report.file.readable = true;
     report.file.size_bytes = mapping.size();
     inspect_content(mapping.bytes(), &mapping, options, issues, report);
+    if (mapping.truncated())
+      issues.error("FILE_CHANGED", "the file shrank while it was inspected (past its new end the mapping read zeros, "
+                                   "so this report does not describe any state of the file); inspect it again");
   });
   report.issues = issues.take();
   return report;

@@ -10,6 +10,12 @@ namespace modeld::formats {
 // A read-only, private mapping of a whole file. Move-only; unmaps on destruction.
 // Mapping instead of reading lets a multi-gigabyte checkpoint be parsed by touching only its
 // header pages, and lets the checksum scan stream through the page cache without copies.
+//
+// A file truncated while mapped would make the next read of a page past its new end raise
+// SIGBUS and stop the service. Each mapping is registered with a SIGBUS handler instead: a
+// fault inside it maps zeros from the faulting page to the mapping's end (the read then
+// completes, seeing zeros) and marks the mapping truncated(), so the caller can discard what
+// it parsed. Faults anywhere else go to the handler that was installed before.
 class mapped_file {
 public:
   mapped_file() = default;
@@ -26,6 +32,9 @@ public:
   std::span<const std::uint8_t> bytes() const noexcept { return {data_, size_}; }
   std::uint64_t size() const noexcept { return size_; }
   bool is_open() const noexcept { return open_; }
+  // True once a read fell past the file's end because the file shrank after it was mapped:
+  // everything read from this mapping since may be zeros that were never in the file.
+  bool truncated() const noexcept;
 
   // Hints for a front-to-back pass; harmless when the kernel ignores them.
   void advise_sequential() const noexcept;
@@ -37,6 +46,7 @@ private:
   const std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
   bool open_ = false;
+  int guard_ = -1; // slot in the SIGBUS guard table; -1 when unguarded (empty, or table full)
 };
 
 } // namespace modeld::formats
