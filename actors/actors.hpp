@@ -74,7 +74,9 @@ using metadata_store_actor = caf::typed_actor<
   // Benchmark results history of a model (JSON objects, oldest first).
   caf::replies_to<results_atom, std::string>::with<std::vector<std::string>>,
   // Appends a benchmark result (model id, JSON object).
-  caf::replies_to<record_atom, std::string, std::string>::with<ok_atom>>;
+  caf::replies_to<record_atom, std::string, std::string>::with<ok_atom>,
+  // inject_fault (service_faults.hpp).
+  caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
 // Walks the model roots and keeps the catalog current; resolves request paths. Detached.
 using scanner_actor = caf::typed_actor<
@@ -88,7 +90,9 @@ using scanner_actor = caf::typed_actor<
 using validation_actor = caf::typed_actor<
   caf::replies_to<validate_atom, validation_job>::with<validation_outcome>,
   // The requester of `ticket` went away (cancel, timeout, closed connection).
-  caf::reacts_to<drop_atom, std::uint64_t>>;
+  caf::reacts_to<drop_atom, std::uint64_t>,
+  // inject_fault (service_faults.hpp).
+  caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
 // The RAM cache: model files in host memory (within --cache-size, least recently used
 // evicted first) with their tensor tables, handed to device loads without copies.
@@ -106,6 +110,8 @@ using cache_actor = caf::typed_actor<
   // Drops one model (its id) or every model (empty string) from the cache; the ids dropped.
   caf::replies_to<evict_atom, std::string>::with<std::vector<std::string>>,
   // Entries, budget and statistics.
-  caf::replies_to<status_atom>::with<cache_report>>;
+  caf::replies_to<status_atom>::with<cache_report>,
+  // inject_fault (service_faults.hpp).
+  caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
 } // namespace modeld::actors

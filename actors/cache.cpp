@@ -290,6 +290,7 @@ cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, 
       return dropped;
     },
     [self](status_atom) { return report(self->state); },
+    [self](fault_atom, const fault_request& fault) { return inject_service_fault(self, fault); },
   };
 }
 

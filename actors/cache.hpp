@@ -5,6 +5,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/service_faults.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -57,6 +58,7 @@ struct cache_state {
   std::uint64_t evictions = 0;
   std::uint64_t bytes_read = 0;
   std::shared_ptr<cache_board> board;
+  service_fault fault; // inject_fault in progress
 };
 
 // Host memory left free when a file is read in, for everything else the host runs.

@@ -174,6 +174,7 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
         return ok_atom::value;
       });
     },
+    [self](fault_atom, const fault_request& fault) { return inject_service_fault(self, fault); },
   };
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/service_faults.hpp"
 #include "catalog/model_store.hpp"
 
 #include <map>
@@ -25,6 +26,7 @@ struct metadata_store_state {
   };
   std::vector<pending_put> pending_puts; // written at the next flush
   bool flush_queued = false;
+  service_fault fault; // inject_fault in progress
 };
 
 // True when `record` passes every filter of `query`.

@@ -47,9 +47,14 @@ located_file locate_path(const scanner_state& state, const std::string& model_pa
   return file;
 }
 
+caf::error store_down() { return caf::make_error(caf::sec::runtime_error, "the metadata store is restarting"); }
+
 caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
+  auto store = self->state.services->store();
+  if (!store)
+    return store_down();
   auto promise = self->make_response_promise<scan_summary>();
-  self->request(self->state.store, caf::infinite, known_atom::value)
+  self->request(store, caf::infinite, known_atom::value)
     .await(
       [self, promise, root](known_catalog& known) mutable {
         std::optional<std::string> only_root;
@@ -58,7 +63,12 @@ caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
         auto found = catalog::discover(self->state.roots, known.files, {}, only_root);
         catalog::scan_changes changes;
         auto summary = plan_changes(found, known, changes, epoch_ms());
-        self->request(self->state.store, caf::infinite, apply_atom::value, std::move(changes))
+        auto store = self->state.services->store(); // it may have restarted meanwhile
+        if (!store) {
+          promise.deliver(store_down());
+          return;
+        }
+        self->request(store, caf::infinite, apply_atom::value, std::move(changes))
           .await([promise, summary](ok_atom) mutable { promise.deliver(summary); },
                  [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
       },
@@ -67,8 +77,11 @@ caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
 }
 
 caf::result<located_file> locate_model(self_pointer self, const std::string& model_id) {
+  auto store = self->state.services->store();
+  if (!store)
+    return store_down();
   auto promise = self->make_response_promise<located_file>();
-  self->request(self->state.store, caf::infinite, get_atom::value, model_id)
+  self->request(store, caf::infinite, get_atom::value, model_id)
     .await(
       [promise, model_id](model_lookup& lookup) mutable {
         if (!lookup.found) {
@@ -126,9 +139,10 @@ scan_summary plan_changes(const catalog::discovery_result& found, const known_ca
   return summary;
 }
 
-scanner_actor::behavior_type scanner(self_pointer self, std::vector<std::string> roots, metadata_store_actor store) {
+scanner_actor::behavior_type scanner(self_pointer self, std::vector<std::string> roots,
+                                     std::shared_ptr<const service_registry> services) {
   self->state.roots = std::move(roots);
-  self->state.store = std::move(store);
+  self->state.services = std::move(services);
   return {
     [self](scan_atom, const std::string& root) { return scan(self, root); },
     [self](resolve_atom, const std::string& name, bool is_path) -> caf::result<located_file> {

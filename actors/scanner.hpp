@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/service_registry.hpp"
 
 #include <string>
 #include <vector>
@@ -13,7 +14,7 @@ namespace modeld::actors {
 struct scanner_state {
   static inline const char* name = "scanner";
   std::vector<std::string> roots; // canonical, in --model-root order
-  metadata_store_actor store;
+  std::shared_ptr<const service_registry> services; // the metadata store, looked up at each use
 };
 
 // Catalog changes for what discovery found: each new or changed file is inspected at the
@@ -22,6 +23,6 @@ scan_summary plan_changes(const catalog::discovery_result& found, const known_ca
                           catalog::scan_changes& changes, std::int64_t now_ms);
 
 scanner_actor::behavior_type scanner(scanner_actor::stateful_pointer<scanner_state> self,
-                                     std::vector<std::string> roots, metadata_store_actor store);
+                                     std::vector<std::string> roots, std::shared_ptr<const service_registry> services);
 
 } // namespace modeld::actors

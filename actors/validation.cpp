@@ -184,6 +184,7 @@ validation_actor::behavior_type validation(self_pointer self, std::size_t worker
   return {
     [self](validate_atom, validation_job& job) { return enqueue(self, job); },
     [self](drop_atom, std::uint64_t ticket) { drop(self, ticket); },
+    [self](fault_atom, const fault_request& fault) { return inject_service_fault(self, fault); },
   };
 }
 

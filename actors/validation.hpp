@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/service_faults.hpp"
 
 #include <atomic>
 #include <deque>
@@ -69,6 +70,7 @@ struct validation_state {
   std::map<std::uint64_t, std::string> ticket_scans;
   // Cancel flags of running scans, shared with the exit hook that stops them at shutdown.
   std::shared_ptr<running_scans> running = std::make_shared<running_scans>();
+  service_fault fault; // inject_fault in progress
 };
 
 validation_actor::behavior_type validation(validation_actor::stateful_pointer<validation_state> self,

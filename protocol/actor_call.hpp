@@ -37,6 +37,10 @@ template <class Result, class Handle, class Timeout, class... Ts>
 asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, Timeout timeout,
                                          Ts... args) {
   using channel_type = asio::experimental::channel<void(asio::error_code, std::shared_ptr<actor_reply<Result>>)>;
+  // A supervised service between a crash and its restart has no handle: the caller gets an
+  // error, as from an actor that went down.
+  if (!handle)
+    co_return actor_reply<Result>{caf::make_error(caf::sec::request_receiver_down, "restarting after a crash")};
   auto channel = std::make_shared<channel_type>(co_await asio::this_coro::executor, 1);
   auto deliver = [channel](actor_reply<Result> reply) {
     auto boxed = std::make_shared<actor_reply<Result>>(std::move(reply));

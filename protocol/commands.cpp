@@ -33,10 +33,12 @@ field_result<std::string> device_filter(const service_context& context, const js
   return *id;
 }
 
-json::value device_shape(const cluster_status& status, const service_context&) { return device_status_json(status); }
+json::value device_shape(const cluster_status& status, const service_context& context) {
+  return device_status_json(status, *context.services->snapshot());
+}
 
 json::value model_shape(const cluster_status& status, const service_context& context) {
-  return model_status_json(status, *context.cache_board->read());
+  return model_status_json(status, *context.cache_board->read(), *context.services->snapshot());
 }
 
 template <json::value (*Shape)(const cluster_status&, const service_context&)>

@@ -6,6 +6,7 @@
 #include "actors/bridge.hpp"
 #include "actors/cache.hpp"
 #include "actors/registry.hpp"
+#include "actors/service_registry.hpp"
 #include "protocol/envelope.hpp"
 
 #include <asio/awaitable.hpp>
@@ -27,10 +28,8 @@ struct service_context {
   actors::actor_bridge& bridge;
   std::shared_ptr<const actors::device_registry> registry;
   actors::status_aggregator_actor aggregator;
-  actors::metadata_store_actor store;
+  std::shared_ptr<const actors::service_registry> services; // store, cache, validation: look up at each use
   actors::scanner_actor scanner;
-  actors::validation_actor validation;
-  actors::cache_actor cache;
   std::shared_ptr<const actors::cache_board> cache_board;
   std::vector<std::string> model_roots; // canonical
   std::optional<std::string> auth_token;

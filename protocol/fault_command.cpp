@@ -11,7 +11,6 @@ namespace {
 
 constexpr std::uint64_t default_duration_ms = 10'000;
 constexpr std::uint64_t max_duration_ms = 600'000;
-constexpr std::array<std::string_view, 3> unbuilt_targets{"cache", "metadata_store", "validation"};
 
 template <class T>
 bool failed(const field_result<T>& result) {
@@ -34,6 +33,33 @@ field_result<actors::fault_request> read_fault(const json::object& data) {
   return actors::fault_request{*mode_value, static_cast<std::uint32_t>(ms)};
 }
 
+json::value fault_answer(const std::string& target, const actors::fault_request& request) {
+  return json::object{{"target", target},
+                      {"mode", request.mode},
+                      {"duration_ms", request.duration_ms},
+                      {"injected", true}};
+}
+
+// cache, metadata_store, validation: the service supervisor restarts them after a crash.
+asio::awaitable<command_result> inject_service_fault(service_context& context, actors::service which,
+                                                     const std::string& target, const actors::fault_request& request) {
+  if (request.mode == "oom")
+    co_return invalid_field("mode", "oom is a device fault; " + target + " takes crash, hang or slow");
+  auto entry = context.services->find(which);
+  if (!entry.handle) {
+    protocol_error error{error_code::internal, target + " is " + std::string{actors::to_string(entry.health)} +
+                                                 (entry.last_error.empty() ? "" : " (" + entry.last_error + ")")};
+    error.details["target"] = target;
+    co_return error;
+  }
+  auto reply = co_await ask<actors::ok_atom>(context.bridge, caf::actor_cast<caf::actor>(entry.handle), caf::infinite, actors::fault_atom::value,
+                                             request);
+  // A crash may take the service down before its acknowledgement leaves: that is the fault.
+  if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
+    co_return protocol_error{error_code::invalid_request, "injecting the fault failed: " + caf::to_string(*error)};
+  co_return fault_answer(target, request);
+}
+
 } // namespace
 
 asio::awaitable<command_result> inject_fault(service_context& context, request& req) {
@@ -46,15 +72,14 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   auto& target_value = std::get<std::optional<std::string>>(target);
   if (!target_value)
     co_return invalid_field("target", "target is missing (device:<id>, cache, metadata_store or validation)");
-  for (auto unbuilt : unbuilt_targets)
-    if (*target_value == unbuilt)
-      co_return invalid_field("target", "faults cannot be injected into " + *target_value +
-                                          " yet: only device actors are supervised for restarts");
-  if (!target_value->starts_with("device:"))
+  auto service = actors::service_named(*target_value);
+  if (!service && !target_value->starts_with("device:"))
     co_return invalid_field("target", "target must be device:<id>, cache, metadata_store or validation");
   auto fault = read_fault(req.data);
   if (failed(fault))
     co_return std::get<protocol_error>(fault);
+  if (service)
+    co_return co_await inject_service_fault(context, *service, *target_value, std::get<actors::fault_request>(fault));
 
   auto device_id = target_value->substr(7);
   auto entry = context.registry->find(device_id);
@@ -75,10 +100,7 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   // A crash may take the device down before its acknowledgement leaves: that is the fault.
   if (std::holds_alternative<caf::error>(reply) && request.mode != "crash")
     co_return protocol_error{error_code::internal, "injecting the fault failed: " + caf::to_string(std::get<caf::error>(reply))};
-  co_return json::value(json::object{{"target", *target_value},
-                                     {"mode", request.mode},
-                                     {"duration_ms", request.duration_ms},
-                                     {"injected", true}});
+  co_return fault_answer(*target_value, request);
 }
 
 } // namespace modeld::protocol

@@ -118,7 +118,7 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
     error.details["model_id"] = model_id;
     co_return error;
   }
-  auto fetched = co_await ask<cache_fetch>(context.bridge, context.cache, caf::infinite, fetch_atom::value, model_id,
+  auto fetched = co_await ask<cache_fetch>(context.bridge, context.services->cache(), caf::infinite, fetch_atom::value, model_id,
                                            file.path, file.size_bytes, file.mtime_ns, read_on_miss);
   if (auto* error = std::get_if<caf::error>(&fetched))
     co_return actor_failure(*error, "reading the model");
@@ -199,7 +199,7 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     // this answer finds it.
     auto filled = cached.model;
     filled.buffer = loaded.read;
-    co_await ask<bool>(context.bridge, context.cache, caf::infinite, fill_atom::value, filled);
+    co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, fill_atom::value, filled);
   }
   json::object timings{{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}};
   if (loaded.read_directly) // one copy from the file into the device: no host stage to time
@@ -367,7 +367,7 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
     co_return from_failure(measured.error);
   auto result = benchmark_json(cached.model.model_id, measured);
   // Stored before answering, so get_model_benchmark_results right after sees it.
-  auto stored = co_await ask<ok_atom>(context.bridge, context.store, caf::infinite, record_atom::value,
+  auto stored = co_await ask<ok_atom>(context.bridge, context.services->store(), caf::infinite, record_atom::value,
                                       cached.model.model_id, json::serialize(result));
   if (auto* error = std::get_if<caf::error>(&stored))
     co_return actor_failure(*error, "storing the benchmark result");
@@ -407,7 +407,7 @@ asio::awaitable<command_result> delete_model_cache(service_context& context, req
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
   auto id = std::get<std::optional<std::string>>(model_id).value_or("");
-  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.cache, caf::infinite, evict_atom::value, id);
+  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.services->cache(), caf::infinite, evict_atom::value, id);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "cache eviction");
   auto& evicted = std::get<std::vector<std::string>>(reply);

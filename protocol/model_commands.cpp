@@ -27,7 +27,7 @@ asio::awaitable<std::variant<model_record, protocol_error>> lookup(service_conte
   if (auto* error = std::get_if<protocol_error>(&id))
     co_return *error;
   auto& model_id = std::get<std::string>(id);
-  auto reply = co_await ask<model_lookup>(context.bridge, context.store, caf::infinite, get_atom::value, model_id);
+  auto reply = co_await ask<model_lookup>(context.bridge, context.services->store(), caf::infinite, get_atom::value, model_id);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "catalog lookup");
   auto& found = std::get<model_lookup>(reply);
@@ -114,7 +114,7 @@ asio::awaitable<command_result> get_models(service_context& context, request& re
     co_return *error;
   auto& q = std::get<model_query>(query);
   q.loaded_ids = co_await loaded_model_ids(context);
-  auto reply = co_await ask<model_page>(context.bridge, context.store, caf::infinite, query_atom::value, q);
+  auto reply = co_await ask<model_page>(context.bridge, context.services->store(), caf::infinite, query_atom::value, q);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "catalog query");
   auto& page = std::get<model_page>(reply);
@@ -179,30 +179,30 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
 
   auto level_value = std::get<formats::validation_level>(level);
   validation_cache_key key{file.model_id, std::string{catalog::to_string(level_value)}, file.size_bytes, file.mtime_ns};
-  auto cached = co_await ask<std::string>(context.bridge, context.store, caf::infinite, cached_atom::value, key);
+  auto cached = co_await ask<std::string>(context.bridge, context.services->store(), caf::infinite, cached_atom::value, key);
   if (auto* hit = std::get_if<std::string>(&cached); hit && !hit->empty())
     co_return validation_answer(*hit, file, true);
 
   auto ticket = context.next_ticket++;
   validation_job job{ticket, file.path, level_value, progress_for(req)};
   auto outcome =
-    co_await ask<validation_outcome>(context.bridge, context.validation, caf::infinite, validate_atom::value, job);
+    co_await ask<validation_outcome>(context.bridge, context.services->validation(), caf::infinite, validate_atom::value, job);
   if (auto* error = std::get_if<caf::error>(&outcome)) {
     // The request was cancelled or timed out (or the scan failed): the scan may stop.
-    auto validation = context.validation;
-    context.bridge.dispatch([validation, ticket](caf::event_based_actor* self) {
-      self->send(validation, drop_atom::value, ticket);
-    });
+    if (auto validation = context.services->validation())
+      context.bridge.dispatch([validation, ticket](caf::event_based_actor* self) {
+        self->send(validation, drop_atom::value, ticket);
+      });
     co_return actor_failure(*error, "validation");
   }
   auto& result = std::get<validation_outcome>(outcome);
   if (result.cancelled)
     co_return protocol_error{error_code::cancelled, "validation was cancelled"};
-  auto store = context.store;
   validation_record record{key, result.result_json, result.sha256, result.autov2};
-  context.bridge.dispatch([store, record](caf::event_based_actor* self) {
-    self->request(store, caf::infinite, remember_atom::value, record).then([](ok_atom) {}, [](caf::error&) {});
-  });
+  if (auto store = context.services->store()) // not remembered while the store restarts
+    context.bridge.dispatch([store, record](caf::event_based_actor* self) {
+      self->request(store, caf::infinite, remember_atom::value, record).then([](ok_atom) {}, [](caf::error&) {});
+    });
   co_return validation_answer(result.result_json, file, false);
 }
 
@@ -229,7 +229,7 @@ asio::awaitable<command_result> put_model_metadata(service_context& context, req
   metadata_write write{std::get<std::string>(id), std::get<catalog::metadata_patch>(patch), std::nullopt};
   if (auto& revision = std::get<std::optional<std::uint64_t>>(expected))
     write.expected_revision = static_cast<std::int64_t>(*revision);
-  auto reply = co_await ask<metadata_written>(context.bridge, context.store, caf::infinite, put_atom::value, write);
+  auto reply = co_await ask<metadata_written>(context.bridge, context.services->store(), caf::infinite, put_atom::value, write);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "metadata write");
   auto& written = std::get<metadata_written>(reply);
@@ -262,7 +262,7 @@ asio::awaitable<command_result> get_model_benchmark_results(service_context& con
   if (auto* error = std::get_if<protocol_error>(&found))
     co_return *error;
   auto& model_id = std::get<model_record>(found).entry.model_id;
-  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.store, caf::infinite, results_atom::value,
+  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.services->store(), caf::infinite, results_atom::value,
                                                       model_id);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "benchmark results");

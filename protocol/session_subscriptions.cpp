@@ -85,7 +85,7 @@ asio::awaitable<void> session::push_status(std::string subscription_id, std::str
       if (auto* status = std::get_if<actors::cluster_status>(&reply); status && subscriptions_.count(subscription_id))
         enqueue(event_line(json::object{{"event", "status"},
                                         {"subscription_id", subscription_id},
-                                        {"data", model_status_json(*status, *context_.cache_board->read())}},
+                                        {"data", model_status_json(*status, *context_.cache_board->read(), *context_.services->snapshot())}},
                            style_));
     }
     timer->expires_after(interval);

@@ -70,8 +70,36 @@ json::object device_report_json(const actors::device_report& report) {
   return device;
 }
 
-json::value device_status_json(const actors::cluster_status& status) {
-  return json::object{{"overall_health", status.overall_health}, {"devices", devices_json(status)}};
+namespace {
+
+// The supervised services, and the devices' health downgraded to degraded while one of them
+// is restarting or failed.
+json::array services_json(const actors::service_registry::entries& services) {
+  json::array out;
+  for (auto& entry : services)
+    out.emplace_back(json::object{{"name", actors::to_string(entry.which)},
+                                  {"state", actors::to_string(entry.health)},
+                                  {"restarts", entry.restarts},
+                                  {"last_error", entry.last_error.empty() ? json::value(nullptr)
+                                                                          : json::value(entry.last_error)}});
+  return out;
+}
+
+std::string overall_health(const actors::cluster_status& status, const actors::service_registry::entries& services) {
+  if (status.overall_health != "healthy")
+    return status.overall_health;
+  for (auto& entry : services)
+    if (entry.health != actors::device_health::ready)
+      return "degraded";
+  return status.overall_health;
+}
+
+} // namespace
+
+json::value device_status_json(const actors::cluster_status& status, const actors::service_registry::entries& services) {
+  return json::object{{"overall_health", overall_health(status, services)},
+                      {"devices", devices_json(status)},
+                      {"services", services_json(services)}};
 }
 
 json::object cache_json(const actors::cache_report& cache, const std::string& model_id) {
@@ -93,7 +121,8 @@ json::object cache_json(const actors::cache_report& cache, const std::string& mo
   };
 }
 
-json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache) {
+json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache,
+                              const actors::service_registry::entries& services) {
   json::array loaded;
   std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, ready = 0;
   for (auto& report : status.devices) {
@@ -108,8 +137,9 @@ json::value model_status_json(const actors::cluster_status& status, const actors
       loaded.emplace_back(loaded_model_json(model, report.info.id));
   }
   return json::object{
-    {"overall_health", status.overall_health},
+    {"overall_health", overall_health(status, services)},
     {"devices", devices_json(status)},
+    {"services", services_json(services)},
     {"loaded_models", std::move(loaded)},
     {"statistics",
      {{"devices_total", status.devices.size()},

@@ -5,6 +5,7 @@
 #include "actors/device_messages.hpp"
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
+#include "actors/service_registry.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -17,8 +18,12 @@ boost::json::object device_listing(const actors::registry_entry& entry);
 // One device in get_device_status / get_model_status.
 boost::json::object device_report_json(const actors::device_report& report);
 
-boost::json::value device_status_json(const actors::cluster_status& status);
-boost::json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache);
+// Both list the supervised services ({name, state, restarts, last_error}); overall_health is
+// degraded while one of them is restarting or failed.
+boost::json::value device_status_json(const actors::cluster_status& status,
+                                      const actors::service_registry::entries& services);
+boost::json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache,
+                                     const actors::service_registry::entries& services);
 
 // get_model_cache: {budget_bytes, used_bytes, entries[], statistics{hits, misses, evictions,
 // bytes_read}}, entries of one model only when `model_id` is set.

@@ -3,6 +3,7 @@
 #include "actors/status_aggregator.hpp"
 #include "actors/metadata_store.hpp"
 #include "actors/scanner.hpp"
+#include "actors/service_supervisor.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/validation.hpp"
 
@@ -26,14 +27,28 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   system_ = std::make_unique<caf::actor_system>(config_);
   registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices));
   supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
-  wait_until_devices_started();
+  wait_until_started(supervisor_, "devices");
   aggregator_ = system_->spawn(actors::status_aggregator, std::shared_ptr<const actors::device_registry>{registry_},
                                caf::timespan{settings.status_deadline});
   // Blocking I/O (SQLite, directory walks) runs on threads of its own, off the scheduler.
-  store_ = system_->spawn<caf::detached>(actors::metadata_store, std::move(settings.store));
-  scanner_ = system_->spawn<caf::detached>(actors::scanner, std::move(settings.model_roots), store_);
-  validation_ = system_->spawn(actors::validation, settings.validation_workers);
-  cache_ = system_->spawn(actors::cache, settings.cache_bytes, cache_board_);
+  // A restarted store reopens nothing: the SQLite connection outlives its actors.
+  actors::service_spawners spawners;
+  spawners[static_cast<std::size_t>(actors::service::metadata_store)] = [store = settings.store](caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::detached>(actors::metadata_store, store));
+  };
+  spawners[static_cast<std::size_t>(actors::service::cache)] = [bytes = settings.cache_bytes,
+                                                                 board = cache_board_](caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::cache, bytes, board));
+  };
+  spawners[static_cast<std::size_t>(actors::service::validation)] = [workers = settings.validation_workers](
+                                                                      caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::validation, workers));
+  };
+  service_supervisor_ = system_->spawn(actors::service_supervisor, services_, std::move(spawners),
+                                       actors::restart_policy{});
+  wait_until_started(service_supervisor_, "services");
+  scanner_ = system_->spawn<caf::detached>(actors::scanner, std::move(settings.model_roots),
+                                           std::shared_ptr<const actors::service_registry>{services_});
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, settings.scheduler_threads);
 }
 
@@ -46,14 +61,14 @@ actors::scan_summary actor_runtime::initial_scan() {
   return summary;
 }
 
-// The supervisor starts the devices on its own thread; until then the registry has no
+// A supervisor starts its children on its own thread; until then the registry has no
 // handles, and the front end must not serve requests that would find none.
-void actor_runtime::wait_until_devices_started() {
+void actor_runtime::wait_until_started(const actors::supervisor_actor& supervisor, const char* what) {
   caf::scoped_actor self{*system_};
-  self->request(supervisor_, caf::timespan{std::chrono::seconds(30)}, actors::ready_atom::value)
+  self->request(supervisor, caf::timespan{std::chrono::seconds(30)}, actors::ready_atom::value)
     .receive([](actors::ok_atom) {},
-             [](caf::error& error) {
-               throw std::runtime_error("devices did not start: " + caf::to_string(error));
+             [what](caf::error& error) {
+               throw std::runtime_error(std::string{what} + " did not start: " + caf::to_string(error));
              });
 }
 
@@ -65,16 +80,18 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
   stopped_ = true;
   bridge_.reset();
   caf::anon_send_exit(aggregator_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(validation_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(scanner_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(cache_, caf::exit_reason::user_shutdown);
-  bool clean = false;
   caf::scoped_actor self{*system_};
-  self->request(supervisor_, caf::timespan{grace}, actors::shutdown_atom::value)
-    .receive([&](actors::ok_atom) { clean = true; }, [&](caf::error&) { clean = false; });
-  caf::anon_send_exit(supervisor_, caf::exit_reason::user_shutdown);
-  // Last: the store finishes what is in its mailbox (writes already acknowledged are on disk).
-  caf::anon_send_exit(store_, caf::exit_reason::user_shutdown);
+  auto stop_children = [&](const actors::supervisor_actor& supervisor) {
+    bool done = false;
+    self->request(supervisor, caf::timespan{grace}, actors::shutdown_atom::value)
+      .receive([&](actors::ok_atom) { done = true; }, [&](caf::error&) { done = false; });
+    caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    return done;
+  };
+  bool clean = stop_children(supervisor_);
+  // Last: validation, the cache, then the store (writes already acknowledged are on disk).
+  clean = stop_children(service_supervisor_) && clean;
   return clean;
 }
 

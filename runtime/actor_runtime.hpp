@@ -1,13 +1,14 @@
 // The actor side of modeld: the actor system, the device registry, the supervisor with its
-// device actors, the status aggregator, the metadata store, scanner and validation actors,
-// and the gateway the TCP front end talks through. Built in dependency order; stopped in
-// reverse order.
+// device actors, the status aggregator, the service supervisor with the metadata store, RAM
+// cache and validation actors, the scanner, and the gateway the TCP front end talks through.
+// Built in dependency order; stopped in reverse order.
 #pragma once
 
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
 #include "actors/cache.hpp"
 #include "actors/registry.hpp"
+#include "actors/service_registry.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 
@@ -40,33 +41,30 @@ public:
   actors::actor_bridge& bridge() { return *bridge_; }
   std::shared_ptr<const actors::device_registry> registry() const { return registry_; }
   actors::status_aggregator_actor aggregator() const { return aggregator_; }
-  actors::metadata_store_actor store() const { return store_; }
+  std::shared_ptr<const actors::service_registry> services() const { return services_; }
   actors::scanner_actor scanner() const { return scanner_; }
-  actors::validation_actor validation() const { return validation_; }
-  actors::cache_actor cache() const { return cache_; }
   std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
 
   // Scans every model root and waits for the catalog to be written.
   actors::scan_summary initial_scan();
 
   // Stops the front-facing actors, then every device (in reverse order) through the
-  // supervisor, then the store last, waiting at most `grace`. False if something did not
-  // stop in time.
+  // supervisor, then the services (validation, cache, the store last), waiting at most
+  // `grace` for each supervisor. False if something did not stop in time.
   bool stop(std::chrono::milliseconds grace);
 
 private:
-  void wait_until_devices_started();
+  void wait_until_started(const actors::supervisor_actor& supervisor, const char* what);
 
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<actors::device_registry> registry_;
   actors::supervisor_actor supervisor_;
   actors::status_aggregator_actor aggregator_;
-  actors::metadata_store_actor store_;
+  std::shared_ptr<actors::service_registry> services_ = std::make_shared<actors::service_registry>();
+  actors::supervisor_actor service_supervisor_;
   actors::scanner_actor scanner_;
-  actors::validation_actor validation_;
   std::shared_ptr<actors::cache_board> cache_board_ = std::make_shared<actors::cache_board>();
-  actors::cache_actor cache_;
   std::unique_ptr<actors::actor_bridge> bridge_;
   bool stopped_ = false;
 };

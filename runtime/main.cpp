@@ -92,8 +92,7 @@ int main(int argc, char** argv) {
     return fail(std::string{"modeld: "} + e.what());
   }
   protocol::service_context context{actors->bridge(),  actors->registry(), actors->aggregator(),
-                                    actors->store(),   actors->scanner(),  actors->validation(),
-                                    actors->cache(),   actors->cache_board(),
+                                    actors->services(), actors->scanner(), actors->cache_board(),
                                     options.model_roots, options.auth_token, options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {

@@ -43,7 +43,8 @@ TEST_CASE("inject_fault checks its fields", "[faults]") {
   CHECK(error_code_of(call({{"target", "device:cpu:0"}, {"mode", "explode"}})) == "INVALID_REQUEST");
   CHECK(error_code_of(call({{"target", "device:cpu:0"}})) == "INVALID_REQUEST");
   CHECK(error_code_of(call({{"target", "toaster"}, {"mode", "hang"}})) == "INVALID_REQUEST");
-  CHECK(error_code_of(call({{"target", "cache"}, {"mode", "hang"}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(call({{"target", "cache"}, {"mode", "oom"}})) == "INVALID_REQUEST");
+  CHECK(error_code_of(call({{"target", "metadata_store"}, {"mode", "sleep"}})) == "INVALID_REQUEST");
   CHECK(error_code_of(call({{"target", "device:cpu:0"}, {"mode", "hang"}, {"duration_ms", -4}})) == "INVALID_REQUEST");
 }
 
