@@ -94,7 +94,8 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
     fetched.model.size_bytes = size;
     fetched.model.mtime_ns = mtime;
     state.bytes_read += fetched.model.buffer->size();
-    admit(state, fetched);
+    if (!pending.discard)
+      admit(state, fetched);
   }
   for (auto& waiter : pending.waiters) {
     auto answer = fetched;
@@ -284,6 +285,12 @@ cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, 
       for (auto& id : ids)
         if (state.entries.count(id) > 0) {
           drop(state, id);
+          dropped.push_back(id);
+        }
+      // A fill under way is on its way in: it is not admitted when it ends.
+      for (auto& [id, pending] : state.reading)
+        if (pending.fill && !pending.discard && (model_id.empty() || id == model_id)) {
+          pending.discard = true;
           dropped.push_back(id);
         }
       state.board->publish(report(state));

@@ -50,6 +50,7 @@ struct cache_state {
   };
   struct pending_read {
     bool fill = false;
+    bool discard = false; // evicted while it filled: not admitted when it ends
     std::vector<waiter> waiters;
   };
   std::map<std::string, pending_read> reading;

@@ -166,6 +166,16 @@ TEST_CASE("a cold load reads the file into the device and the cache fills behind
   CHECK(cache.at("statistics").at("misses") == 2);
 }
 
+TEST_CASE("evicting a model whose fill is under way keeps it out of the cache", "[load][cache]") {
+  load_server s("cpu:0=64MiB");
+  REQUIRE(data_of(s.call("post_model_load", {{"model_id", sd15}})).at("from_cache") == false);
+  // Right after the load's answer the fill is running or done: either way it is evicted.
+  CHECK(data_of(s.call("delete_model_cache", {{"model_id", sd15}})).at("evicted") == json::array{sd15.c_str()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(data_of(s.call("get_model_cache", {})).at("entries").as_array().empty());
+  CHECK(data_of(s.call("get_model_cache", {})).at("used_bytes") == 0);
+}
+
 TEST_CASE("without device_id the roomiest device takes the load", "[load]") {
   load_server s("cpu:0=8MiB,cpu:1=32MiB");
   CHECK(data_of(s.call("post_model_load", {{"model_id", vae}})).at("device_id") == "cpu:1");
