@@ -219,14 +219,14 @@ cache_fetch inspect_model(const std::string& model_id, const std::string& path) 
   return out;
 }
 
-cache_fetch read_bytes(const cached_model& model) {
+cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress) {
   cache_fetch out;
   if (auto refusal = host_room_for(model.model_id, model.path)) {
     out.error = *refusal;
     return out;
   }
   auto started = std::chrono::steady_clock::now();
-  auto buffer = gpu::read_host_buffer(model.path);
+  auto buffer = gpu::read_host_buffer(model.path, progress);
   if (auto* reason = std::get_if<std::string>(&buffer)) {
     out.error = {"MODEL_NOT_FOUND", "cannot read '" + model.path + "': " + *reason};
     return out;

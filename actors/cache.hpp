@@ -79,7 +79,7 @@ cache_fetch read_model(const std::string& model_id, const std::string& path);
 
 // Reads the bytes of an inspected model (its report kept): what a fill does. Fails when the
 // file no longer has the size it was inspected at.
-cache_fetch read_bytes(const cached_model& model);
+cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress = {});
 
 cache_actor::behavior_type cache(cache_actor::stateful_pointer<cache_state> self, std::uint64_t budget_bytes,
                                  std::shared_ptr<cache_board> board);

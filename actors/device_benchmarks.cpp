@@ -34,12 +34,12 @@ benchmark_reply run_benchmark_order(const benchmark_order& order, const std::str
   if (auto refusal = host_room_for(order.model_id, order.path))
     return failed(refusal->code, refusal->message);
   auto started = std::chrono::steady_clock::now();
-  auto buffer = gpu::read_host_buffer(order.path);
+  auto buffer = gpu::read_host_buffer(order.path, order.request.progress);
   if (auto* reason = std::get_if<std::string>(&buffer))
     return failed("MODEL_NOT_FOUND", "cannot read '" + order.path + "': " + *reason);
   benchmark_reply reply;
   reply.disk_to_host_ms = ms_since(started);
-  gpu::load_request request{device, {}, gpu::load_dtype::keep, order.request.cancel};
+  gpu::load_request request{device, {}, gpu::load_dtype::keep, order.request.cancel, order.request.progress};
   auto loaded = gpu::load_weights(*order.report, *std::get<std::shared_ptr<const gpu::host_buffer>>(buffer), request);
   if (auto* reason = std::get_if<std::string>(&loaded))
     return failed("INTERNAL", "loading for the benchmark failed: " + *reason);

@@ -54,7 +54,7 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
         }
         outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
         if (!outcome.read_directly) {
-          auto fetched = read_bytes(cached_model{job.model_id, job.path, 0, 0, nullptr, job.report});
+          auto fetched = read_bytes(cached_model{job.model_id, job.path, 0, 0, nullptr, job.report}, job.request.progress);
           if (!fetched.ok) {
             outcome.error_code = fetched.error.code;
             outcome.error = fetched.error.message;
@@ -189,7 +189,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
     running->second.waiters.emplace_back(order.ticket, promise); // shares the load in progress
     return promise;
   }
-  gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr};
+  gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr, order.progress};
   auto planned = gpu::planned_bytes(*order.model.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed("INVALID_REQUEST", *reason);

@@ -67,6 +67,7 @@ struct load_order {
   std::vector<std::string> components;
   gpu::load_dtype dtype = gpu::load_dtype::keep;
   bool evict = false;
+  gpu::progress_callback progress; // stream: true (a load shared by several requests reports to the first)
 };
 
 struct load_reply {

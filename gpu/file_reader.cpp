@@ -52,17 +52,20 @@ std::optional<std::string> file_reader::read_exactly(std::uint8_t* to, std::uint
   return std::nullopt;
 }
 
-std::optional<std::string> file_reader::read_all_in_parallel(std::uint8_t* to) const {
+std::optional<std::string> file_reader::read_all_in_parallel(std::uint8_t* to, progress_meter* progress) const {
   constexpr std::uint64_t chunk = 8 << 20;
   std::mutex guard;
   std::optional<std::string> error;
   run_in_shares(size_, [&](std::uint64_t begin, std::uint64_t end) {
-    for (auto at = begin; at < end; at += chunk)
+    for (auto at = begin; at < end; at += chunk) {
       if (auto failed = read_exactly(to + at, at, std::min(chunk, end - at))) {
         const std::lock_guard lock(guard);
         error = std::move(failed);
         return;
       }
+      if (progress)
+        progress->add(std::min(chunk, end - at));
+    }
   });
   return error;
 }

@@ -3,6 +3,8 @@
 // RAM cache and the direct reads of a virtual CPU device.
 #pragma once
 
+#include "gpu/progress_meter.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,8 +31,9 @@ public:
   // fails.
   std::optional<std::string> read_exactly(std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) const;
 
-  // Reads [0, size()) into `to`, one share per core (run_in_shares).
-  std::optional<std::string> read_all_in_parallel(std::uint8_t* to) const;
+  // Reads [0, size()) into `to`, one share per core (run_in_shares), adding each chunk to
+  // `progress` when there is one.
+  std::optional<std::string> read_all_in_parallel(std::uint8_t* to, progress_meter* progress = nullptr) const;
 
 private:
   file_reader(int fd, std::uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}

@@ -78,7 +78,8 @@ std::variant<std::unique_ptr<owned_host_buffer>, std::string> allocate(std::uint
 
 } // namespace
 
-std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path) {
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path,
+                                                                                const progress_callback& progress) {
   auto opened = file_reader::open(path);
   if (auto* reason = std::get_if<std::string>(&opened))
     return *reason;
@@ -89,7 +90,8 @@ std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(c
   auto buffer = std::move(std::get<0>(allocated));
   // Exactly the size fstat gave: a file that grows meanwhile is read up to that size, one that
   // shrinks is an error rather than a buffer with a zero-filled tail.
-  if (auto error = file.read_all_in_parallel(buffer->writable()))
+  progress_meter meter(progress, "reading", file.size());
+  if (auto error = file.read_all_in_parallel(buffer->writable(), &meter))
     return *error;
   return std::shared_ptr<const host_buffer>(std::move(buffer));
 }

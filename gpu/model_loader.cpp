@@ -443,9 +443,10 @@ byte_source source_of(const file_reader& file) {
 }
 
 // Runs `copies` with one share of the bytes per core (run_in_shares). Cancel is checked between
-// 8 MiB chunks. The reason when a read failed or the load was cancelled.
+// 8 MiB chunks, each of which counts in `progress`. The reason when a read failed or the load
+// was cancelled.
 std::optional<std::string> copy_in_parallel(const std::vector<raw_copy>& copies, const byte_source& source,
-                                            const std::atomic<bool>* cancel) {
+                                            const std::atomic<bool>* cancel, progress_meter& progress) {
   constexpr std::uint64_t chunk = 8 << 20;
   std::uint64_t total = 0;
   for (auto& c : copies)
@@ -470,6 +471,7 @@ std::optional<std::string> copy_in_parallel(const std::vector<raw_copy>& copies,
           return stop("cancelled before all tensors were copied");
         if (auto error = source.read(c.to + (at - position), c.from + (at - position), std::min(chunk, to - at)))
           return stop(std::move(*error));
+        progress.add(std::min(chunk, to - at));
       }
       position += c.bytes;
     }
@@ -479,10 +481,19 @@ std::optional<std::string> copy_in_parallel(const std::vector<raw_copy>& copies,
 
 using named_tensors = std::vector<std::pair<std::string, at::Tensor>>;
 
+std::uint64_t device_bytes_of(const std::vector<tensor_plan>& plans) {
+  std::uint64_t total = 0;
+  for (const auto& plan : plans)
+    total += plan.device_bytes;
+  return total;
+}
+
 // The tensors of `plans` in a new CPU arena: raw copies where the type is kept, torch's
 // conversion (from the host buffer) where it changes. The reason on failure or cancel.
 std::variant<named_tensors, std::string> copy_into_arena(const std::vector<tensor_plan>& plans,
-                                                         const byte_source& source, const std::atomic<bool>* cancel) {
+                                                         const byte_source& source, const load_request& request) {
+  const auto* cancel = request.cancel;
+  progress_meter progress(request.progress, source.buffer ? "copying" : "reading", device_bytes_of(plans));
   std::uint64_t total = 0;
   for (const auto& plan : plans)
     total += aligned(plan.device_bytes);
@@ -506,10 +517,11 @@ std::variant<named_tensors, std::string> copy_into_arena(const std::vector<tenso
       auto from = at::from_blob(const_cast<std::uint8_t*>(source.buffer + plan.info->data_begin), plan.shape,
                                 at::TensorOptions().dtype(plan.source.value_or(at::kByte)));
       tensor.copy_(from);
+      progress.add(plan.device_bytes);
     }
     tensors.emplace_back(plan.info->name, std::move(tensor));
   }
-  if (auto failure = copy_in_parallel(copies, source, cancel))
+  if (auto failure = copy_in_parallel(copies, source, cancel, progress))
     return *failure;
   return tensors;
 }
@@ -531,7 +543,7 @@ std::optional<std::string> unstored_tensor(const std::vector<tensor_plan>& plans
 std::variant<load_success, std::string> load_into_cpu(const std::vector<tensor_plan>& plans, const byte_source& source,
                                                       const load_request& request) {
   const auto started = clock_type::now();
-  auto copied = copy_into_arena(plans, source, request.cancel);
+  auto copied = copy_into_arena(plans, source, request);
   if (auto* reason = std::get_if<std::string>(&copied))
     return *reason;
   std::vector<std::pair<std::string, std::uint64_t>> label_bytes;
@@ -566,6 +578,7 @@ std::variant<load_success, std::string> load_tensors(const formats::model_report
   std::set<std::string> floating;
   // Page-locked sources let the copies overlap; pageable ones would be staged synchronously.
   const bool non_blocking = file.pinned();
+  progress_meter progress(request.progress, "copying", device_bytes_of(plans));
   const auto started = clock_type::now();
   for (const auto& plan : plans) {
     if (cancelled(request.cancel))
@@ -576,6 +589,7 @@ std::variant<load_success, std::string> load_tensors(const formats::model_report
     auto* bytes = const_cast<std::uint8_t*>(file.data() + plan.info->data_begin);
     const auto source = at::from_blob(bytes, plan.shape, at::TensorOptions().dtype(plan.source.value_or(at::kByte)));
     tensors.emplace_back(plan.info->name, source.to(device, plan.target, non_blocking, /*copy=*/true));
+    progress.add(plan.device_bytes); // queued, with pinned sources: the synchronize below waits for them
     label_bytes.emplace_back(plan.label, plan.device_bytes);
     if (at::isFloatingType(plan.target))
       floating.insert(plan.label);
@@ -650,10 +664,19 @@ std::uint64_t peak_memory(const c10::Device& device) {
   return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
 }
 
+// The "inference" progress of a benchmark: the weights' bytes, once per measured or warmup run.
+struct inference_progress {
+  progress_meter meter;
+  std::uint64_t bytes_per_run;
+  inference_progress(const benchmark_request& request, std::uint64_t weight_bytes)
+    : meter(request.progress, "inference", weight_bytes * (request.warmup + request.iterations)),
+      bytes_per_run(weight_bytes) {}
+};
+
 // Times `runs` calls of `step` (each followed by a device synchronize) into `out`.
 template <class Step>
 std::optional<std::string> time_runs(std::uint32_t runs, const c10::Device& device, const std::atomic<bool>* cancel,
-                                     std::vector<double>* out, Step&& step) {
+                                     std::vector<double>* out, inference_progress& progress, Step&& step) {
   for (std::uint32_t i = 0; i < runs; ++i) {
     if (cancelled(cancel))
       return "cancelled";
@@ -662,6 +685,7 @@ std::optional<std::string> time_runs(std::uint32_t runs, const c10::Device& devi
     synchronize(device);
     if (out != nullptr)
       out->push_back(elapsed_ms(started));
+    progress.meter.add(progress.bytes_per_run);
   }
   return std::nullopt;
 }
@@ -701,9 +725,10 @@ std::variant<benchmark_measurement, std::string> benchmark_forward(const torch_w
   std::vector<c10::IValue> inputs{input};
   reset_peak(weights.device());
   auto forward = [&] { module.forward(inputs); };
-  if (auto stop = time_runs(request.warmup, weights.device(), request.cancel, nullptr, forward))
+  inference_progress progress(request, weights.bytes());
+  if (auto stop = time_runs(request.warmup, weights.device(), request.cancel, nullptr, progress, forward))
     return *stop;
-  if (auto stop = time_runs(request.iterations, weights.device(), request.cancel, &m.run_ms, forward))
+  if (auto stop = time_runs(request.iterations, weights.device(), request.cancel, &m.run_ms, progress, forward))
     return *stop;
   summarise(m);
   m.peak_memory_bytes = peak_memory(weights.device());
@@ -768,18 +793,20 @@ std::variant<benchmark_measurement, std::string> benchmark_matmul(const torch_we
   };
   auto loaded_sweep = sweep(&matrices);
   auto baseline_sweep = sweep(&fresh);
+  // Progress counts the loaded weights' runs; the baseline's runs between them count nothing.
+  inference_progress progress(request, weight_bytes), silent({}, 0);
   for (std::uint32_t i = 0; i < request.warmup; ++i) {
-    if (auto stop = time_runs(1, device, request.cancel, nullptr, loaded_sweep))
+    if (auto stop = time_runs(1, device, request.cancel, nullptr, progress, loaded_sweep))
       return *stop;
-    if (auto stop = time_runs(1, device, request.cancel, nullptr, baseline_sweep))
+    if (auto stop = time_runs(1, device, request.cancel, nullptr, silent, baseline_sweep))
       return *stop;
   }
   // Interleaved so both see the same clocks, temperature and neighbours.
   std::vector<double> baseline_ms;
   for (std::uint32_t i = 0; i < request.iterations; ++i) {
-    if (auto stop = time_runs(1, device, request.cancel, &m.run_ms, loaded_sweep))
+    if (auto stop = time_runs(1, device, request.cancel, &m.run_ms, progress, loaded_sweep))
       return *stop;
-    if (auto stop = time_runs(1, device, request.cancel, &baseline_ms, baseline_sweep))
+    if (auto stop = time_runs(1, device, request.cancel, &baseline_ms, silent, baseline_sweep))
       return *stop;
   }
   summarise(m);
@@ -806,10 +833,7 @@ std::variant<std::uint64_t, std::string> planned_bytes(const formats::model_repo
   auto planned = plan_load(report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
     return *reason;
-  std::uint64_t total = 0;
-  for (const auto& plan : std::get<std::vector<tensor_plan>>(planned))
-    total += plan.device_bytes;
-  return total;
+  return device_bytes_of(std::get<std::vector<tensor_plan>>(planned));
 }
 
 std::variant<load_success, std::string> load_weights(const formats::model_report& report,

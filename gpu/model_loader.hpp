@@ -4,6 +4,7 @@
 #pragma once
 
 #include "formats/model_report.hpp"
+#include "gpu/progress_meter.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -28,8 +29,10 @@ public:
   virtual bool pinned() const = 0;
 };
 
-// Reads a whole file into a new host buffer; the reason on failure.
-std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path);
+// Reads a whole file into a new host buffer; the reason on failure. `progress` (optional) hears
+// "reading" as the bytes arrive.
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path,
+                                                                                const progress_callback& progress = {});
 
 // Weights that live in one device's memory. Destroying the last reference frees them.
 class loaded_weights {
@@ -46,6 +49,7 @@ struct load_request {
   std::vector<std::string> components;   // empty: every tensor; else only these components
   load_dtype dtype = load_dtype::keep;
   const std::atomic<bool>* cancel = nullptr;
+  progress_callback progress; // optional: "reading" (from the file) or "copying" (from a host buffer)
 };
 
 // The bytes a load of `report` with `request` will take on the device, before loading:
@@ -92,6 +96,7 @@ struct benchmark_request {
   std::vector<std::int64_t> input_shape; // TorchScript only; empty: ask the module
   std::uint32_t batch = 8;               // rows of the generated batch for weight matmuls
   const std::atomic<bool>* cancel = nullptr;
+  progress_callback progress; // optional: "inference", in bytes of weights swept over all runs
 };
 
 struct benchmark_measurement {

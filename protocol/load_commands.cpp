@@ -4,6 +4,7 @@
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_writer.hpp"
+#include "protocol/progress_events.hpp"
 #include "protocol/status_json.hpp"
 
 #include <boost/json/array.hpp>
@@ -173,9 +174,15 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   auto& [cached, chosen_device] = std::get<placement>(placed);
   auto* target = &chosen_device;
 
-  load_order order{context.next_ticket++, cached.model, cached.from_cache, cached.disk_to_host_ms,
-                   std::get<std::vector<std::string>>(components), std::get<gpu::load_dtype>(dtype),
-                   evict && evict->get_bool()};
+  auto progress = progress_for(req);
+  load_order order{context.next_ticket++,
+                   cached.model,
+                   cached.from_cache,
+                   cached.disk_to_host_ms,
+                   std::get<std::vector<std::string>>(components),
+                   std::get<gpu::load_dtype>(dtype),
+                   evict && evict->get_bool(),
+                   progress ? *progress : gpu::progress_callback{}};
   auto reply = co_await ask<load_reply>(context.bridge, target->handle, caf::infinite, load_atom::value, order);
   if (auto* error = std::get_if<caf::error>(&reply)) {
     // Cancelled, timed out, or the device went down: a load nobody waits for stops.
@@ -356,6 +363,8 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   auto& [cached, chosen_device] = std::get<placement>(placed);
   auto* target = &chosen_device;
   auto& chosen = std::get<benchmark_settings>(settings);
+  if (auto progress = progress_for(req))
+    chosen.request.progress = *progress;
   benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, chosen.inference,
                         chosen.request, cached.model.report};
   auto reply = co_await ask<benchmark_reply>(context.bridge, target->handle, caf::infinite, benchmark_atom::value, order);

@@ -4,6 +4,7 @@
 #include "protocol/actor_call.hpp"
 #include "protocol/json_writer.hpp"
 #include "protocol/model_json.hpp"
+#include "protocol/progress_events.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -68,20 +69,6 @@ protocol_error located_error(const catalog::scan_error& error) {
   protocol_error out{code, error.message};
   out.details["path"] = error.path;
   return out;
-}
-
-std::shared_ptr<const progress_sink> progress_for(const request& req) {
-  if (!req.emit_event)
-    return nullptr;
-  auto emit = req.emit_event;
-  return std::make_shared<const progress_sink>([emit](std::uint64_t done, std::uint64_t total, const std::string& stage) {
-    double progress = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
-    emit(json::object{{"event", "progress"},
-                      {"stage", stage},
-                      {"done_bytes", done},
-                      {"total_bytes", total},
-                      {"progress", std::round(progress * 1000.0) / 1000.0}});
-  });
 }
 
 json::value validation_answer(const std::string& result_json, const located_file& file, bool from_cache) {

@@ -1,4 +1,5 @@
 #include "gpu/fresh_memory.hpp"
+#include "gpu/progress_meter.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace modeld::gpu;
@@ -71,4 +73,31 @@ TEST_CASE("fresh_memory is zeroed, writable and page-rounded", "[gpu][fresh_memo
 
 TEST_CASE("fresh_memory refuses a size no host has", "[gpu][fresh_memory]") {
   REQUIRE_THROWS_AS(fresh_memory(1ull << 62), std::bad_alloc);
+}
+
+TEST_CASE("progress_meter reports monotonically, rarely, and always at the end", "[gpu][progress]") {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reports;
+  std::mutex guard;
+  progress_callback sink = [&](std::uint64_t done, std::uint64_t total, const std::string& stage) {
+    const std::lock_guard lock(guard);
+    REQUIRE(stage == "copying");
+    reports.emplace_back(done, total);
+  };
+  progress_meter meter(sink, "copying", 4000);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i)
+        meter.add(1);
+    });
+  for (auto& t : threads)
+    t.join();
+  REQUIRE(!reports.empty());
+  CHECK(reports.size() < 100); // at most one per 100 ms, plus the last
+  CHECK(reports.back() == std::pair<std::uint64_t, std::uint64_t>{4000, 4000});
+  for (std::size_t i = 1; i < reports.size(); ++i)
+    CHECK(reports[i].first > reports[i - 1].first);
+
+  progress_meter silent({}, "reading", 10); // no callback: nothing to call
+  silent.add(10);
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 using namespace modeld::test;
 namespace json = boost::json;
@@ -326,4 +327,61 @@ TEST_CASE("a file larger than host memory is refused, not read", "[load]") {
   CHECK(error_code_of(s.call("post_model_cache", {{"model_id", "huge.safetensors"}})) == "INSUFFICIENT_MEMORY");
   CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", "huge.safetensors"}, {"benchmark_type", "load"}})) ==
         "INSUFFICIENT_MEMORY");
+}
+
+namespace {
+
+// Sends `command` with stream: true and collects its progress events (stage, done, total)
+// until the final answer, which it returns.
+json::value streamed(load_server& s, const std::string& command, json::object data,
+                     std::vector<std::tuple<std::string, std::int64_t, std::int64_t>>& events) {
+  s.client->send({{"request_id", "p"}, {"command", command}, {"stream", true}, {"data", std::move(data)}});
+  while (true) {
+    auto line = s.client->read_json(std::chrono::seconds(60));
+    REQUIRE(line.at("request_id") == "p");
+    if (!line.as_object().contains("event"))
+      return line;
+    REQUIRE(line.at("event") == "progress");
+    events.emplace_back(std::string(line.at("stage").as_string()), line.at("done_bytes").to_number<std::int64_t>(),
+                        line.at("total_bytes").to_number<std::int64_t>());
+    CHECK(line.at("progress").to_number<double>() >= 0);
+    CHECK(line.at("progress").to_number<double>() <= 1);
+  }
+}
+
+} // namespace
+
+TEST_CASE("stream: true reports a load's and a benchmark's progress by stage", "[load][stream]") {
+  load_server s("cpu:0=64MiB");
+  const auto bytes = s.tensor_bytes(sd15);
+  std::vector<std::tuple<std::string, std::int64_t, std::int64_t>> events;
+  auto cold = streamed(s, "post_model_load", {{"model_id", sd15}}, events);
+  REQUIRE(cold.at("success") == true);
+  REQUIRE(!events.empty());
+  CHECK(std::get<0>(events.back()) == "reading"); // straight from the file into the device
+  CHECK(std::get<1>(events.back()) == bytes);
+  CHECK(std::get<2>(events.back()) == bytes);
+
+  data_of(s.call("post_model_unload", {{"model_id", sd15}}));
+  events.clear();
+  auto hit = streamed(s, "post_model_load", {{"model_id", sd15}}, events);
+  REQUIRE(data_of(hit).at("from_cache") == true);
+  REQUIRE(!events.empty());
+  CHECK(std::get<0>(events.back()) == "copying"); // from the cache's buffer
+  CHECK(std::get<1>(events.back()) == bytes);
+
+  events.clear();
+  auto measured = streamed(s, "post_model_benchmark", {{"model_id", sd15}, {"iterations", 2}, {"warmup", 1}}, events);
+  REQUIRE(measured.at("success") == true);
+  std::vector<std::string> stages;
+  for (auto& [stage, done, total] : events) {
+    if (stages.empty() || stages.back() != stage)
+      stages.push_back(stage);
+    CHECK(done <= total);
+  }
+  CHECK(stages == std::vector<std::string>{"reading", "copying", "inference"});
+
+  // Without stream: no events, the answer only.
+  s.client->send({{"request_id", "q"}, {"command", "post_model_unload"}, {"data", {{"model_id", sd15}}}});
+  CHECK_FALSE(s.client->read_json(std::chrono::seconds(10)).as_object().contains("event"));
 }
