@@ -81,7 +81,7 @@ using metadata_store_actor = caf::typed_actor<
 // Walks the model roots and keeps the catalog current; resolves request paths. Detached.
 using scanner_actor = caf::typed_actor<
   // Rescans every root (empty string) or one root; incremental by size and mtime.
-  caf::replies_to<scan_atom, std::string>::with<scan_summary>,
+  caf::replies_to<scan_atom, scan_request>::with<scan_summary>,
   // Resolves a model_id (catalog) or model_path (inside the roots) and stats the file.
   caf::replies_to<resolve_atom, std::string, bool>::with<located_file>>;
 

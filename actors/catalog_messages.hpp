@@ -97,6 +97,12 @@ struct validation_record {
 // Progress of a long validation: done/total bytes and the stage ("hashing").
 using progress_sink = std::function<void(std::uint64_t done_bytes, std::uint64_t total_bytes, const std::string& stage)>;
 
+// A rescan of every root (empty root) or one root; progress: stream: true (null: none).
+struct scan_request {
+  std::string root;
+  std::shared_ptr<const progress_sink> progress;
+};
+
 struct validation_job {
   std::uint64_t ticket = 0; // names this request for drop_atom
   std::string path;
@@ -120,6 +126,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::metadata_write)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::metadata_written)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::known_catalog)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::scan_summary)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::scan_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::located_file)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_cache_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_record)

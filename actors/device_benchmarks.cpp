@@ -60,7 +60,7 @@ benchmark_reply run_benchmark_order(const benchmark_order& order, const std::str
 
 caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_order& order) {
   auto& state = self->state;
-  gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr};
+  gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr, {}};
   auto planned = gpu::planned_bytes(*order.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed("INVALID_REQUEST", *reason);

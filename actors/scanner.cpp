@@ -1,5 +1,6 @@
 #include "actors/scanner.hpp"
 #include "actors/epoch.hpp"
+#include "gpu/progress_meter.hpp"
 
 #include "catalog/report_json.hpp"
 
@@ -49,20 +50,21 @@ located_file locate_path(const scanner_state& state, const std::string& model_pa
 
 caf::error store_down() { return caf::make_error(caf::sec::runtime_error, "the metadata store is restarting"); }
 
-caf::result<scan_summary> scan(self_pointer self, const std::string& root) {
+caf::result<scan_summary> scan(self_pointer self, const scan_request& request) {
   auto store = self->state.services->store();
   if (!store)
     return store_down();
   auto promise = self->make_response_promise<scan_summary>();
   self->request(store, caf::infinite, known_atom::value)
     .await(
-      [self, promise, root](known_catalog& known) mutable {
+      [self, promise, request](known_catalog& known) mutable {
         std::optional<std::string> only_root;
-        if (!root.empty())
-          only_root = root;
+        if (!request.root.empty())
+          only_root = request.root;
         auto found = catalog::discover(self->state.roots, known.files, {}, only_root);
         catalog::scan_changes changes;
-        auto summary = plan_changes(found, known, changes, epoch_ms());
+        auto summary = plan_changes(found, known, changes, epoch_ms(),
+                                    request.progress ? *request.progress : progress_sink{});
         auto store = self->state.services->store(); // it may have restarted meanwhile
         if (!store) {
           promise.deliver(store_down());
@@ -105,12 +107,17 @@ caf::result<located_file> locate_model(self_pointer self, const std::string& mod
 } // namespace
 
 scan_summary plan_changes(const catalog::discovery_result& found, const known_catalog& known,
-                          catalog::scan_changes& changes, std::int64_t now) {
+                          catalog::scan_changes& changes, std::int64_t now, const progress_sink& progress) {
+  std::uint64_t changed_bytes = 0;
+  for (auto& file : found.changed)
+    changed_bytes += file.size_bytes;
+  gpu::progress_meter meter(progress, "inspecting", changed_bytes);
   scan_summary summary;
   summary.errors = found.errors;
   summary.unchanged = found.unchanged.size();
   for (auto& file : found.changed) {
     auto report = formats::inspect_file(file.path, {formats::validation_level::basic, {}, nullptr});
+    meter.add(file.size_bytes);
     if (report.format == formats::model_format::unknown) {
       summary.errors.push_back({file.path, "UNSUPPORTED_FORMAT", "content is no supported model format"});
       if (known.files.count(file.model_id) > 0) {
@@ -144,7 +151,7 @@ scanner_actor::behavior_type scanner(self_pointer self, std::vector<std::string>
   self->state.roots = std::move(roots);
   self->state.services = std::move(services);
   return {
-    [self](scan_atom, const std::string& root) { return scan(self, root); },
+    [self](scan_atom, const scan_request& request) { return scan(self, request); },
     [self](resolve_atom, const std::string& name, bool is_path) -> caf::result<located_file> {
       if (is_path)
         return locate_path(self->state, name);

@@ -18,9 +18,11 @@ struct scanner_state {
 };
 
 // Catalog changes for what discovery found: each new or changed file is inspected at the
-// basic level; files whose content is no model format become errors instead.
+// basic level; files whose content is no model format become errors instead. `progress`
+// (optional) hears "inspecting", in bytes of the changed files.
 scan_summary plan_changes(const catalog::discovery_result& found, const known_catalog& known,
-                          catalog::scan_changes& changes, std::int64_t now_ms);
+                          catalog::scan_changes& changes, std::int64_t now_ms,
+                          const progress_sink& progress = {});
 
 scanner_actor::behavior_type scanner(scanner_actor::stateful_pointer<scanner_state> self,
                                      std::vector<std::string> roots, std::shared_ptr<const service_registry> services);

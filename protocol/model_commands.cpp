@@ -134,7 +134,8 @@ asio::awaitable<command_result> post_model_scan(service_context& context, reques
     error.details["model_roots"] = string_array(context.model_roots);
     co_return error;
   }
-  auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value, only_root);
+  auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value,
+                                          scan_request{only_root, progress_for(req)});
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "scan");
   auto& summary = std::get<scan_summary>(reply);

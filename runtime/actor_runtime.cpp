@@ -55,7 +55,7 @@ actor_runtime::actor_runtime(runtime_settings settings) {
 actors::scan_summary actor_runtime::initial_scan() {
   actors::scan_summary summary;
   caf::scoped_actor self{*system_};
-  self->request(scanner_, caf::infinite, actors::scan_atom::value, std::string{})
+  self->request(scanner_, caf::infinite, actors::scan_atom::value, actors::scan_request{})
     .receive([&](actors::scan_summary& result) { summary = std::move(result); },
              [](caf::error& error) { throw std::runtime_error("initial scan failed: " + caf::to_string(error)); });
   return summary;

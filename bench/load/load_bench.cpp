@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   std::system(("cat '" + path + "' > /dev/null").c_str());
   auto cat_s = median_seconds(runs, [&] { return std::system(("cat '" + path + "' > /dev/null").c_str()); });
 
-  gpu::load_request request{device, {}, gpu::load_dtype::keep, nullptr};
+  gpu::load_request request{device, {}, gpu::load_dtype::keep, nullptr, {}};
   auto cold_s = median_seconds(runs, [&] {
     return checked(gpu::loads_from_file(report, request)
                      ? gpu::load_weights_from_file(report, path, request)

@@ -136,6 +136,27 @@ TEST_CASE("post_model_scan finds added, changed, removed and unsupported files",
   CHECK(error_code_of(s.call("post_model_scan", {{"root", "/etc"}})) == "INVALID_REQUEST");
 }
 
+TEST_CASE("post_model_scan with stream: true reports inspecting the new files", "[catalog][stream]") {
+  demo_server s;
+  write_file(s.models.path + "/extra/a.safetensors", safetensors_bytes(16));
+  write_file(s.models.path + "/extra/b.safetensors", safetensors_bytes(32));
+  const auto total = safetensors_bytes(16).size() + safetensors_bytes(32).size();
+  s.client->send({{"request_id", "scan"}, {"command", "post_model_scan"}, {"stream", true}, {"data", json::object{}}});
+  std::int64_t last_done = -1;
+  while (true) {
+    auto line = s.client->read_json(std::chrono::seconds(30));
+    REQUIRE(line.at("request_id") == "scan");
+    if (!line.as_object().contains("event")) {
+      CHECK(data_of(line).at("added") == 2);
+      break;
+    }
+    CHECK(line.at("stage") == "inspecting");
+    CHECK(line.at("total_bytes") == total);
+    last_done = line.at("done_bytes").to_number<std::int64_t>();
+  }
+  CHECK(last_done == static_cast<std::int64_t>(total)); // the last event is the whole
+}
+
 TEST_CASE("post_model_validate by id and path, with levels, cache and errors", "[catalog]") {
   demo_server s;
   auto standard = data_of(s.call("post_model_validate", {{"model_id", "checkpoints/demo-sd15.safetensors"}}));
