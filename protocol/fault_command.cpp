@@ -52,7 +52,8 @@ asio::awaitable<command_result> inject_service_fault(service_context& context, a
     error.details["target"] = target;
     co_return error;
   }
-  auto reply = co_await ask<actors::ok_atom>(context.bridge, caf::actor_cast<caf::actor>(entry.handle), caf::infinite, actors::fault_atom::value,
+  auto handle = caf::actor_cast<caf::actor>(entry.handle); // named: no temporaries in a co_await (g++ 12)
+  auto reply = co_await ask<actors::ok_atom>(context.bridge, handle, caf::infinite, actors::fault_atom::value,
                                              request);
   // A crash may take the service down before its acknowledgement leaves: that is the fault.
   if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
@@ -78,8 +79,10 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   auto fault = read_fault(req.data);
   if (failed(fault))
     co_return std::get<protocol_error>(fault);
-  if (service)
-    co_return co_await inject_service_fault(context, *service, *target_value, std::get<actors::fault_request>(fault));
+  if (service) {
+    auto answer = co_await inject_service_fault(context, *service, *target_value, std::get<actors::fault_request>(fault));
+    co_return answer;
+  }
 
   auto device_id = target_value->substr(7);
   auto entry = context.registry->find(device_id);

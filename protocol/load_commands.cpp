@@ -89,8 +89,9 @@ field_result<std::optional<registry_entry>> named_device(const service_context& 
 
 // The ready device with the most free memory.
 asio::awaitable<std::optional<registry_entry>> roomiest_device(service_context& context) {
+  const std::string every_device; // named: no temporaries in a co_await (g++ 12)
   auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
-                                            std::string{});
+                                            every_device);
   std::optional<registry_entry> best;
   std::uint64_t best_free = 0;
   if (auto* status = std::get_if<cluster_status>(&reply))

@@ -86,8 +86,9 @@ json::value validation_answer(const std::string& result_json, const located_file
 
 asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context) {
   std::set<std::string> ids;
+  const std::string every_device; // named: no temporaries in a co_await (g++ 12)
   auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
-                                            std::string{});
+                                            every_device);
   if (auto* status = std::get_if<cluster_status>(&reply))
     for (auto& device : status->devices)
       for (auto& model : device.status.loaded_models)
@@ -134,8 +135,9 @@ asio::awaitable<command_result> post_model_scan(service_context& context, reques
     error.details["model_roots"] = string_array(context.model_roots);
     co_return error;
   }
-  auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value,
-                                          scan_request{only_root, progress_for(req)});
+  // Named, not a temporary in the co_await: g++ 12 miscompiles those (see session.cpp).
+  scan_request scan{only_root, progress_for(req)};
+  auto reply = co_await ask<scan_summary>(context.bridge, context.scanner, caf::infinite, scan_atom::value, scan);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "scan");
   auto& summary = std::get<scan_summary>(reply);
