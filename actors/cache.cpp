@@ -189,14 +189,18 @@ bool fill(self_pointer self, const cached_model& model) {
 
 } // namespace
 
+std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uint64_t bytes) {
+  auto available = gpu::available_memory_bytes();
+  if (available == 0 || bytes + host_memory_reserve <= available)
+    return std::nullopt;
+  return failure{"INSUFFICIENT_MEMORY", "'" + model_id + "' (" + std::to_string(bytes) + " bytes) does not fit in the " +
+                                          std::to_string(available) + " bytes of host memory available"};
+}
+
 std::optional<failure> host_room_for(const std::string& model_id, const std::string& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
-  auto available = gpu::available_memory_bytes();
-  if (ec || available == 0 || size + host_memory_reserve <= available)
-    return std::nullopt;
-  return failure{"INSUFFICIENT_MEMORY", "'" + model_id + "' (" + std::to_string(size) + " bytes) does not fit in the " +
-                                          std::to_string(available) + " bytes of host memory available"};
+  return ec ? std::nullopt : host_room_for_bytes(model_id, size);
 }
 
 cache_fetch inspect_model(const std::string& model_id, const std::string& path) {

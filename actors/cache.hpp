@@ -68,6 +68,8 @@ inline constexpr std::uint64_t host_memory_reserve = 512ull << 20;
 // INSUFFICIENT_MEMORY when reading the file would leave the host less than the reserve:
 // such a read would end in the OOM killer rather than an error.
 std::optional<failure> host_room_for(const std::string& model_id, const std::string& path);
+// The same for `bytes` of host memory (a CPU device's copy of the tensors it loads).
+std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uint64_t bytes);
 
 // Inspects a file (standard level) without reading its bytes: what a miss of a load that
 // reads the file itself does, on a detached worker. UNSUPPORTED_FORMAT when it does not validate.

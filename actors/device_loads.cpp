@@ -15,6 +15,7 @@ struct load_job {
   std::shared_ptr<const formats::model_report> report;
   std::shared_ptr<const gpu::host_buffer> buffer; // null: read the file straight into the device
   gpu::load_request request;
+  std::uint64_t device_bytes = 0;                 // what the load takes on the device (planned)
   std::shared_ptr<std::atomic<bool>> cancel; // keeps request.cancel alive
 };
 
@@ -47,12 +48,15 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
       load_outcome outcome;
       auto buffer = job.buffer;
       if (!buffer) { // a cache miss: the file is read here
-        if (auto refusal = host_room_for(job.model_id, job.path)) {
-          outcome.error_code = refusal->code;
-          outcome.error = refusal->message;
-          return outcome;
-        }
         outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
+        // Straight into a CPU device: host memory for the tensors (maybe a few components);
+        // else read_bytes asks for room for the whole file.
+        if (outcome.read_directly)
+          if (auto refusal = host_room_for_bytes(job.model_id, job.device_bytes)) {
+            outcome.error_code = refusal->code;
+            outcome.error = refusal->message;
+            return outcome;
+          }
         if (!outcome.read_directly) {
           auto fetched = read_bytes(cached_model{job.model_id, job.path, 0, 0, nullptr, job.report}, job.request.progress);
           if (!fetched.ok) {
@@ -217,7 +221,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   load.reserved_bytes = needed;
   load.waiters.emplace_back(order.ticket, promise);
   request.cancel = load.cancel.get();
-  load_job job{model_id, order.model.path, order.model.report, order.model.buffer, request, load.cancel};
+  load_job job{model_id, order.model.path, order.model.report, order.model.buffer, request, needed, load.cancel};
   state.loading.emplace(model_id, std::move(load));
   auto worker = self->spawn<caf::detached>(load_worker);
   self->request(worker, caf::infinite, run_atom::value, std::move(job))
