@@ -1,5 +1,7 @@
 #include "actors/service_supervisor.hpp"
 
+#include "actors/supervision.hpp"
+
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 
@@ -29,10 +31,7 @@ void stop_next(self_pointer self) {
       return; // its down message stops the next one
     }
   }
-  for (auto& waiter : state.shutdown_waiters)
-    waiter.deliver(ok_atom::value);
-  state.shutdown_waiters.clear();
-  self->quit();
+  finish_shutdown(self);
 }
 
 void on_child_down(self_pointer self, const caf::down_msg& msg) {
@@ -47,14 +46,8 @@ void on_child_down(self_pointer self, const caf::down_msg& msg) {
     stop_next(self);
     return;
   }
-  auto reason = msg.reason ? self->system().render(msg.reason) : std::string{"stopped"};
-  auto delay = state.policy.on_crash(state.crashes[slot(which)], self->clock().now());
-  if (!delay) {
-    state.registry->set_failed(which, "restart limit reached; last error: " + reason);
-    return;
-  }
-  state.registry->set_restarting(which, reason);
-  self->delayed_send(self, *delay, restart_atom::value, std::string{to_string(which)});
+  on_child_crash(self, state.policy, state.crashes[slot(which)], *state.registry, which, msg.reason,
+                 std::string{to_string(which)});
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "actors/supervisor.hpp"
 
 #include "actors/device.hpp"
+#include "actors/supervision.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
@@ -21,12 +22,8 @@ void start_device(self_pointer self, const device_info& info) {
 }
 
 void finish_shutdown_if_done(self_pointer self) {
-  if (!self->state.stopping || !self->state.children.empty())
-    return;
-  for (auto& waiter : self->state.shutdown_waiters)
-    waiter.deliver(ok_atom::value);
-  self->state.shutdown_waiters.clear();
-  self->quit();
+  if (self->state.stopping && self->state.children.empty())
+    finish_shutdown(self);
 }
 
 void on_child_down(self_pointer self, const caf::down_msg& msg) {
@@ -40,14 +37,7 @@ void on_child_down(self_pointer self, const caf::down_msg& msg) {
     finish_shutdown_if_done(self);
     return;
   }
-  auto reason = msg.reason ? self->system().render(msg.reason) : std::string{"stopped"};
-  auto delay = state.policy.on_crash(state.crashes[device_id], self->clock().now());
-  if (!delay) {
-    state.registry->set_failed(device_id, "restart limit reached; last error: " + reason);
-    return;
-  }
-  state.registry->set_restarting(device_id, reason);
-  self->delayed_send(self, *delay, restart_atom::value, device_id);
+  on_child_crash(self, state.policy, state.crashes[device_id], *state.registry, device_id, msg.reason, device_id);
 }
 
 } // namespace
