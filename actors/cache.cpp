@@ -203,24 +203,28 @@ std::optional<failure> host_room_for(const std::string& model_id, const std::str
   return ec ? std::nullopt : host_room_for_bytes(model_id, size);
 }
 
-cache_fetch inspect_model(const std::string& model_id, const std::string& path) {
+namespace {
+
+// A standard-level report, or UNSUPPORTED_FORMAT when it does not validate.
+cache_fetch accept_report(const std::string& model_id, const std::string& path, formats::model_report inspected) {
   cache_fetch out;
-  auto report = std::make_shared<formats::model_report>(
-    formats::inspect_file(path, {formats::validation_level::standard, {}, nullptr}));
+  auto report = std::make_shared<formats::model_report>(std::move(inspected));
   if (report->format == formats::model_format::unknown || !report->is_valid()) {
-    std::string first_error;
-    for (auto& issue : report->issues)
-      if (issue.level == formats::severity::error) {
-        first_error = issue.code + ": " + issue.message;
-        break;
-      }
-    out.error = {"UNSUPPORTED_FORMAT", "'" + model_id + "' does not validate (" + first_error +
+    const auto* first = formats::first_error(report->issues);
+    out.error = {"UNSUPPORTED_FORMAT", "'" + model_id + "' does not validate (" +
+                                         (first ? first->code + ": " + first->message : std::string{}) +
                                          "); post_model_validate lists every issue"};
     return out;
   }
   out.ok = true;
   out.model = cached_model{model_id, path, report->file.size_bytes, 0, nullptr, report};
   return out;
+}
+
+} // namespace
+
+cache_fetch inspect_model(const std::string& model_id, const std::string& path) {
+  return accept_report(model_id, path, formats::inspect_file(path, {formats::validation_level::standard, {}, nullptr}));
 }
 
 cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress) {
@@ -251,7 +255,11 @@ cache_fetch read_model(const std::string& model_id, const std::string& path) {
   auto read = read_bytes(cached_model{model_id, path, 0, 0, nullptr, nullptr});
   if (!read.ok)
     return read;
-  auto inspected = inspect_model(model_id, path);
+  // The bytes just read, not the file again: the report describes exactly the buffer.
+  const auto& bytes = *read.model.buffer;
+  auto inspected = accept_report(model_id, path,
+                                 formats::inspect_bytes({bytes.data(), bytes.size()}, path,
+                                                        {formats::validation_level::standard, {}, nullptr}));
   if (!inspected.ok)
     return inspected;
   read.model.report = inspected.model.report;

@@ -59,9 +59,12 @@ void issue_sink::append(const std::vector<issue>& items) {
 
 bool issue_sink::has(std::string_view code) const noexcept { return has_code(items_, code); }
 
-bool has_error(const std::vector<issue>& items) noexcept {
-  return std::any_of(items.begin(), items.end(),
-                     [](const issue& i) { return i.level == severity::error; });
+bool has_error(const std::vector<issue>& items) noexcept { return first_error(items) != nullptr; }
+
+const issue* first_error(const std::vector<issue>& items) noexcept {
+  const auto it =
+    std::find_if(items.begin(), items.end(), [](const issue& i) { return i.level == severity::error; });
+  return it == items.end() ? nullptr : &*it;
 }
 
 bool has_code(const std::vector<issue>& items, std::string_view code) noexcept {

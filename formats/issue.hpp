@@ -63,6 +63,8 @@ inline issue_location at_tensor(std::string_view name, std::uint64_t offset) {
 }
 
 bool has_error(const std::vector<issue>& items) noexcept;
+// The first issue of severity error, or null.
+const issue* first_error(const std::vector<issue>& items) noexcept;
 bool has_code(const std::vector<issue>& items, std::string_view code) noexcept;
 
 } // namespace modeld::formats

@@ -604,10 +604,9 @@ std::variant<load_success, std::string> load_tensors(const formats::model_report
 
 // Why `report` must not be loaded at all, if it must not.
 std::optional<std::string> refusal(const formats::model_report& report) {
-  if (report.is_valid())
+  const auto* first = formats::first_error(report.issues);
+  if (first == nullptr)
     return std::nullopt;
-  const auto first = std::find_if(report.issues.begin(), report.issues.end(),
-                                  [](const auto& i) { return i.level == formats::severity::error; });
   return "refusing to load a model that failed validation: " + first->code + ": " + first->message;
 }
 
