@@ -854,23 +854,33 @@ std::variant<load_success, std::string> load_weights(const formats::model_report
   }
 }
 
-bool loads_from_file(const formats::model_report& report, const load_request& request) {
+namespace {
+
+// The plans of a load that can go straight from the file into a CPU device, if it can.
+std::optional<std::vector<tensor_plan>> direct_plans(const formats::model_report& report, const load_request& request) {
   auto device = parse_device(request.device);
   if (!std::holds_alternative<c10::Device>(device) || !std::get<c10::Device>(device).is_cpu() ||
       report.format == formats::model_format::torchscript || refusal(report))
-    return false;
+    return std::nullopt;
   auto planned = plan_load(report, request);
-  if (!std::holds_alternative<std::vector<tensor_plan>>(planned))
-    return false;
-  const auto& plans = std::get<std::vector<tensor_plan>>(planned);
-  return !unstored_tensor(plans, report.file.size_bytes) &&
-         std::all_of(plans.begin(), plans.end(),
-                     [](const tensor_plan& plan) { return plan.source.value_or(at::kByte) == plan.target; });
+  auto* plans = std::get_if<std::vector<tensor_plan>>(&planned);
+  if (plans == nullptr || unstored_tensor(*plans, report.file.size_bytes) ||
+      !std::all_of(plans->begin(), plans->end(),
+                   [](const tensor_plan& plan) { return plan.source.value_or(at::kByte) == plan.target; }))
+    return std::nullopt;
+  return std::move(*plans);
+}
+
+} // namespace
+
+bool loads_from_file(const formats::model_report& report, const load_request& request) {
+  return direct_plans(report, request).has_value();
 }
 
 std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
                                                                const std::string& path, const load_request& request) {
-  if (!loads_from_file(report, request))
+  auto plans = direct_plans(report, request);
+  if (!plans)
     return "'" + path + "' cannot be read straight into " + request.device + " (it needs a host buffer)";
   auto opened = file_reader::open(path);
   if (auto* reason = std::get_if<std::string>(&opened))
@@ -880,7 +890,7 @@ std::variant<load_success, std::string> load_weights_from_file(const formats::mo
     return size_changed(file.size(), report.file.size_bytes);
   try {
     const at::NoGradGuard no_grad;
-    return load_into_cpu(std::get<std::vector<tensor_plan>>(plan_load(report, request)), source_of(file), request);
+    return load_into_cpu(*plans, source_of(file), request);
   } catch (const std::exception& error) {
     return load_failure(error, request.device);
   }

@@ -85,7 +85,7 @@ json::array services_json(const actors::service_registry::entries& services) {
   return out;
 }
 
-std::string overall_health(const actors::cluster_status& status, const actors::service_registry::entries& services) {
+std::string health_with_services(const actors::cluster_status& status, const actors::service_registry::entries& services) {
   if (status.overall_health != "healthy")
     return status.overall_health;
   for (auto& entry : services)
@@ -97,7 +97,7 @@ std::string overall_health(const actors::cluster_status& status, const actors::s
 } // namespace
 
 json::value device_status_json(const actors::cluster_status& status, const actors::service_registry::entries& services) {
-  return json::object{{"overall_health", overall_health(status, services)},
+  return json::object{{"overall_health", health_with_services(status, services)},
                       {"devices", devices_json(status)},
                       {"services", services_json(services)}};
 }
@@ -137,7 +137,7 @@ json::value model_status_json(const actors::cluster_status& status, const actors
       loaded.emplace_back(loaded_model_json(model, report.info.id));
   }
   return json::object{
-    {"overall_health", overall_health(status, services)},
+    {"overall_health", health_with_services(status, services)},
     {"devices", devices_json(status)},
     {"services", services_json(services)},
     {"loaded_models", std::move(loaded)},
