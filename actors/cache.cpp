@@ -34,10 +34,6 @@ reader_actor::behavior_type reader(reader_actor::pointer self) {
   };
 }
 
-double milliseconds_since(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
-}
-
 void touch(cache_state& state, const std::string& model_id) {
   state.recency.remove(model_id);
   state.recency.push_front(model_id);
@@ -101,7 +97,7 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
     auto answer = fetched;
     if (pending.fill && fetched.ok) { // the waiter asked while the cache was filling
       answer.from_cache = true;
-      answer.disk_to_host_ms = milliseconds_since(waiter.since);
+      answer.disk_to_host_ms = ms_since(waiter.since);
     }
     waiter.promise.deliver(answer);
   }
@@ -244,7 +240,7 @@ cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& 
     out.error = {"MODEL_NOT_FOUND", "'" + model.path + "' changed size since it was inspected"};
     return out;
   }
-  out.disk_to_host_ms = milliseconds_since(started);
+  out.disk_to_host_ms = ms_since(started);
   out.ok = true;
   out.model = model;
   out.model.buffer = bytes;

@@ -1,6 +1,7 @@
 #include "actors/device_benchmarks.hpp"
 
 #include "actors/cache.hpp"
+#include "actors/epoch.hpp"
 
 #include <chrono>
 
@@ -22,10 +23,6 @@ benchmark_reply failed(std::string code, std::string message) {
   benchmark_reply reply;
   reply.error = {std::move(code), std::move(message)};
   return reply;
-}
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 } // namespace

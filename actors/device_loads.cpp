@@ -130,7 +130,7 @@ void finish_load(device_pointer self, const std::string& model_id, load_outcome&
     return;
   }
   state.memory.commit(bytes);
-  auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load.started).count();
+  auto elapsed = ms_since(load.started);
   auto load_ms = load.order.disk_to_host_ms + elapsed;
   auto components = load.order.components;
   if (components.empty())
