@@ -33,7 +33,10 @@ struct file_facts {
 
 struct security_summary {
   bool scanned = false;                 // the file held pickles and they were scanned
-  std::vector<std::string> unsafe_globals;  // module.name
+  // module.name of every global a pickle imports that is not on the allow list (each one is a
+  // PICKLE_UNSAFE_GLOBAL or PICKLE_UNLISTED_GLOBAL error), known gadget or not.
+  std::vector<std::string> unsafe_globals;
+  // Those of unsafe_globals that are merely unlisted (PICKLE_UNLISTED_GLOBAL), not known gadgets.
   std::vector<std::string> unknown_globals;
 };
 

@@ -1,5 +1,6 @@
 #include "formats/pickle_scanner.hpp"
 
+#include <algorithm>
 #include <array>
 #include <unordered_map>
 #include <unordered_set>
@@ -65,6 +66,7 @@ public:
   outcome run(std::uint64_t start, bool strict) {
     strict_ = strict;
     failure_.clear();
+    failure_code_ = {};
     stack_.clear();
     marks_.clear();
     memo_.clear();
@@ -92,6 +94,9 @@ public:
 
   std::uint64_t end() const noexcept { return end_; }
   const std::string& failure() const noexcept { return failure_; }
+  // The code of the first structural failure of a non-strict run; empty after a limit.
+  std::string_view failure_code() const noexcept { return failure_code_; }
+  std::size_t ops() const noexcept { return ops_; }
 
 private:
   // ---- reporting ----
@@ -102,8 +107,10 @@ private:
   outcome fail(std::string_view code, std::string message) {
     if (strict_)
       issues_.error(code, where() + message, at_offset(op_offset_));
-    else if (failure_.empty())
+    else if (failure_.empty()) {
       failure_ = message;
+      failure_code_ = code;
+    }
     return outcome::failed;
   }
   bool failed(std::string_view code, std::string message) {
@@ -262,14 +269,17 @@ private:
       return;
     const auto safety = classify_global(module, name, options_.torchscript);
     result_.globals.push_back({std::string(module), std::string(name), safety, op_offset_});
+    // Refused like torch's weights_only unpickler refuses it: what is not known to be weights
+    // may be code, whether or not it is a published gadget yet.
     if (safety == global_safety::unsafe)
       issues_.error("PICKLE_UNSAFE_GLOBAL",
-                    where() + "imports " + qualified + ", which can run arbitrary code",
+                    where() + "imports " + qualified + ", a known code-execution gadget",
                     at_offset(op_offset_));
-    else if (safety == global_safety::unknown)
-      issues_.warning("PICKLE_UNKNOWN_GLOBAL",
-                      where() + "imports " + qualified + ", which is on no allow list",
-                      at_offset(op_offset_));
+    else if (safety == global_safety::unlisted)
+      issues_.error("PICKLE_UNLISTED_GLOBAL",
+                    where() + "imports " + qualified +
+                      ", which is not on the allow list of what weight files reference",
+                    at_offset(op_offset_));
   }
 
   bool is_global(std::uint32_t id, std::string_view module, std::string_view name) const {
@@ -858,12 +868,63 @@ private:
   std::uint64_t op_offset_ = 0;
   bool strict_ = true;
   std::string failure_;
+  std::string_view failure_code_; // always a string literal
 };
+
+bool is_identifier_char(std::uint8_t c, bool first) noexcept {
+  // Bytes >= 0x80 belong to UTF-8 letters, which Python identifiers may hold.
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80 ||
+         (!first && c >= '0' && c <= '9');
+}
+
+bool is_dotted_identifier(std::string_view text) noexcept {
+  bool first = true;
+  for (const auto c : text) {
+    if (c == '.' && !first) {
+      first = true;
+      continue;
+    }
+    if (!is_identifier_char(static_cast<std::uint8_t>(c), first))
+      return false;
+    first = false;
+  }
+  return !first;
+}
+
+// Protocols 0 and 1 have no PROTO marker. A prefix counts as one when it opens the way a
+// pickled model's top-level object does (MARK, EMPTY_DICT, EMPTY_LIST or GLOBAL), its opcodes
+// run to STOP or to the end of the prefix without a structural error, and it imports only
+// Python names: text seldom survives that ("(c) 2024 Acme\n..." would import ") 2024 Acme").
+bool looks_like_unmarked_pickle(std::span<const std::uint8_t> bytes) {
+  if (bytes.empty() || (bytes[0] != '(' && bytes[0] != '}' && bytes[0] != ']' && bytes[0] != 'c'))
+    return false;
+  const auto window = bytes.first(std::min(bytes.size(), pickle_sniff_bytes));
+  issue_sink ignored;
+  pickle_scan_options options;
+  options.max_pickles = 1;
+  pickle_scan_result result;
+  machine m(window, ignored, options, result);
+  const bool stopped = m.run(0, false) == outcome::stopped;
+  for (const auto& g : result.globals)
+    if (!is_dotted_identifier(g.module) || !is_dotted_identifier(g.name))
+      return false;
+  if (stopped)
+    return true;
+  // Cut off by the end of the prefix: enough opcodes ran (ops() counts the one cut off), or a
+  // whole GLOBAL of Python names did, which a long first module name may leave room for alone.
+  return m.failure_code() == "PICKLE_TRUNCATED" && (m.ops() > 3 || !result.globals.empty());
+}
 
 } // namespace
 
 bool looks_like_pickle(std::span<const std::uint8_t> bytes) noexcept {
-  return bytes.size() >= 2 && bytes[0] == 0x80 && bytes[1] <= 5;
+  if (bytes.size() >= 2 && bytes[0] == 0x80 && bytes[1] <= 5)
+    return true;
+  try {
+    return looks_like_unmarked_pickle(bytes);
+  } catch (...) { // out of memory while sniffing: not identified, never thrown
+    return false;
+  }
 }
 
 std::optional<std::string> storage_dtype(std::string_view storage_type) {

@@ -15,7 +15,7 @@ namespace modeld::formats {
 struct pickle_global {
   std::string module;
   std::string name;
-  global_safety safety = global_safety::unknown;
+  global_safety safety = global_safety::unlisted;
   std::uint64_t offset = 0; // absolute offset of the opcode
 };
 
@@ -73,7 +73,12 @@ struct pickle_scan_result {
 pickle_scan_result scan_pickle(std::span<const std::uint8_t> bytes, issue_sink& issues,
                                const pickle_scan_options& options = {});
 
-// First bytes that mark a pickle: PROTO 0x80 with a protocol 0-5.
+// How much of a file looks_like_pickle reads at most.
+inline constexpr std::size_t pickle_sniff_bytes = 4096;
+
+// First bytes that mark a pickle: PROTO 0x80 with a protocol 0-5, or, for protocols 0 and 1
+// (which have no marker), a prefix that parses as the start of a pickled object and imports only
+// Python names. A prefix of a file is enough (catalog discovery reads 64 bytes).
 bool looks_like_pickle(std::span<const std::uint8_t> bytes) noexcept;
 
 // Canonical dtype of a torch storage class name (FloatStorage -> F32); nullopt if unknown.

@@ -1,6 +1,7 @@
 #include "formats/torch_archive.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -32,18 +33,23 @@ std::optional<std::uint64_t> element_size(const std::string& dtype) {
   return std::max(1u, *bits / 8);
 }
 
+// Case-blind: zip readers (and Windows) open `X.PKL` as readily as `x.pkl`.
 bool is_pickle_name(std::string_view name) {
-  for (std::string_view suffix : {".pkl", ".pickle", ".data", ".dat", ".joblib"})
-    if (name.size() > suffix.size() && name.ends_with(suffix))
+  const auto same = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  };
+  for (std::string_view suffix : {".pkl", ".pickle", ".data", ".dat", ".joblib", ".debug_pkl"})
+    if (name.size() > suffix.size() &&
+        std::equal(suffix.begin(), suffix.end(), name.end() - static_cast<std::ptrdiff_t>(suffix.size()), same))
       return true;
   return false;
 }
 
-// A pickle by name (TorchScript adds `.debug_pkl`) or by its first bytes, looking inside small
+// A pickle by name (TorchScript adds `.debug_pkl`) or by its first bytes, looking inside
 // deflated entries too: a pickle under an innocent name is a known scanner bypass.
 bool is_pickle_entry(const zip_archive& archive, std::span<const std::uint8_t> file,
                      const zip_entry& entry) {
-  if (is_pickle_name(entry.name) || entry.name.ends_with(".debug_pkl"))
+  if (is_pickle_name(entry.name))
     return true;
   if (!entry.data_valid)
     return false;
@@ -51,7 +57,7 @@ bool is_pickle_entry(const zip_archive& archive, std::span<const std::uint8_t> f
     return looks_like_pickle(archive.data(file, entry));
   if (entry.method != 8)
     return false;
-  const auto head = inflate_prefix(archive.data(file, entry), 2);
+  const auto head = inflate_prefix(archive.data(file, entry), pickle_sniff_bytes);
   return head && looks_like_pickle(*head);
 }
 

@@ -1,15 +1,19 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include "bytes.hpp"
 #include "formats/architecture.hpp"
 #include "formats/identify.hpp"
 #include "formats/inspect.hpp"
 #include "pickle_builder.hpp"
+#include "real_pickles.hpp"
 #include "torch_fixture.hpp"
+#include "zip_builder.hpp"
 
 using namespace modeld::formats;
 using namespace modeld::formats::test;
@@ -220,11 +224,9 @@ TEST_CASE("inspect: cancellation", "[inspect]") {
 
 TEST_CASE("inspect: torch fixtures end to end", "[inspect][fixtures]") {
   const auto path = torch_fixture("state_dict.pt");
-  if (!path)
-    return;
   inspect_options options;
   options.level = validation_level::comprehensive;
-  const auto r = inspect_file(*path, options);
+  const auto r = inspect_file(path, options);
   CHECK(r.format == model_format::pytorch_zip);
   REQUIRE(r.numerics);
   CHECK(r.numerics->nan_count == 1);
@@ -236,11 +238,148 @@ TEST_CASE("inspect: torch fixtures end to end", "[inspect][fixtures]") {
   const auto legacy = torch_fixture("legacy.pt");
   const auto scripted = torch_fixture("scripted.pt");
   const auto ckpt = torch_fixture("sd_style.ckpt");
-  if (!legacy || !scripted || !ckpt)
-    return;
-  CHECK(inspect_file(*legacy).format == model_format::pickle);
-  CHECK(inspect_file(*scripted).format == model_format::torchscript);
-  const auto sd = inspect_file(*ckpt);
+  CHECK(inspect_file(legacy).format == model_format::pickle);
+  CHECK(inspect_file(scripted).format == model_format::torchscript);
+  const auto sd = inspect_file(ckpt);
   CHECK(sd.is_valid());
   CHECK(sd.tensors.size() == 3);
+}
+
+namespace {
+
+bytes of(const std::string& s) { return from_string(s); }
+
+// A torch.save archive as torch writes it (archive/ prefix) around `data_pkl`, which holds the
+// tensors "w" (F32, 2x3) and "b" (F16, 2) before whatever else the test adds.
+bytes ckpt_with(const std::function<void(pickle_builder&)>& extra) {
+  pickle_builder p;
+  p.proto(2).empty_dict().mark();
+  p.unicode("w").tensor("FloatStorage", "0", 6, {2, 3});
+  p.unicode("b").tensor("HalfStorage", "1", 2, {2});
+  extra(p);
+  p.setitems().stop();
+  return make_zip({item("archive/data.pkl", p.build()), item("archive/byteorder", from_string("little")),
+                   item("archive/data/0", bytes(24, 0)), item("archive/data/1", bytes(4, 0)),
+                   item("archive/version", from_string("3\n"))});
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+} // namespace
+
+TEST_CASE("inspect: a .ckpt that calls a published gadget is invalid and names it", "[inspect][security]") {
+  const std::pair<std::string, std::string> gadgets[] = {
+    {"torch.hub", "load"}, {"idlelib.pyshell", "ModifiedInterpreter"},
+    {"doctest", "debug_script"}, {"trace", "Trace"}, {"pandas", "read_pickle"},
+    {"pandas.io.pickle", "read_pickle"}, {"torch._inductor.codecache", "compile_file"},
+    {"code", "InteractiveInterpreter"}, {"os", "system"},
+  };
+  for (const auto& [module, name] : gadgets) {
+    const auto qualified = module + "." + name;
+    INFO(qualified);
+    const auto file = ckpt_with([&](pickle_builder& p) {
+      p.unicode("payload").global(module, name).unicode("attacker/repo").op(0x85).reduce();
+    });
+    const auto r = inspect_bytes(view(file), "model.ckpt");
+    CHECK(r.format == model_format::pytorch_zip);
+    CHECK_FALSE(r.is_valid());
+    CHECK(has_code(r.issues, "PICKLE_UNSAFE_GLOBAL"));
+    CHECK(r.security.scanned);
+    CHECK(r.security.unsafe_globals == std::vector<std::string>{qualified});
+    CHECK(r.tensors.size() == 2); // the weights beside it are still described
+  }
+
+  // The real thing: torch.save of a state dict beside a torch.hub.load call.
+  const auto hub = of(real::torch_hub_checkpoint);
+  const auto r = inspect_bytes(view(hub), "sd-v1-5.ckpt");
+  CHECK(r.format == model_format::pytorch_zip);
+  CHECK_FALSE(r.is_valid());
+  CHECK(has_code(r.issues, "PICKLE_UNSAFE_GLOBAL"));
+  CHECK(r.security.unsafe_globals == std::vector<std::string>{"torch.hub.load"});
+}
+
+TEST_CASE("inspect: an unlisted global is an error and is named in unsafe_globals", "[inspect][security]") {
+  const auto file = ckpt_with([](pickle_builder& p) {
+    p.unicode("extra").global("mymodule", "Thing").empty_tuple().reduce();
+    p.unicode("again").global("mymodule", "Thing").empty_tuple().reduce(); // named once
+    p.unicode("evil").global("os", "system").unicode("id").op(0x85).reduce();
+  });
+  const auto r = inspect_bytes(view(file), "model.pt");
+  CHECK_FALSE(r.is_valid());
+  CHECK(has_code(r.issues, "PICKLE_UNLISTED_GLOBAL"));
+  CHECK(has_code(r.issues, "PICKLE_UNSAFE_GLOBAL"));
+  CHECK_FALSE(has_code(r.issues, "PICKLE_UNKNOWN_GLOBAL"));
+  for (const auto& i : r.issues)
+    if (i.code == "PICKLE_UNLISTED_GLOBAL")
+      CHECK(i.level == severity::error);
+  CHECK(sorted(r.security.unsafe_globals) == std::vector<std::string>{"mymodule.Thing", "os.system"});
+  CHECK(r.security.unknown_globals == std::vector<std::string>{"mymodule.Thing"});
+}
+
+TEST_CASE("inspect: real torch.save and Lightning checkpoints stay valid", "[inspect][security]") {
+  const auto sd = of(real::torch_save_state_dict);
+  auto r = inspect_bytes(view(sd), "state.pt");
+  CHECK(r.format == model_format::pytorch_zip);
+  CHECK(r.is_valid());
+  CHECK(r.security.scanned);
+  CHECK(r.security.unsafe_globals.empty());
+  CHECK(r.security.unknown_globals.empty());
+  CHECK(r.tensors.size() == 4);
+
+  // ModelCheckpoint as a callbacks key, numpy scalars, TorchVersion, defaultdict(list).
+  const auto lightning = of(real::lightning_checkpoint);
+  r = inspect_bytes(view(lightning), "sd-v1-4.ckpt");
+  CHECK(r.format == model_format::pytorch_zip);
+  CHECK(r.is_valid());
+  for (const auto& i : r.issues)
+    CHECK(i.code.rfind("PICKLE_", 0) != 0);
+  CHECK(r.security.unsafe_globals.empty());
+  REQUIRE(r.tensors.size() == 4);
+  CHECK(r.tensors[0].name == "state_dict.model.diffusion_model.out.2.weight");
+}
+
+TEST_CASE("inspect: plain pickle.dump streams of every protocol are pickle and scanned", "[inspect][security]") {
+  const std::string* plain[] = {&real::plain_protocol0, &real::plain_protocol1, &real::plain_protocol2,
+                                &real::plain_protocol3, &real::plain_protocol4, &real::plain_protocol5};
+  const std::string* evil[] = {&real::evil_protocol0, &real::evil_protocol1, &real::evil_protocol2,
+                               &real::evil_protocol3, &real::evil_protocol4, &real::evil_protocol5};
+  for (int protocol = 0; protocol < 6; ++protocol) {
+    const auto good = of(*plain[protocol]);
+    const auto bad = of(*evil[protocol]);
+    // Catalog discovery decides on the first 64 bytes.
+    CHECK(detect_format(view(good).first(64)) == model_format::pickle);
+    CHECK(detect_format(view(bad).first(64)) == model_format::pickle);
+    for (const char* name : {"model.bin", "model.pkl", "model.pth", "model.pt", "model.ckpt"}) {
+      INFO("protocol " << protocol << ", " << name);
+      auto r = inspect_bytes(view(good), name);
+      CHECK(r.format == model_format::pickle);
+      CHECK(r.security.scanned);
+      CHECK(r.is_valid());
+      CHECK(r.issues.empty());
+
+      r = inspect_bytes(view(bad), name);
+      CHECK(r.format == model_format::pickle);
+      CHECK(r.security.scanned);
+      CHECK_FALSE(r.is_valid());
+      CHECK(has_code(r.issues, "PICKLE_UNSAFE_GLOBAL"));
+      CHECK(r.security.unsafe_globals == std::vector<std::string>{"posix.system"});
+    }
+  }
+}
+
+TEST_CASE("identify: unmarked pickles do not disturb the other formats", "[identify]") {
+  // ONNX: ir_version 8 then a producer name.
+  CHECK(detect_format(view(bytes{0x08, 0x08, 0x12, 0x01, 'x'})) == model_format::onnx);
+  CHECK(detect_format(view(from_string("PK\x03\x04"))) == model_format::pytorch_zip);
+  CHECK(detect_format(view(from_string("GGUF\x03"))) == model_format::gguf);
+  // A safetensors header is never taken for a pickle, whatever it starts with.
+  const auto st = safetensors_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 4);
+  CHECK(detect_format(view(st)) == model_format::safetensors);
+  CHECK(detect_format(view(from_string("(c) 2024 Acme Corp\nAll rights reserved.\n"))) ==
+        model_format::unknown);
+  const auto r = inspect_bytes(view(from_string("class Net:\n  pass\n")), "notes.bin");
+  CHECK(has_code(r.issues, "UNKNOWN_FORMAT"));
 }

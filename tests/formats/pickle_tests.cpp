@@ -39,10 +39,12 @@ TEST_CASE("pickle: global classification", "[pickle]") {
   CHECK(classify_global("functools", "partial") == global_safety::unsafe);
   CHECK(classify_global("operator", "attrgetter") == global_safety::unsafe);
   CHECK(classify_global("numpy.f2py.crackfortran", "x") == global_safety::unsafe);
-  CHECK(classify_global("ossify", "x") == global_safety::unknown); // prefix, not a submodule
-  CHECK(classify_global("builtins", "print") == global_safety::unknown);
-  CHECK(classify_global("__torch__.MyModule", "x") == global_safety::unknown);
+  CHECK(classify_global("ossify", "x") == global_safety::unlisted); // prefix, not a submodule
+  CHECK(classify_global("builtins", "print") == global_safety::unlisted);
+  CHECK(classify_global("__torch__.MyModule", "x") == global_safety::unlisted);
   CHECK(classify_global("__torch__.MyModule", "x", true) == global_safety::safe);
+  CHECK(classify_global("torch.jit._pickle", "build_intlist") == global_safety::unlisted);
+  CHECK(classify_global("torch.jit._pickle", "build_intlist", true) == global_safety::safe);
 }
 
 TEST_CASE("pickle: protocol-0 text decoders", "[pickle]") {
@@ -80,7 +82,7 @@ TEST_CASE("pickle: a torch state dict yields named tensors and storages", "[pick
   REQUIRE(r.storages.size() == 2);
   CHECK(r.storages[1].storage_type == "FloatStorage");
   CHECK(r.storages[1].numel == 2);
-  CHECK(qualified(r, global_safety::unknown).empty());
+  CHECK(qualified(r, global_safety::unlisted).empty());
   CHECK(qualified(r, global_safety::unsafe).empty());
 }
 
@@ -96,7 +98,7 @@ TEST_CASE("pickle: nested state_dict paths", "[pickle]") {
   CHECK(r.tensors[0].name == "state_dict.model.w");
 }
 
-TEST_CASE("pickle: unsafe and unknown globals", "[pickle]") {
+TEST_CASE("pickle: unsafe and unlisted globals", "[pickle]") {
   issue_sink issues;
   auto r = scan(pickle_builder().proto(2).global("os", "system").unicode("id").op(0x85).reduce()
                   .stop().build(),
@@ -104,11 +106,14 @@ TEST_CASE("pickle: unsafe and unknown globals", "[pickle]") {
   CHECK(issues.has("PICKLE_UNSAFE_GLOBAL"));
   CHECK(qualified(r, global_safety::unsafe) == std::vector<std::string>{"os.system"});
 
-  issue_sink unknown;
+  // Not a known gadget, but not known to be weights either: refused, as weights_only refuses it.
+  issue_sink unlisted;
   r = scan(pickle_builder().proto(2).global("mylib", "Thing").empty_tuple().reduce().stop().build(),
-           unknown);
-  CHECK(unknown.has("PICKLE_UNKNOWN_GLOBAL"));
-  CHECK_FALSE(unknown.has_errors());
+           unlisted);
+  CHECK(unlisted.has("PICKLE_UNLISTED_GLOBAL"));
+  CHECK_FALSE(unlisted.has("PICKLE_UNSAFE_GLOBAL"));
+  CHECK(unlisted.has_errors());
+  CHECK(qualified(r, global_safety::unlisted) == std::vector<std::string>{"mylib.Thing"});
 }
 
 TEST_CASE("pickle: STACK_GLOBAL resolves through the memo", "[pickle]") {
@@ -283,4 +288,122 @@ TEST_CASE("pickle: root summaries for torch's legacy header", "[pickle]") {
   CHECK(r.roots[0].integer_le == std::string("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10));
   CHECK(r.roots[1].integer_le == std::string("\xe9\x03", 2));
   CHECK(r.roots[2].strings == std::vector<std::string>{"0", "1"});
+}
+
+namespace {
+
+struct named_global {
+  std::string_view module;
+  std::string_view name;
+};
+
+// Code-execution gadgets from picklescan's deny list and published advisories, spelled as the
+// exploits spell them (dotted names are attribute paths protocol 4 resolves).
+constexpr named_global gadgets[] = {
+  {"torch.hub", "load"},
+  {"torch", "hub.load"},
+  {"torch.hub", "load_state_dict_from_url"},
+  {"idlelib.pyshell", "ModifiedInterpreter"},
+  {"idlelib.pyshell", "ModifiedInterpreter.runcode"},
+  {"idlelib.run", "Executive.runcode"},
+  {"doctest", "debug_script"},
+  {"trace", "Trace"},
+  {"trace", "Trace.runctx"},
+  {"pandas", "read_pickle"},
+  {"pandas.io.pickle", "read_pickle"},
+  {"torch._inductor.codecache", "compile_file"},
+  {"torch._dynamo.guards", "GuardBuilder.get"},
+  {"torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_guards_expression"},
+  {"torch.jit.unsupported_tensor_ops", "execWrapper"},
+  {"torch.utils._config_module", "ConfigModule.load_config"},
+  {"torch.utils.bottleneck.__main__", "run_cprofile"},
+  {"torch.utils.data.datapipes.utils.decoder", "basichandlers"},
+  {"torch.storage", "_load_from_bytes"},
+  {"code", "InteractiveInterpreter.runcode"},
+  {"cProfile", "runctx"},
+  {"profile", "Profile.run"},
+  {"lib2to3.pgen2.pgen", "ParserGenerator.make_label"},
+  {"ensurepip", "_run_pip"},
+  {"distutils.file_util", "write_file"},
+  {"numpy.testing._private.utils", "runstring"},
+  {"asyncio.unix_events", "_UnixSubprocessTransport._start"},
+};
+
+bytes calls_by_global(const named_global& g) {
+  return pickle_builder().proto(2).global(g.module, g.name).unicode("x").op(0x85).reduce().stop()
+    .build();
+}
+
+bytes calls_by_stack_global(const named_global& g) {
+  return pickle_builder().proto(4).unicode(g.module).op(0x94).unicode(g.name).op(0x94)
+    .stack_global().unicode("x").op(0x85).reduce().stop().build();
+}
+
+} // namespace
+
+TEST_CASE("pickle: published gadgets are unsafe, imported either way", "[pickle]") {
+  for (const auto& g : gadgets) {
+    const auto name = std::string(g.module) + "." + std::string(g.name);
+    INFO(name);
+    CHECK(classify_global(g.module, g.name) == global_safety::unsafe);
+    CHECK(classify_global(g.module, g.name, true) == global_safety::unsafe); // TorchScript too
+    for (const auto& pickle : {calls_by_global(g), calls_by_stack_global(g)}) {
+      issue_sink issues;
+      const auto r = scan(pickle, issues);
+      CHECK(issues.has("PICKLE_UNSAFE_GLOBAL"));
+      CHECK(qualified(r, global_safety::unsafe) == std::vector<std::string>{name});
+    }
+  }
+}
+
+TEST_CASE("pickle: the allow list holds what weight files reference, exactly", "[pickle]") {
+  const named_global allowed[] = {
+    {"collections", "OrderedDict"}, {"collections", "defaultdict"}, {"collections", "Counter"},
+    {"torch._utils", "_rebuild_tensor_v2"}, {"torch._utils", "_rebuild_parameter"},
+    {"torch._tensor", "_rebuild_from_type_v2"}, {"torch", "HalfStorage"},
+    {"torch.cuda", "FloatStorage"}, {"torch", "FloatTensor"}, {"torch", "float8_e4m3fn"},
+    {"torch", "per_tensor_affine"}, {"torch", "Size"}, {"torch.nn.parameter", "Parameter"},
+    {"torch.torch_version", "TorchVersion"}, {"numpy.core.multiarray", "scalar"},
+    {"numpy.core.multiarray", "_reconstruct"}, {"numpy._core.multiarray", "scalar"},
+    {"numpy", "dtype"}, {"numpy", "ndarray"}, {"_codecs", "encode"}, {"builtins", "set"},
+    {"__builtin__", "set"}, {"__builtin__", "list"},
+    {"pytorch_lightning.callbacks.model_checkpoint", "ModelCheckpoint"},
+    {"pytorch_lightning.callbacks", "model_checkpoint"},
+    {"torch.nn.modules.container", "ParameterDict"},
+  };
+  for (const auto& g : allowed) {
+    INFO(g.module << "." << g.name);
+    CHECK(classify_global(g.module, g.name) == global_safety::safe);
+  }
+  // Near misses: an attribute of an allowed name, a rebuild function no allow list names, a
+  // whole pickled module (what torch.save(model) writes), a class defined by a training script.
+  const named_global unlisted[] = {
+    {"collections", "OrderedDict.fromkeys"}, {"numpy.core.multiarray", "scalar.x"},
+    {"torch._utils", "_rebuild_xla_tensor"}, {"torch.nn.modules.linear", "Linear"},
+    {"__main__", "Net"}, {"pytorch_lightning.trainer", "Trainer"}, {"builtins", "type"},
+    {"copyreg", "_reconstructor"}, {"torchvision.models.resnet", "ResNet"}, {"builtins", "bytes"},
+  };
+  for (const auto& g : unlisted) {
+    INFO(g.module << "." << g.name);
+    CHECK(classify_global(g.module, g.name) == global_safety::unlisted);
+  }
+  CHECK(to_string(global_safety::unlisted) == "unlisted");
+}
+
+TEST_CASE("pickle: unmarked protocol 0 and 1 streams are recognised by their first opcodes", "[pickle]") {
+  // (dp0 ... and }q\0( ...: what pickle.dumps of a dict writes at protocols 0 and 1.
+  CHECK(looks_like_pickle(view(from_string("(dp0\nVweights\np1\n(lp2\nF0.5\naF-1.25\na"))));
+  CHECK(looks_like_pickle(view(lit("}q\x00(X\x07\x00\x00\x00weightsq\x01]q\x02(G?"))));
+  CHECK(looks_like_pickle(view(from_string("ccollections\nOrderedDict\np0\n(tRp1\n."))));
+  // A long first module name fills a 64-byte sniff on its own.
+  CHECK(looks_like_pickle(view(from_string("cpytorch_lightning.callbacks.model_checkpoint\nModelCheckpoint\n"))));
+  CHECK(looks_like_pickle(view(pickle_builder().proto(2).stop().build())));
+  // Text and other formats that start with the same bytes.
+  CHECK_FALSE(looks_like_pickle(view(from_string("(c) 2024 Acme Corp\nAll rights reserved.\nLicensed"))));
+  CHECK_FALSE(looks_like_pickle(view(from_string("class Tiny(Module):\n  __parameters__ = []\n"))));
+  CHECK_FALSE(looks_like_pickle(view(from_string("(see the README)"))));
+  CHECK_FALSE(looks_like_pickle(view(from_string("just some text, not a model at all"))));
+  CHECK_FALSE(looks_like_pickle(view(from_string("{\"a\": 1}"))));
+  CHECK_FALSE(looks_like_pickle(view(from_string("("))));
+  CHECK_FALSE(looks_like_pickle(view(bytes{})));
 }

@@ -35,12 +35,10 @@ struct mapped_fixture {
   std::span<const std::uint8_t> bytes() const { return file.bytes(); }
 };
 
-std::optional<mapped_fixture> open_fixture(const char* name) {
+mapped_fixture open_fixture(const char* name) {
   const auto path = torch_fixture(name);
-  if (!path)
-    return std::nullopt;
   std::string error;
-  auto file = mapped_file::open(*path, error);
+  auto file = mapped_file::open(path, error);
   REQUIRE(file.is_open());
   return mapped_fixture{std::move(file)};
 }
@@ -246,10 +244,8 @@ TEST_CASE("torch legacy: header errors", "[torch]") {
 
 TEST_CASE("torch fixtures: torch.save state dict", "[torch][fixtures]") {
   const auto f = open_fixture("state_dict.pt");
-  if (!f)
-    return;
   issue_sink issues;
-  const auto info = inspect_torch_zip(f->bytes(), issues);
+  const auto info = inspect_torch_zip(f.bytes(), issues);
   CHECK_FALSE(issues.has_errors());
   CHECK(info.format == "pytorch_zip");
   CHECK(info.prefix == "state_dict");
@@ -268,10 +264,8 @@ TEST_CASE("torch fixtures: torch.save state dict", "[torch][fixtures]") {
 
 TEST_CASE("torch fixtures: SD-style checkpoint with views", "[torch][fixtures]") {
   const auto f = open_fixture("sd_style.ckpt");
-  if (!f)
-    return;
   issue_sink issues;
-  const auto info = inspect_torch_zip(f->bytes(), issues);
+  const auto info = inspect_torch_zip(f.bytes(), issues);
   CHECK_FALSE(issues.has_errors());
   REQUIRE(info.tensors.size() == 3);
   CHECK(info.tensors[0].name == "state_dict.model.diffusion_model.input_blocks.0.0.weight");
@@ -284,10 +278,8 @@ TEST_CASE("torch fixtures: SD-style checkpoint with views", "[torch][fixtures]")
 
 TEST_CASE("torch fixtures: malicious checkpoint", "[torch][fixtures]") {
   const auto f = open_fixture("malicious.pt");
-  if (!f)
-    return;
   issue_sink issues;
-  const auto info = inspect_torch_zip(f->bytes(), issues);
+  const auto info = inspect_torch_zip(f.bytes(), issues);
   CHECK(issues.has("PICKLE_UNSAFE_GLOBAL"));
   bool found = false;
   for (const auto& g : info.globals)
@@ -297,11 +289,9 @@ TEST_CASE("torch fixtures: malicious checkpoint", "[torch][fixtures]") {
 
 TEST_CASE("torch fixtures: legacy format", "[torch][fixtures]") {
   const auto f = open_fixture("legacy.pt");
-  if (!f)
-    return;
-  REQUIRE(looks_like_torch_legacy(f->bytes()));
+  REQUIRE(looks_like_torch_legacy(f.bytes()));
   issue_sink issues;
-  const auto info = inspect_pickle_file(f->bytes(), issues);
+  const auto info = inspect_pickle_file(f.bytes(), issues);
   CHECK(issues.items().empty());
   CHECK(info.legacy);
   REQUIRE(info.tensors.size() == 5);
@@ -312,12 +302,10 @@ TEST_CASE("torch fixtures: legacy format", "[torch][fixtures]") {
 
 TEST_CASE("torch fixtures: TorchScript archive", "[torch][fixtures]") {
   const auto f = open_fixture("scripted.pt");
-  if (!f)
-    return;
   issue_sink issues;
-  const auto info = inspect_torch_zip(f->bytes(), issues);
+  const auto info = inspect_torch_zip(f.bytes(), issues);
   CHECK_FALSE(issues.has_errors());
-  CHECK_FALSE(issues.has("PICKLE_UNKNOWN_GLOBAL"));
+  CHECK_FALSE(issues.has("PICKLE_UNLISTED_GLOBAL"));
   CHECK(info.format == "torchscript");
   CHECK(info.pickles_scanned.size() >= 4); // data, constants and the deflated debug pickles
   REQUIRE(info.tensors.size() == 2);
@@ -335,4 +323,49 @@ TEST_CASE("torch zip: storages of unknown type", "[torch]") {
   CHECK(issues.has("TORCH_UNKNOWN_STORAGE_TYPE"));
   REQUIRE(info.tensors.size() == 1);
   CHECK(info.tensors[0].dtype == "unknown");
+}
+
+TEST_CASE("torch zip: unmarked pickles are scanned under any name, in any case", "[torch]") {
+  // Protocol 0 has no PROTO marker: neither the upper-case name nor the first byte gave these
+  // away before.
+  auto items = torch_items();
+  items.push_back(item("m/EXTRA.PKL", from_string("cposix\nsystem\n(S'id'\ntR.")));
+  items.push_back(item("m/notes", from_string("(dp0\nVx\np1\ncbuiltins\nexec\np2\nsS'y'\nI1\ns.")));
+  // Text that merely starts like a pickle is not scanned.
+  items.push_back(item("m/code/model.py", from_string("class Net:\n  pass\n")));
+  issue_sink issues;
+  const auto info = inspect(items, issues);
+  CHECK(issues.has("PICKLE_UNSAFE_GLOBAL"));
+  CHECK(std::find(info.pickles_scanned.begin(), info.pickles_scanned.end(), "m/EXTRA.PKL") !=
+        info.pickles_scanned.end());
+  CHECK(std::find(info.pickles_scanned.begin(), info.pickles_scanned.end(), "m/notes") !=
+        info.pickles_scanned.end());
+  CHECK(info.pickles_scanned.size() == 3);
+  std::vector<std::string> unsafe;
+  for (const auto& g : info.globals)
+    if (g.safety == global_safety::unsafe)
+      unsafe.push_back(g.module + "." + g.name);
+  CHECK(unsafe == std::vector<std::string>{"posix.system", "builtins.exec"});
+}
+
+TEST_CASE("torch zip: __torch__ classes are allowed in TorchScript archives only", "[torch]") {
+  pickle_builder p;
+  p.proto(2).global("__torch__", "Net").empty_tuple().op(0x81).empty_dict().mark();
+  p.unicode("w").tensor("FloatStorage", "0", 6, {2, 3});
+  p.unicode("b").tensor("HalfStorage", "1", 2, {2});
+  p.setitems().op('b').stop();
+  auto items = torch_items();
+  items[0].data = p.build();
+
+  issue_sink plain;
+  auto info = inspect(items, plain);
+  CHECK(info.format == "pytorch_zip");
+  CHECK(plain.has("PICKLE_UNLISTED_GLOBAL"));
+  CHECK(plain.has_errors());
+
+  items.push_back(item("m/constants.pkl", pickle_builder().proto(2).empty_tuple().stop().build()));
+  issue_sink scripted;
+  info = inspect(items, scripted);
+  CHECK(info.format == "torchscript");
+  CHECK_FALSE(scripted.has_errors());
 }
