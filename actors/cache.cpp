@@ -12,20 +12,20 @@ namespace modeld::actors {
 namespace {
 
 using self_pointer = cache_actor::stateful_pointer<cache_state>;
-using reader_actor = caf::typed_actor<caf::replies_to<read_atom, std::string, std::string>::with<cache_fetch>,
-                                      caf::replies_to<inspect_atom, std::string, std::string>::with<cache_fetch>,
+using reader_actor = caf::typed_actor<caf::replies_to<read_atom, cached_model>::with<cache_fetch>,
+                                      caf::replies_to<inspect_atom, cached_model>::with<cache_fetch>,
                                       caf::replies_to<fill_atom, cached_model>::with<cache_fetch>>;
 
 // One read or inspection per worker thread.
 reader_actor::behavior_type reader(reader_actor::pointer self) {
   return {
-    [self](read_atom, const std::string& model_id, const std::string& path) {
+    [self](read_atom, const cached_model& model) {
       self->quit();
-      return read_model(model_id, path);
+      return read_model(model);
     },
-    [self](inspect_atom, const std::string& model_id, const std::string& path) {
+    [self](inspect_atom, const cached_model& model) {
       self->quit();
-      return inspect_model(model_id, path);
+      return inspect_model(model);
     },
     [self](fill_atom, const cached_model& model) {
       self->quit();
@@ -61,9 +61,10 @@ bool make_room(cache_state& state, std::uint64_t bytes) {
 }
 
 void admit(cache_state& state, const cache_fetch& fetched) {
-  auto& model = fetched.model;
+  auto model = fetched.model;
   if (!fetched.ok || !make_room(state, model.buffer->size()))
     return;
+  model.file.reset(); // entries hold bytes, not descriptors
   state.entries[model.model_id] = cache_state::entry{model, epoch_ms(), epoch_ms()};
   state.used += model.buffer->size();
   state.recency.push_front(model.model_id);
@@ -130,9 +131,16 @@ const cached_model* fresh_entry(cache_state& state, const std::string& model_id,
   return nullptr;
 }
 
-caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, const std::string& path,
-                               std::uint64_t size, std::int64_t mtime, bool read_on_miss) {
+caf::result<cache_fetch> fetch(self_pointer self, const located_file& file, bool read_on_miss) {
   auto& state = self->state;
+  const auto& model_id = file.model_id;
+  const auto& path = file.path;
+  const auto size = file.size_bytes;
+  const auto mtime = file.mtime_ns;
+  cached_model wanted;
+  wanted.model_id = model_id;
+  wanted.path = path;
+  wanted.file = file.file;
   if (auto* cached = fresh_entry(state, model_id, path, size, mtime)) {
     ++state.hits;
     touch(state, model_id);
@@ -149,7 +157,7 @@ caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, c
   if (!read_on_miss) {
     auto promise = self->make_response_promise<cache_fetch>();
     auto worker = self->spawn<caf::detached>(reader);
-    self->request(worker, caf::infinite, inspect_atom::value, model_id, path)
+    self->request(worker, caf::infinite, inspect_atom::value, wanted)
       .then(
         [promise, size, mtime](cache_fetch& fetched) mutable {
           fetched.model.size_bytes = size;
@@ -161,7 +169,7 @@ caf::result<cache_fetch> fetch(self_pointer self, const std::string& model_id, c
   }
   auto promise = self->make_response_promise<cache_fetch>();
   state.reading[model_id].waiters.push_back({promise, std::chrono::steady_clock::now()});
-  start_read(self, model_id, size, mtime, read_atom::value, model_id, path);
+  start_read(self, model_id, size, mtime, read_atom::value, wanted);
   return promise;
 }
 
@@ -193,16 +201,19 @@ std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uin
                                           std::to_string(available) + " bytes of host memory available"};
 }
 
-std::optional<failure> host_room_for(const std::string& model_id, const std::string& path) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  return ec ? std::nullopt : host_room_for_bytes(model_id, size);
+std::variant<gpu::file_reader, failure> reader_of(const std::string& path,
+                                                  const std::shared_ptr<const formats::unique_fd>& file) {
+  auto descriptor = file ? file->duplicate() : formats::unique_fd{};
+  if (!descriptor)
+    return failure{"INTERNAL", "'" + path + "' was not opened inside the model roots"};
+  return gpu::file_reader::adopt(std::move(descriptor), path);
 }
 
 namespace {
 
 // A standard-level report, or UNSUPPORTED_FORMAT when it does not validate.
-cache_fetch accept_report(const std::string& model_id, const std::string& path, formats::model_report inspected) {
+cache_fetch accept_report(const cached_model& model, formats::model_report inspected) {
+  const auto& model_id = model.model_id;
   cache_fetch out;
   auto report = std::make_shared<formats::model_report>(std::move(inspected));
   if (report->format == formats::model_format::unknown || !report->is_valid()) {
@@ -213,24 +224,34 @@ cache_fetch accept_report(const std::string& model_id, const std::string& path, 
     return out;
   }
   out.ok = true;
-  out.model = cached_model{model_id, path, report->file.size_bytes, 0, nullptr, report};
+  out.model = model;
+  out.model.size_bytes = report->file.size_bytes;
+  out.model.report = report;
   return out;
 }
 
 } // namespace
 
-cache_fetch inspect_model(const std::string& model_id, const std::string& path) {
-  return accept_report(model_id, path, formats::inspect_file(path, {formats::validation_level::standard, {}, nullptr}));
+cache_fetch inspect_model(const cached_model& model) {
+  auto descriptor = model.file ? model.file->duplicate() : formats::unique_fd{};
+  return accept_report(model, formats::inspect_opened(std::move(descriptor), model.path,
+                                                      {formats::validation_level::standard, {}, nullptr}));
 }
 
 cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress) {
   cache_fetch out;
-  if (auto refusal = host_room_for(model.model_id, model.path)) {
+  auto reader = reader_of(model.path, model.file);
+  if (auto* refusal = std::get_if<failure>(&reader)) {
+    out.error = *refusal;
+    return out;
+  }
+  const auto& file = std::get<gpu::file_reader>(reader);
+  if (auto refusal = host_room_for_bytes(model.model_id, file.size())) {
     out.error = *refusal;
     return out;
   }
   auto started = std::chrono::steady_clock::now();
-  auto buffer = gpu::read_host_buffer(model.path, progress);
+  auto buffer = gpu::read_host_buffer(file, progress);
   if (auto* reason = std::get_if<std::string>(&buffer)) {
     out.error = {"MODEL_NOT_FOUND", "cannot read '" + model.path + "': " + *reason};
     return out;
@@ -247,15 +268,14 @@ cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& 
   return out;
 }
 
-cache_fetch read_model(const std::string& model_id, const std::string& path) {
-  auto read = read_bytes(cached_model{model_id, path, 0, 0, nullptr, nullptr});
+cache_fetch read_model(const cached_model& model) {
+  auto read = read_bytes(model);
   if (!read.ok)
     return read;
   // The bytes just read, not the file again: the report describes exactly the buffer.
   const auto& bytes = *read.model.buffer;
-  auto inspected = accept_report(model_id, path,
-                                 formats::inspect_bytes({bytes.data(), bytes.size()}, path,
-                                                        {formats::validation_level::standard, {}, nullptr}));
+  auto inspected = accept_report(model, formats::inspect_bytes({bytes.data(), bytes.size()}, model.path,
+                                                               {formats::validation_level::standard, {}, nullptr}));
   if (!inspected.ok)
     return inspected;
   read.model.report = inspected.model.report;
@@ -278,9 +298,8 @@ cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, 
   self->state.board = std::move(board);
   self->state.board->publish(report(self->state));
   return {
-    [self](fetch_atom, const std::string& model_id, const std::string& path, std::uint64_t size,
-           std::int64_t mtime, bool read_on_miss) {
-      auto result = fetch(self, model_id, path, size, mtime, read_on_miss);
+    [self](fetch_atom, const located_file& file, bool read_on_miss) {
+      auto result = fetch(self, file, read_on_miss);
       self->state.board->publish(report(self->state));
       return result;
     },

@@ -65,19 +65,23 @@ struct cache_state {
 // Host memory left free when a file is read in, for everything else the host runs.
 inline constexpr std::uint64_t host_memory_reserve = 512ull << 20;
 
-// INSUFFICIENT_MEMORY when reading the file would leave the host less than the reserve:
-// such a read would end in the OOM killer rather than an error.
-std::optional<failure> host_room_for(const std::string& model_id, const std::string& path);
-// The same for `bytes` of host memory (a CPU device's copy of the tensors it loads).
+// INSUFFICIENT_MEMORY when `bytes` more of host memory (a file read in, a CPU device's copy of
+// the tensors it loads) would leave the host less than the reserve: such a read would end in
+// the OOM killer rather than an error.
 std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uint64_t bytes);
+
+// A reader of a model file through the descriptor it was opened with inside the roots (never
+// by path again); INTERNAL when there is none.
+std::variant<gpu::file_reader, failure> reader_of(const std::string& path,
+                                                  const std::shared_ptr<const formats::unique_fd>& file);
 
 // Inspects a file (standard level) without reading its bytes: what a miss of a load that
 // reads the file itself does, on a detached worker. UNSUPPORTED_FORMAT when it does not validate.
-cache_fetch inspect_model(const std::string& model_id, const std::string& path);
+cache_fetch inspect_model(const cached_model& model);
 
 // Reads a file into host memory and inspects it (standard level): what a cache miss does,
 // on a detached worker.
-cache_fetch read_model(const std::string& model_id, const std::string& path);
+cache_fetch read_model(const cached_model& model);
 
 // Reads the bytes of an inspected model (its report kept): what a fill does. Fails when the
 // file no longer has the size it was inspected at.

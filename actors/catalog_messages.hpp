@@ -70,14 +70,17 @@ struct scan_summary {
   std::vector<catalog::scan_error> errors;
 };
 
-// A file a request names, resolved inside the roots and stat'ed now.
+// A file a request names, resolved inside the roots and opened now (formats::open_beneath):
+// whoever reads it later reads through `file`, never by path, so a file swapped for a link
+// after this cannot lead outside the roots.
 struct located_file {
   bool found = false;
-  catalog::scan_error error; // when not found: PATH_NOT_ALLOWED or MODEL_NOT_FOUND
+  catalog::scan_error error; // when not found: PATH_NOT_ALLOWED, MODEL_NOT_FOUND or UNREADABLE
   std::string model_id;
   std::string path;
-  std::uint64_t size_bytes = 0;
+  std::uint64_t size_bytes = 0; // fstat of `file`
   std::int64_t mtime_ns = 0;
+  std::shared_ptr<const formats::unique_fd> file;
 };
 
 struct validation_cache_key {
@@ -106,12 +109,14 @@ struct scan_request {
 struct validation_job {
   std::uint64_t ticket = 0; // names this request for drop_atom
   std::string path;
+  std::shared_ptr<const formats::unique_fd> file; // opened inside the roots; read through this
   formats::validation_level level = formats::validation_level::standard;
   std::shared_ptr<const progress_sink> progress; // null: no progress wanted
 };
 
 struct validation_outcome {
   bool cancelled = false;
+  bool describes_file = true; // false: the file changed while it was read (FILE_CHANGED); not remembered
   std::string result_json; // the `data` of post_model_validate
   std::string sha256;
   std::string autov2;

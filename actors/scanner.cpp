@@ -16,13 +16,24 @@ namespace {
 
 using self_pointer = scanner_actor::stateful_pointer<scanner_state>;
 
-// Stats `path` into `file`; false when it is gone or not a regular file.
-bool stat_file(const std::string& path, located_file& file) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode))
+// Opens `file.path` inside `root` and stats it through the descriptor; false (with the refusal in
+// `file.error`) when it is gone, not a regular file, or reached through a link that leaves `root`.
+bool open_located(const std::string& root, located_file& file) {
+  auto opened = formats::open_beneath(root, file.path);
+  if (auto* refused = std::get_if<formats::open_refusal>(&opened)) {
+    file.error = {file.path, refused->code, refused->message};
     return false;
+  }
+  auto descriptor = std::make_shared<formats::unique_fd>(std::move(std::get<formats::unique_fd>(opened)));
+  struct stat info {};
+  if (::fstat(descriptor->get(), &info) != 0) {
+    file.error = {file.path, "UNREADABLE", "cannot stat '" + file.path + "'"};
+    return false;
+  }
   file.size_bytes = static_cast<std::uint64_t>(info.st_size);
   file.mtime_ns = static_cast<std::int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 + info.st_mtim.tv_nsec;
+  file.file = std::move(descriptor);
+  file.found = true;
   return true;
 }
 
@@ -42,9 +53,7 @@ located_file locate_path(const scanner_state& state, const std::string& model_pa
   auto& path = std::get<catalog::resolved_path>(resolved);
   file.model_id = path.model_id;
   file.path = path.path;
-  if (!stat_file(file.path, file))
-    return not_found(model_path, "'" + model_path + "' does not exist");
-  file.found = true;
+  open_located(path.root, file);
   return file;
 }
 
@@ -93,11 +102,8 @@ caf::result<located_file> locate_model(self_pointer self, const std::string& mod
         located_file file;
         file.model_id = model_id;
         file.path = lookup.record.entry.path;
-        if (!stat_file(file.path, file)) {
-          promise.deliver(not_found(model_id, "the file of model '" + model_id + "' no longer exists"));
-          return;
-        }
-        file.found = true;
+        if (!open_located(lookup.record.entry.root, file) && file.error.code == "MODEL_NOT_FOUND")
+          file.error.message = "the file of model '" + model_id + "' no longer exists";
         promise.deliver(std::move(file));
       },
       [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
@@ -116,8 +122,14 @@ scan_summary plan_changes(const catalog::discovery_result& found, const known_ca
   summary.errors = found.errors;
   summary.unchanged = found.unchanged.size();
   for (auto& file : found.changed) {
-    auto report = formats::inspect_file(file.path, {formats::validation_level::basic, {}, nullptr});
+    auto opened = formats::open_beneath(file.root, file.path);
     meter.add(file.size_bytes);
+    if (auto* refused = std::get_if<formats::open_refusal>(&opened)) { // swapped or gone since discovery saw it
+      summary.errors.push_back({file.path, refused->code, refused->message});
+      continue;
+    }
+    auto report = formats::inspect_opened(std::move(std::get<formats::unique_fd>(opened)), file.path,
+                                          {formats::validation_level::basic, {}, nullptr});
     if (report.format == formats::model_format::unknown) {
       summary.errors.push_back({file.path, "UNSUPPORTED_FORMAT", "content is no supported model format"});
       if (known.files.count(file.model_id) > 0) {

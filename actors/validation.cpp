@@ -81,7 +81,7 @@ caf::result<validation_outcome> enqueue(self_pointer self, validation_job& job) 
   auto [it, inserted] = state.scans.try_emplace(key);
   auto& scan = it->second;
   if (inserted) {
-    scan.job = worker_job{job.path, job.level, std::make_shared<std::atomic<bool>>(false),
+    scan.job = worker_job{job.path, job.file, job.level, std::make_shared<std::atomic<bool>>(false),
                           std::make_shared<progress_fanout>()};
     state.queued.push_back(key);
   }
@@ -165,11 +165,14 @@ validation_outcome run_validation(const worker_job& job) {
     last = now;
     job.progress->report(done, total, std::string{stage});
   };
-  auto report = formats::inspect_file(job.path, options);
+  auto report = formats::inspect_opened(job.file ? job.file->duplicate() : formats::unique_fd{}, job.path, options);
   validation_outcome outcome;
   outcome.cancelled = report.cancelled;
   outcome.result_json = boost::json::serialize(catalog::validation_json(report, job.level));
-  if (report.checksums) {
+  // A file that changed while it was read: the report describes no state of it, so nothing of
+  // it (checksums least of all) may be remembered.
+  outcome.describes_file = !formats::has_code(report.issues, "FILE_CHANGED");
+  if (report.checksums && outcome.describes_file) {
     outcome.sha256 = report.checksums->sha256;
     outcome.autov2 = report.checksums->autov2;
   }

@@ -31,6 +31,7 @@ private:
 
 struct worker_job {
   std::string path;
+  std::shared_ptr<const formats::unique_fd> file; // opened inside the roots
   formats::validation_level level = formats::validation_level::standard;
   std::shared_ptr<std::atomic<bool>> cancel;
   std::shared_ptr<progress_fanout> progress;

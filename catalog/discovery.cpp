@@ -11,8 +11,10 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "formats/confined_open.hpp"
 #include "formats/identify.hpp"
 
 namespace modeld::catalog {
@@ -118,32 +120,30 @@ std::optional<std::string> dangling_target(const fs::path& link) {
   return weak.string();
 }
 
-enum class sniff_outcome { model, not_a_model, unreadable, not_regular };
+enum class sniff_outcome { model, not_a_model, unreadable, refused };
 
 struct sniffed {
   sniff_outcome outcome = sniff_outcome::unreadable;
   struct stat st {};
   int error = 0;
+  formats::open_refusal refusal; // when refused: swapped for a link that leaves the root, or no regular file
 };
 
-// Opens (non-blocking, so a file swapped for a FIFO cannot hang the scan), checks it is still
-// a regular file, and reads its first bytes. Size and mtime come from the same descriptor, so
-// they describe the content that was sniffed.
-sniffed sniff(const std::string& path) {
+// Opens inside `root` (no link may lead out of it, and a file swapped for a FIFO is no regular
+// file), and reads its first bytes. Size and mtime come from the same descriptor, so they
+// describe the content that was sniffed.
+sniffed sniff(const std::string& root, const std::string& path) {
   sniffed out;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    out.error = errno;
+  auto opened = formats::open_beneath(root, path);
+  if (auto* refused = std::get_if<formats::open_refusal>(&opened)) {
+    out.outcome = refused->code == "UNREADABLE" ? sniff_outcome::unreadable : sniff_outcome::refused;
+    out.error = EACCES;
+    out.refusal = *refused;
     return out;
   }
+  const int fd = std::get<formats::unique_fd>(opened).get();
   if (::fstat(fd, &out.st) != 0) {
     out.error = errno;
-    ::close(fd);
-    return out;
-  }
-  if (!S_ISREG(out.st.st_mode)) {
-    ::close(fd);
-    out.outcome = sniff_outcome::not_regular;
     return out;
   }
   std::array<std::uint8_t, sniff_bytes> head{};
@@ -154,14 +154,12 @@ sniffed sniff(const std::string& path) {
       continue;
     if (got < 0) {
       out.error = errno;
-      ::close(fd);
       return out;
     }
     if (got == 0)
       break;
     filled += static_cast<std::size_t>(got);
   }
-  ::close(fd);
   const auto format = formats::detect_format(std::span<const std::uint8_t>(head.data(), filled));
   out.outcome = format == formats::model_format::unknown && !extension_promises_onnx(path) ? sniff_outcome::not_a_model
                                                                                           : sniff_outcome::model;
@@ -294,12 +292,25 @@ private:
     // are found under their real location.
     if (S_ISDIR(st.st_mode))
       return;
-    if (!root_holding(roots_, canonical)) {
-      error(path, "PATH_NOT_ALLOWED", "link points outside the model roots: " + canonical);
+    // Model files are opened relative to their own root (formats::open_beneath), so a link is
+    // followed only while it stays inside the root it sits in.
+    if (!is_inside(root(), canonical)) {
+      error(path, "PATH_NOT_ALLOWED", "link points outside its model root: " + canonical);
       return;
     }
-    if (S_ISREG(st.st_mode))
-      take_file(model_id, canonical, st);
+    if (!S_ISREG(st.st_mode))
+      return;
+    // A link to a file the walk finds under its own name would take that file's id (whichever
+    // comes first in the walk) and hide its metadata: the file keeps its id, the link is reported.
+    auto real_id = relative_to(root(), canonical);
+    const auto taken = taken_paths_.find(canonical);
+    if (taken != taken_paths_.end())
+      real_id = taken->second; // hidden, or reached through another link first
+    if (taken != taken_paths_.end() || (!has_hidden_component(real_id) && depth_of(real_id) <= limits_.max_depth)) {
+      error(path, "DUPLICATE_FILE", "link to a file catalogued as '" + real_id + "'");
+      return;
+    }
+    take_file(model_id, canonical, st);
   }
 
   // `canonical` is the file itself for a plain file, the link's target for a link.
@@ -312,7 +323,7 @@ private:
             "model id '" + model_id + "' is already taken by a file under an earlier model root");
       return;
     }
-    taken_paths_.insert(canonical);
+    taken_paths_.emplace(canonical, model_id);
 
     discovered_file file{model_id, root(), path, static_cast<std::uint64_t>(st.st_size), mtime_ns_of(st)};
     const auto known = known_.find(model_id);
@@ -322,13 +333,16 @@ private:
       out_.unchanged.push_back(model_id);
       return;
     }
-    const auto head = sniff(canonical);
+    const auto head = sniff(root(), canonical);
     switch (head.outcome) {
       case sniff_outcome::unreadable:
-        error(path, "UNREADABLE", "cannot read: " + errno_text(head.error));
+        error(path, "UNREADABLE", head.refusal.message.empty() ? "cannot read: " + errno_text(head.error)
+                                                                : head.refusal.message);
         undecided_ids_.insert(model_id);
         return;
-      case sniff_outcome::not_regular: // replaced by a FIFO or device since the lstat
+      case sniff_outcome::refused: // replaced since the lstat (a FIFO, a link out of the root) or gone
+        if (head.refusal.code != "MODEL_NOT_FOUND")
+          error(path, head.refusal.code, head.refusal.message);
         return;
       case sniff_outcome::not_a_model: // a known id whose file no longer holds a model is removed
         error(path, "UNSUPPORTED_FORMAT", "content is not a known model format");
@@ -391,7 +405,7 @@ private:
   bool partial_ = false;
   bool stopped_ = false;
   std::size_t visited_ = 0;
-  std::unordered_set<std::string> taken_paths_;     // canonical paths of files kept
+  std::unordered_map<std::string, std::string> taken_paths_; // canonical path of a file kept -> its id
   std::unordered_set<std::string> kept_ids_;        // changed or unchanged
   std::unordered_set<std::string> undecided_ids_;   // present, but could not be read
   std::unordered_set<std::string> walked_;          // roots whose ids may be removed

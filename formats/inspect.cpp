@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <exception>
+#include <set>
 
 #include "formats/architecture.hpp"
 #include "formats/gguf.hpp"
@@ -105,11 +106,19 @@ void torch_report(torch_archive_info&& info, model_report& report, parse_outcome
     scanned += (scanned.empty() ? "" : ",") + name;
   add_structure(report, "pickles_scanned", scanned);
   report.security.scanned = true;
+  // Every refused global is named in unsafe_globals, whichever label it got: a client that
+  // reads only that list must not miss one. Each pickle of an archive lists its own, so the
+  // same name may come several times.
+  std::set<std::string> listed;
   for (const auto& g : info.globals) {
-    if (g.safety == global_safety::unsafe)
-      report.security.unsafe_globals.push_back(g.module + "." + g.name);
-    else if (g.safety == global_safety::unknown)
-      report.security.unknown_globals.push_back(g.module + "." + g.name);
+    if (g.safety == global_safety::safe)
+      continue;
+    auto qualified = g.module + "." + g.name;
+    if (!listed.insert(qualified).second)
+      continue;
+    if (g.safety == global_safety::unlisted)
+      report.security.unknown_globals.push_back(qualified);
+    report.security.unsafe_globals.push_back(std::move(qualified));
   }
   // Numerics run over storages, not tensors: views share storages and would count twice.
   for (const auto& s : info.storages)
@@ -214,24 +223,21 @@ void guarded(issue_sink& issues, Body&& body) {
   }
 }
 
-} // namespace
-
-model_report inspect_file(const std::filesystem::path& path, const inspect_options& options) {
+// A report for `path` whose content comes from `mapping_of()` (which sets `error` when it maps
+// nothing).
+template <class Map>
+model_report inspect_mapping(const std::filesystem::path& path, const inspect_options& options, Map mapping_of) {
   model_report report;
   issue_sink issues;
   guarded(issues, [&] {
     report.path = path.string();
     report.file.extension = lower_extension(path.filename().string());
-    std::error_code ec;
-    report.file.exists = std::filesystem::exists(path, ec);
-    if (!report.file.exists) {
-      issues.error("FILE_NOT_FOUND", "no file at " + report.path);
-      return;
-    }
+    report.file.exists = true;
     std::string error;
-    auto mapping = mapped_file::open(path, error);
+    auto mapping = mapping_of(report, issues, error);
     if (!mapping.is_open()) {
-      issues.error("FILE_UNREADABLE", "cannot map " + report.path + ": " + error);
+      if (report.file.exists)
+        issues.error("FILE_UNREADABLE", "cannot map " + report.path + ": " + error);
       return;
     }
     report.file.readable = true;
@@ -243,6 +249,26 @@ model_report inspect_file(const std::filesystem::path& path, const inspect_optio
   });
   report.issues = issues.take();
   return report;
+}
+
+} // namespace
+
+model_report inspect_file(const std::filesystem::path& path, const inspect_options& options) {
+  return inspect_mapping(path, options, [&](model_report& report, issue_sink& issues, std::string& error) {
+    std::error_code ec;
+    report.file.exists = std::filesystem::exists(path, ec);
+    if (!report.file.exists) {
+      issues.error("FILE_NOT_FOUND", "no file at " + report.path);
+      return mapped_file{};
+    }
+    return mapped_file::open(path, error);
+  });
+}
+
+model_report inspect_opened(unique_fd file, const std::filesystem::path& path, const inspect_options& options) {
+  return inspect_mapping(path, options, [&](model_report&, issue_sink&, std::string& error) {
+    return mapped_file::map(std::move(file), error);
+  });
 }
 
 model_report inspect_bytes(std::span<const std::uint8_t> bytes, std::string_view file_name,

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "formats/checksum_scan.hpp"
+#include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 
 namespace modeld::formats {
@@ -26,6 +27,10 @@ struct inspect_options {
 // checks it, scans every pickle, detects architecture, and (comprehensive) hashes and scans
 // its numbers. Never throws: every problem, including unexpected internal ones, is an issue.
 model_report inspect_file(const std::filesystem::path& path, const inspect_options& options = {});
+
+// The same over a file the caller opened (the service opens with open_beneath, so the file read
+// is the one that was checked to lie inside its root); `path` names it in the report.
+model_report inspect_opened(unique_fd file, const std::filesystem::path& path, const inspect_options& options = {});
 
 // The same over bytes already in memory (fuzzing, tests); `file_name` supplies the extension.
 model_report inspect_bytes(std::span<const std::uint8_t> bytes, std::string_view file_name,

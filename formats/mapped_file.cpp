@@ -134,36 +134,37 @@ mapped_file::~mapped_file() {
 }
 
 mapped_file mapped_file::open(const std::filesystem::path& path, std::string& error) {
-  mapped_file result;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = std::strerror(errno);
-    return result;
+  auto opened = open_unconfined(path.string());
+  if (auto* refused = std::get_if<open_refusal>(&opened)) {
+    error = refused->message;
+    return {};
   }
+  return map(std::move(std::get<unique_fd>(opened)), error);
+}
+
+mapped_file mapped_file::map(unique_fd fd, std::string& error) {
+  mapped_file result;
   struct stat info {};
-  if (::fstat(fd, &info) != 0) {
+  if (::fstat(fd.get(), &info) != 0) {
     error = std::strerror(errno);
-    ::close(fd);
     return result;
   }
   if (!S_ISREG(info.st_mode)) {
     // Devices and FIFOs would block or map garbage; model files are regular files.
     error = "not a regular file";
-    ::close(fd);
     return result;
   }
   const auto size = static_cast<std::uint64_t>(info.st_size);
   if (size > 0) {
-    void* address = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* address = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (address == MAP_FAILED) {
       error = std::strerror(errno);
-      ::close(fd);
       return result;
     }
     result.data_ = static_cast<const std::uint8_t*>(address);
     result.guard_ = guard(result.data_, size);
   }
-  ::close(fd); // the mapping keeps its own reference to the file
+  // Closed on return: the mapping keeps its own reference to the file.
   result.size_ = size;
   result.open_ = true;
   return result;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "formats/confined_open.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -28,6 +30,8 @@ public:
   // Opens and maps `path`. On failure returns an empty mapping and sets `error` (errno text).
   // A zero-length file yields an empty, valid mapping.
   static mapped_file open(const std::filesystem::path& path, std::string& error);
+  // Maps the file behind `fd` (a regular file, e.g. from open_beneath) and closes the descriptor.
+  static mapped_file map(unique_fd fd, std::string& error);
 
   std::span<const std::uint8_t> bytes() const noexcept { return {data_, size_}; }
   std::uint64_t size() const noexcept { return size_; }

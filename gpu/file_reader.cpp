@@ -14,18 +14,17 @@
 namespace modeld::gpu {
 
 std::variant<file_reader, std::string> file_reader::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return "cannot open " + path + ": " + std::strerror(errno);
+  auto opened = formats::open_unconfined(path);
+  if (auto* refused = std::get_if<formats::open_refusal>(&opened))
+    return refused->message;
+  return adopt(std::move(std::get<formats::unique_fd>(opened)), path);
+}
+
+file_reader file_reader::adopt(formats::unique_fd file, std::string path) {
   struct stat facts {};
-  if (::fstat(fd, &facts) != 0 || !S_ISREG(facts.st_mode)) {
-    const auto reason = S_ISREG(facts.st_mode) ? "cannot stat " + path + ": " + std::strerror(errno)
-                                               : "not a regular file: " + path;
-    ::close(fd);
-    return reason;
-  }
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return file_reader(fd, static_cast<std::uint64_t>(facts.st_size), path);
+  const auto size = ::fstat(file.get(), &facts) == 0 ? static_cast<std::uint64_t>(facts.st_size) : 0;
+  ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return file_reader(file.release(), size, std::move(path));
 }
 
 file_reader::file_reader(file_reader&& other) noexcept

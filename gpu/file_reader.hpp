@@ -3,6 +3,7 @@
 // RAM cache and the direct reads of a virtual CPU device.
 #pragma once
 
+#include "formats/confined_open.hpp"
 #include "gpu/progress_meter.hpp"
 
 #include <cstdint>
@@ -14,8 +15,11 @@ namespace modeld::gpu {
 
 class file_reader {
 public:
-  // Opens a regular file for reading; the reason on failure ("cannot open PATH: ...").
+  // Opens a regular file for reading by path; the reason on failure ("cannot open PATH: ...").
+  // For tools and tests: the service opens model files with formats::open_beneath and adopts.
   static std::variant<file_reader, std::string> open(const std::string& path);
+  // Reads through `file` (a regular file); `path` names it in errors.
+  static file_reader adopt(formats::unique_fd file, std::string path);
 
   file_reader(file_reader&& other) noexcept;
   file_reader& operator=(file_reader&&) = delete;

@@ -83,10 +83,14 @@ std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(c
   auto opened = file_reader::open(path);
   if (auto* reason = std::get_if<std::string>(&opened))
     return *reason;
-  const auto& file = std::get<file_reader>(opened);
+  return read_host_buffer(std::get<file_reader>(opened), progress);
+}
+
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const file_reader& file,
+                                                                                const progress_callback& progress) {
   auto allocated = allocate(file.size());
   if (auto* reason = std::get_if<std::string>(&allocated))
-    return *reason + " (reading " + path + ")";
+    return *reason + " (reading " + file.path() + ")";
   auto buffer = std::move(std::get<0>(allocated));
   // Exactly the size fstat gave: a file that grows meanwhile is read up to that size, one that
   // shrinks is an error rather than a buffer with a zero-filled tail.

@@ -84,6 +84,11 @@ std::shared_ptr<gpu::loaded_weights> checked(std::variant<gpu::load_success, std
   return std::get<gpu::load_success>(loaded).weights;
 }
 
+// The file opened as the service opens a model file: inside its root (formats::open_beneath).
+gpu::file_reader open_in_root(const std::string& root, const std::string& path) {
+  return gpu::file_reader::adopt(std::get<formats::unique_fd>(formats::open_beneath(root, path)), path);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -93,6 +98,7 @@ int main(int argc, char** argv) {
   auto dir = std::filesystem::temp_directory_path() / ("load_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto path = (dir / "model.safetensors").string();
+  const auto root = std::filesystem::canonical(dir).string();
   write_model(path, mib << 20, 64);
   auto report = formats::inspect_file(path, {formats::validation_level::basic, {}, nullptr});
   double gb = static_cast<double>(std::filesystem::file_size(path)) / 1e9;
@@ -105,7 +111,7 @@ int main(int argc, char** argv) {
   gpu::load_request request{device, {}, gpu::load_dtype::keep, nullptr, {}};
   auto cold_s = median_seconds(runs, [&] {
     return checked(gpu::loads_from_file(report, request)
-                     ? gpu::load_weights_from_file(report, path, request)
+                     ? gpu::load_weights_from_file(report, open_in_root(root, path), request)
                      : gpu::load_weights(report, *std::get<0>(gpu::read_host_buffer(path)), request));
   });
   auto staged_s = median_seconds(runs, [&] {

@@ -204,32 +204,26 @@ TEST_CASE("a file whose content is no model format is UNSUPPORTED_FORMAT, not ch
   CHECK(result.errors[1].path == root + "/notes.safetensors");
 }
 
-TEST_CASE("one file reached through two roots is kept once, under the first") {
+TEST_CASE("a link into another root is PATH_NOT_ALLOWED: files are opened inside their own root") {
   temp_dir tmp;
   const auto first = tmp.dir("first");
   const auto second = tmp.dir("second");
   write_safetensors(fs::path(second) / "real.safetensors");
   link(fs::path(second) / "real.safetensors", fs::path(first) / "alias.safetensors");
 
-  SECTION("the link's root comes first: the link's id wins") {
-    const auto result = discover({first, second}, {});
-    CHECK(result.errors.empty());
-    REQUIRE(changed_ids(result) == ids{"alias.safetensors"});
-    CHECK(result.changed[0].root == first);
-    CHECK(result.changed[0].path == first + "/alias.safetensors");
-  }
-  SECTION("the target's root comes first: the real file wins") {
-    const auto result = discover({second, first}, {});
-    CHECK(result.errors.empty());
+  for (const auto& roots : {std::vector<std::string>{first, second}, std::vector<std::string>{second, first}}) {
+    const auto result = discover(roots, {});
     REQUIRE(changed_ids(result) == ids{"real.safetensors"});
     CHECK(result.changed[0].root == second);
+    CHECK(error_codes(result) == ids{"PATH_NOT_ALLOWED"});
+    CHECK(result.errors[0].path == first + "/alias.safetensors");
   }
   SECTION("nested roots: the inner files are kept once") {
     write_safetensors(fs::path(first) / "inner/x.safetensors");
     const auto inner = first + "/inner";
     const auto result = discover({first, inner, second}, {});
-    CHECK(result.errors.empty());
-    CHECK(changed_ids(result) == ids{"alias.safetensors", "inner/x.safetensors"});
+    CHECK(error_codes(result) == ids{"PATH_NOT_ALLOWED"});
+    CHECK(changed_ids(result) == ids{"inner/x.safetensors", "real.safetensors"});
   }
   SECTION("a root listed twice is walked once") {
     const auto result = discover({second, second}, {});
@@ -260,7 +254,7 @@ TEST_CASE("different files with one model id in two roots: the first root keeps 
   }
 }
 
-TEST_CASE("file links inside the roots are taken under their own id") {
+TEST_CASE("a link to a file the walk finds under its own name is reported, not swapped in") {
   temp_dir tmp;
   const auto root = tmp.dir("models");
   write_safetensors(fs::path(root) / "store/blob", 40);
@@ -268,11 +262,26 @@ TEST_CASE("file links inside the roots are taken under their own id") {
   link(fs::path(root) / "named/model.safetensors", fs::path(root) / "chain.safetensors"); // link to a link
 
   const auto result = discover({root}, {});
-  CHECK(result.errors.empty());
-  // "chain.safetensors" sorts first, so it keeps the blob; the other names of it are dropped.
-  REQUIRE(changed_ids(result) == ids{"chain.safetensors"});
+  // "chain.safetensors" sorts first: a walk that took links as it met them gave it the blob's id.
+  REQUIRE(changed_ids(result) == ids{"store/blob"});
   CHECK(result.changed[0].size_bytes == 8 + 40);
+  CHECK(error_codes(result) == ids{"DUPLICATE_FILE", "DUPLICATE_FILE"});
+  CHECK(error_for(result, root + "/chain.safetensors")->message.find("store/blob") != std::string::npos);
+  CHECK(error_for(result, root + "/named/model.safetensors") != nullptr);
+}
+
+TEST_CASE("a link to a hidden file is taken under its own id, once") {
+  temp_dir tmp;
+  const auto root = tmp.dir("models");
+  write_safetensors(fs::path(root) / ".store/blob", 40);
+  link("../.store/blob", fs::path(root) / "named/model.safetensors");
+  link(fs::path(root) / "named/model.safetensors", fs::path(root) / "chain.safetensors");
+
+  const auto result = discover({root}, {});
+  REQUIRE(changed_ids(result) == ids{"chain.safetensors"});
   CHECK(result.changed[0].path == root + "/chain.safetensors");
+  CHECK(error_codes(result) == ids{"DUPLICATE_FILE"});
+  CHECK(error_for(result, root + "/named/model.safetensors")->message.find("chain.safetensors") != std::string::npos);
 }
 
 TEST_CASE("links that leave the roots are PATH_NOT_ALLOWED") {
@@ -293,10 +302,10 @@ TEST_CASE("links that leave the roots are PATH_NOT_ALLOWED") {
   CHECK(error_for(result, root + "/dangling_out.safetensors")->code == "PATH_NOT_ALLOWED");
   CHECK(error_for(result, root + "/dangling_in.safetensors")->code == "UNREADABLE");
 
-  SECTION("once the sibling is a root too, the link is taken") {
+  SECTION("also when the sibling is a root too: a link may not leave its own root") {
     const auto both = discover({root, sibling}, {});
-    CHECK(changed_ids(both) == ids{"sub/relative_out.safetensors"});
-    CHECK(error_codes(both) == ids{"UNREADABLE", "PATH_NOT_ALLOWED"});
+    CHECK(changed_ids(both) == ids{"outside.safetensors"});
+    CHECK(error_codes(both) == ids{"UNREADABLE", "PATH_NOT_ALLOWED", "PATH_NOT_ALLOWED", "PATH_NOT_ALLOWED"});
   }
 }
 

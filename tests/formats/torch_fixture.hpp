@@ -1,22 +1,20 @@
 #pragma once
 
-// Real files written by scripts/make_torch_fixtures.py (run by ctest as a fixture setup step).
+// Real files written by scripts/make_torch_fixtures.py, which the build runs (with Debian's
+// /usr/bin/python3 and its torch) before these tests are linked.
 
-#include <cstdlib>
+#include <catch2/catch.hpp>
+
 #include <filesystem>
-#include <optional>
 
 namespace modeld::formats::test {
 
-// The fixture file's path, or nullopt (with a printed reason) when torch fixtures are absent.
-inline std::optional<std::filesystem::path> torch_fixture(const char* name) {
-  const char* dir = std::getenv("MODELD_TORCH_FIXTURES");
-  if (dir == nullptr || !std::filesystem::exists(std::filesystem::path(dir) / name)) {
-    WARN("skipped: torch fixture " << name << " missing (needs /usr/bin/python3 with torch; "
-                                      "run through ctest)");
-    return std::nullopt;
-  }
-  return std::filesystem::path(dir) / name;
+// The fixture file's path; the test fails when it was not written.
+inline std::filesystem::path torch_fixture(const char* name) {
+  const auto path = std::filesystem::path(MODELD_TORCH_FIXTURES) / name;
+  INFO("torch fixture " << path << " is missing: the build writes it with /usr/bin/python3, which needs torch");
+  REQUIRE(std::filesystem::exists(path));
+  return path;
 }
 
 } // namespace modeld::formats::test
