@@ -1,5 +1,6 @@
 #include "actors/metadata_store.hpp"
 #include "actors/epoch.hpp"
+#include "catalog/case_fold.hpp"
 
 #include <caf/sec.hpp>
 
@@ -127,7 +128,7 @@ bool matches(const model_record& record, const model_query& q) {
     return false;
   if (q.format && e.format != *q.format)
     return false;
-  if (q.tag && std::find(record.metadata.tags.begin(), record.metadata.tags.end(), *q.tag) == record.metadata.tags.end())
+  if (q.tag && !catalog::has_tag(record.metadata.tags, *q.tag))
     return false;
   if (q.loaded && *q.loaded != (q.loaded_ids.count(e.model_id) > 0))
     return false;

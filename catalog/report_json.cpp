@@ -3,6 +3,10 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
+
 namespace modeld::catalog {
 namespace json = boost::json;
 namespace {
@@ -11,6 +15,33 @@ json::object metadata_object(const formats::metadata_map& map) {
   json::object out;
   for (auto& [key, value] : map)
     out[key] = value;
+  return out;
+}
+
+// formats/ reports every structure fact as text (a metadata_map); the facts below are whole
+// numbers or booleans and are answered as JSON numbers and booleans. A value that does not
+// read as one (a damaged file's version record, say) keeps its text rather than vanishing.
+constexpr std::array<std::string_view, 12> integer_facts{
+  "header_length", "data_start", "tensor_count", "gguf_version",      "kv_count",    "alignment",
+  "data_offset",   "ir_version", "node_count",   "initializer_count", "entry_count", "version"};
+constexpr std::array<std::string_view, 1> boolean_facts{"legacy"};
+
+json::value structure_value(std::string_view key, std::string_view text) {
+  if (std::find(boolean_facts.begin(), boolean_facts.end(), key) != boolean_facts.end() &&
+      (text == "true" || text == "false"))
+    return text == "true";
+  std::uint64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (std::find(integer_facts.begin(), integer_facts.end(), key) != integer_facts.end() && !text.empty() &&
+      ec == std::errc{} && end == text.data() + text.size() && (text.size() == 1 || text.front() != '0'))
+    return number;
+  return json::string(text);
+}
+
+json::object structure_object(const formats::metadata_map& facts) {
+  json::object out;
+  for (auto& [key, text] : facts)
+    out[key] = structure_value(key, text);
   return out;
 }
 
@@ -73,7 +104,7 @@ json::object validation_json(const formats::model_report& report, formats::valid
       {"size_bytes", report.file.size_bytes},
       {"extension", report.file.extension},
       {"readable", report.file.readable}}},
-    {"structure", metadata_object(report.structure)},
+    {"structure", structure_object(report.structure)},
     {"security",
      {{"scanned", report.security.scanned},
       {"unsafe_globals", strings(report.security.unsafe_globals)},
@@ -103,6 +134,16 @@ json::object validation_json(const formats::model_report& report, formats::valid
       {"components", components_array(report)},
       {"embedded", metadata_object(report.embedded)}}},
   };
+}
+
+void type_structure_values(json::object& validation_result) {
+  auto* details = validation_result.if_contains("validation_details");
+  auto* structure = details && details->is_object() ? details->get_object().if_contains("structure") : nullptr;
+  if (structure == nullptr || !structure->is_object())
+    return;
+  for (auto& fact : structure->get_object())
+    if (fact.value().is_string())
+      fact.value() = structure_value(fact.key(), fact.value().get_string());
 }
 
 void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report) {

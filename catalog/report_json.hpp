@@ -18,7 +18,12 @@ std::string_view to_string(formats::validation_level level);
 // {is_valid, validation_details{format, level, file{...}, structure{...}, security{...},
 // checksums?, numerics?}, issues[], data{architecture, type, precision, parameter_count,
 // tensor_count, components[], embedded{}}}
+// structure{} keeps JSON types: sizes, counts and versions are numbers, `legacy` a boolean.
 boost::json::object validation_json(const formats::model_report& report, formats::validation_level level);
+
+// Gives a validation result the structure{} types of validation_json, for results stored
+// before structure values were typed (they held every value as a string).
+void type_structure_values(boost::json::object& validation_result);
 
 // Catalog fields of `entry` from a basic-level report of its file.
 void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report);

@@ -50,7 +50,14 @@ std::variant<std::vector<device_description>, std::string> enumerate_devices(con
   }
   for (auto& request : spec.devices) {
     if (request.kind == device_kind::cpu) {
-      devices.push_back(cpu_device(request.index, request.budget_bytes.value_or(physical_memory_bytes())));
+      // A virtual CPU device's memory is the host's: a budget beyond it would only fail later,
+      // mid-load, with the host out of memory.
+      auto host = physical_memory_bytes();
+      auto budget = request.budget_bytes.value_or(host);
+      if (host != 0 && budget > host)
+        return "budget " + format_byte_size(budget) + " of " + request.id() + " exceeds the host's memory (" +
+               format_byte_size(host) + ")";
+      devices.push_back(cpu_device(request.index, budget));
       continue;
     }
     if (static_cast<std::size_t>(request.index) >= cuda.size())

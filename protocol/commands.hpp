@@ -1,5 +1,5 @@
 // The command table: every command of PROTOCOL.md, and for each what answers it. Commands
-// handled by the connection itself (hello, ping, cancel, subscriptions) are marked so.
+// the connection answers itself (hello, ping, cancel, subscriptions) have no handler.
 #pragma once
 
 #include "actors/actors.hpp"
@@ -40,15 +40,9 @@ struct service_context {
 using command_result = std::variant<boost::json::value, protocol_error>;
 using command_handler = asio::awaitable<command_result> (*)(service_context&, request&);
 
-enum class command_kind {
-  connection, // answered by the session (hello, ping, cancel, subscriptions)
-  service,    // answered by `handler`
-};
-
 struct command_entry {
   std::string_view name;
-  command_kind kind;
-  command_handler handler = nullptr;
+  command_handler handler = nullptr; // null: answered by the session
 };
 
 // nullptr when `name` is no command of the protocol.

@@ -18,19 +18,36 @@ bool failed(const field_result<T>& result) {
 }
 
 field_result<actors::fault_request> read_fault(const json::object& data) {
-  auto mode = optional_string(data, "mode", 16);
+  static constexpr std::array<std::string_view, 4> modes{"crash", "hang", "slow", "oom"};
+  auto mode = optional_enum(data, "mode", modes);
   if (failed(mode))
     return std::get<protocol_error>(mode);
-  auto& mode_value = std::get<std::optional<std::string>>(mode);
+  auto& mode_value = std::get<std::optional<std::string_view>>(mode);
   if (!mode_value)
     return invalid_field("mode", "mode is missing (crash, hang, slow or oom)");
-  if (*mode_value != "crash" && *mode_value != "hang" && *mode_value != "slow" && *mode_value != "oom")
-    return invalid_field("mode", "mode must be crash, hang, slow or oom");
   auto duration = optional_count(data, "duration_ms", max_duration_ms);
   if (failed(duration))
     return std::get<protocol_error>(duration);
   auto ms = std::get<std::optional<std::uint64_t>>(duration).value_or(default_duration_ms);
-  return actors::fault_request{*mode_value, static_cast<std::uint32_t>(ms)};
+  return actors::fault_request{std::string{*mode_value}, static_cast<std::uint32_t>(ms)};
+}
+
+// cache, metadata_store or validation, in any case ("MetadataStore", "Cache").
+std::optional<actors::service> service_target(std::string_view target) {
+  for (auto which : actors::all_services)
+    if (same_enum_value(target, actors::to_string(which)))
+      return which;
+  return std::nullopt;
+}
+
+// The id of a "device:<id>" target: the prefix in any case ("Device:"), the id as sent, since
+// device ids are matched exactly everywhere.
+std::optional<std::string_view> device_target(std::string_view target) {
+  constexpr std::string_view prefix = "device:";
+  if (target.size() < prefix.size() || !same_enum_value(target.substr(0, prefix.size() - 1), "device") ||
+      target[prefix.size() - 1] != ':')
+    return std::nullopt;
+  return target.substr(prefix.size());
 }
 
 json::value fault_answer(const std::string& target, const actors::fault_request& request) {
@@ -73,8 +90,12 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   auto& target_value = std::get<std::optional<std::string>>(target);
   if (!target_value)
     co_return invalid_field("target", "target is missing (device:<id>, cache, metadata_store or validation)");
-  auto service = actors::service_named(*target_value);
-  if (!service && !target_value->starts_with("device:"))
+  auto service = service_target(*target_value);
+  if (service)
+    *target_value = std::string{actors::to_string(*service)}; // answered as canonical, like every enum value
+  else if (auto device_id = device_target(*target_value))
+    *target_value = "device:" + std::string{*device_id};
+  else
     co_return invalid_field("target", "target must be device:<id>, cache, metadata_store or validation");
   auto fault = read_fault(req.data);
   if (failed(fault))

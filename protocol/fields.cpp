@@ -1,6 +1,26 @@
 #include "protocol/fields.hpp"
 
 namespace modeld::protocol {
+namespace {
+
+// The next character of an enum value that takes part in matching, lower-cased, or 0 at the end.
+char next_enum_char(std::string_view text, std::size_t& at) {
+  while (at < text.size() && (text[at] == '_' || text[at] == '-'))
+    ++at;
+  if (at == text.size())
+    return 0;
+  char c = text[at++];
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string listed(std::span<const std::string_view> names) {
+  std::string text;
+  for (std::size_t i = 0; i < names.size(); ++i)
+    text.append(i == 0 ? "" : i + 1 == names.size() ? " or " : ", ").append(names[i]);
+  return text;
+}
+
+} // namespace
 
 field_result<std::optional<std::string>> optional_string(const boost::json::object& data, std::string_view field,
                                                          std::size_t max_length) {
@@ -45,6 +65,37 @@ field_result<std::optional<std::uint64_t>> optional_count(const boost::json::obj
   if (number > max)
     return out_of_range();
   return std::optional<std::uint64_t>{number};
+}
+
+bool same_enum_value(std::string_view sent, std::string_view name) {
+  std::size_t in_sent = 0, in_name = 0;
+  while (true) {
+    char a = next_enum_char(sent, in_sent), b = next_enum_char(name, in_name);
+    if (a != b)
+      return false;
+    if (a == 0)
+      return true;
+  }
+}
+
+std::optional<std::string_view> match_enum(std::string_view sent, std::span<const std::string_view> names) {
+  for (auto name : names)
+    if (same_enum_value(sent, name))
+      return name;
+  return std::nullopt;
+}
+
+field_result<std::optional<std::string_view>> optional_enum(const boost::json::object& data, std::string_view field,
+                                                            std::span<const std::string_view> names) {
+  auto text = optional_string(data, field, 64);
+  if (auto* error = std::get_if<protocol_error>(&text))
+    return *error;
+  auto& value = std::get<std::optional<std::string>>(text);
+  if (!value)
+    return std::optional<std::string_view>{};
+  if (auto name = match_enum(*value, names))
+    return std::optional<std::string_view>{name};
+  return invalid_field(field, std::string{field} + " must be " + listed(names) + " (in any case)");
 }
 
 } // namespace modeld::protocol

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -26,5 +27,19 @@ field_result<std::string> required_model_id(const boost::json::object& data);
 // A whole number from 0 to max (JSON integers, or doubles with no fraction).
 field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
                                                           std::uint64_t max);
+
+// Enum values (validation_level, dtype, mode, filter values, ...) are matched ignoring ASCII
+// case and the separators '_' and '-': .NET's JsonStringEnumConverter sends the C# member name
+// ("Comprehensive", "Fp16", "MetadataStore"), other clients snake_case or upper case. Every
+// enum name of the protocol is ASCII, so no wider folding is needed.
+bool same_enum_value(std::string_view sent, std::string_view name);
+
+// The name in `names` that `sent` spells, or none.
+std::optional<std::string_view> match_enum(std::string_view sent, std::span<const std::string_view> names);
+
+// An optional enum-valued field: the matching name of `names` (as listed there), none when the
+// field is absent; INVALID_REQUEST naming the field and the names otherwise.
+field_result<std::optional<std::string_view>> optional_enum(const boost::json::object& data, std::string_view field,
+                                                            std::span<const std::string_view> names);
 
 } // namespace modeld::protocol

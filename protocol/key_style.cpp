@@ -1,9 +1,12 @@
 #include "protocol/key_style.hpp"
 
+#include "protocol/fields.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <array>
 #include <cctype>
+#include <tuple>
 
 namespace modeld::protocol {
 namespace {
@@ -59,13 +62,11 @@ std::string from_snake_case(std::string_view snake_key, key_case style) {
 }
 
 std::optional<key_case> parse_key_case(std::string_view name) {
-  auto normalized = to_snake_case(name);
-  if (normalized == "snake" || normalized == "snake_case")
-    return key_case::snake;
-  if (normalized == "camel" || normalized == "camel_case")
-    return key_case::camel;
-  if (normalized == "pascal" || normalized == "pascal_case")
-    return key_case::pascal;
+  for (auto [style, short_name, long_name] : {std::tuple{key_case::snake, "snake", "snake_case"},
+                                              std::tuple{key_case::camel, "camel", "camel_case"},
+                                              std::tuple{key_case::pascal, "pascal", "pascal_case"}})
+    if (same_enum_value(name, short_name) || same_enum_value(name, long_name))
+      return style;
   return std::nullopt;
 }
 

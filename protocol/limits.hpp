@@ -12,6 +12,9 @@ struct server_limits {
   std::size_t max_in_flight_per_connection = 256; // more pipelined requests wait unread
   std::size_t max_queued_response_bytes = 16 << 20; // the write queue; reading pauses above it
   std::chrono::milliseconds half_line_timeout{30000}; // a started line must end within this
+  // A connection with nothing in flight, no subscription and no bytes received for this long
+  // is closed, so idle sockets cannot hold every slot of max_connections. 0: never.
+  std::chrono::milliseconds idle_timeout{600000};
   std::chrono::milliseconds drain_grace{10000};   // shutdown waits this long for in-flight work
 };
 

@@ -9,6 +9,8 @@
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 
+#include <array>
+
 namespace modeld::protocol {
 namespace json = boost::json;
 using namespace actors;
@@ -38,17 +40,14 @@ asio::awaitable<std::variant<model_record, protocol_error>> lookup(service_conte
 }
 
 field_result<formats::validation_level> read_level(const json::object& data) {
-  auto level = optional_string(data, "validation_level", 32);
+  static constexpr std::array<std::string_view, 3> names{"basic", "standard", "comprehensive"};
+  auto level = optional_enum(data, "validation_level", names);
   if (auto* error = std::get_if<protocol_error>(&level))
     return *error;
-  auto& value = std::get<std::optional<std::string>>(level);
+  auto& value = std::get<std::optional<std::string_view>>(level);
   if (!value || *value == "standard")
     return formats::validation_level::standard;
-  if (*value == "basic")
-    return formats::validation_level::basic;
-  if (*value == "comprehensive")
-    return formats::validation_level::comprehensive;
-  return invalid_field("validation_level", "validation_level must be basic, standard or comprehensive");
+  return *value == "basic" ? formats::validation_level::basic : formats::validation_level::comprehensive;
 }
 
 // Which file a validation names: model_id (catalog) or model_path (inside the roots).
@@ -64,25 +63,27 @@ field_result<std::pair<std::string, bool>> validation_target(const json::object&
   return std::pair{std::get<std::string>(id), false};
 }
 
-protocol_error located_error(const catalog::scan_error& error) {
-  auto code = error.code == "MODEL_NOT_FOUND" ? error_code::model_not_found : error_code::path_not_allowed;
-  protocol_error out{code, error.message};
-  out.details["path"] = error.path;
-  return out;
-}
-
 json::value validation_answer(const std::string& result_json, const located_file& file, bool from_cache) {
   json::error_code ec;
   auto value = json::parse(result_json, ec);
   if (ec || !value.is_object())
     value = json::object{};
   auto& object = value.get_object();
+  if (from_cache)
+    catalog::type_structure_values(object);
   object["model_id"] = file.model_id;
   object["from_cache"] = from_cache;
   return value;
 }
 
 } // namespace
+
+protocol_error located_error(const catalog::scan_error& error) {
+  auto code = error.code == "MODEL_NOT_FOUND" ? error_code::model_not_found : error_code::path_not_allowed;
+  protocol_error out{code, error.message};
+  out.details["path"] = error.path;
+  return out;
+}
 
 asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context) {
   std::set<std::string> ids;
@@ -174,13 +175,13 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
     co_return validation_answer(*hit, file, true);
 
   auto ticket = context.next_ticket++;
-  validation_job job{ticket, file.path, level_value, progress_for(req)};
+  validation_job job{ticket, file.path, file.file, level_value, progress_for(req)};
   auto outcome =
     co_await ask<validation_outcome>(context.bridge, context.services->validation(), caf::infinite, validate_atom::value, job);
   if (auto* error = std::get_if<caf::error>(&outcome)) {
     // The request was cancelled or timed out (or the scan failed): the scan may stop.
     if (auto validation = context.services->validation())
-      context.bridge.dispatch([validation, ticket](caf::event_based_actor* self) {
+      context.bridge.dispatch([validation, ticket](actors::gateway_actor* self) {
         self->send(validation, drop_atom::value, ticket);
       });
     co_return actor_failure(*error, "validation");
@@ -188,9 +189,11 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
   auto& result = std::get<validation_outcome>(outcome);
   if (result.cancelled)
     co_return protocol_error{error_code::cancelled, "validation was cancelled"};
+  if (!result.describes_file)
+    co_return validation_answer(result.result_json, file, false);
   validation_record record{key, result.result_json, result.sha256, result.autov2};
   if (auto store = context.services->store()) // not remembered while the store restarts
-    context.bridge.dispatch([store, record](caf::event_based_actor* self) {
+    context.bridge.dispatch([store, record](actors::gateway_actor* self) {
       self->request(store, caf::infinite, remember_atom::value, record).then([](ok_atom) {}, [](caf::error&) {});
     });
   co_return validation_answer(result.result_json, file, false);

@@ -3,12 +3,17 @@
 // the answer to JSON.
 #pragma once
 
+#include "catalog/discovery.hpp"
 #include "protocol/commands.hpp"
 
 #include <set>
 #include <string>
 
 namespace modeld::protocol {
+
+// The wire error for a file that could not be resolved or opened inside the roots:
+// MODEL_NOT_FOUND, else PATH_NOT_ALLOWED (outside the roots, a link that leaves them, unreadable).
+protocol_error located_error(const catalog::scan_error& error);
 
 // Models resident on some device now (from one status round).
 asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context);

@@ -1,14 +1,18 @@
 #include "protocol/model_json.hpp"
 
+#include "catalog/case_fold.hpp"
 #include "protocol/json_writer.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <array>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <span>
+#include <tuple>
 
 namespace modeld::protocol {
 namespace json = boost::json;
@@ -30,6 +34,15 @@ std::string default_name(const catalog::catalog_entry& entry) {
   return std::filesystem::path(entry.model_id).stem().string();
 }
 
+// The values of catalog fields (PROTOCOL.md, "Identity and vocabulary"), which get_models
+// filters match in any case.
+constexpr std::array<std::string_view, 7> format_names{"safetensors", "pytorch_zip", "pickle", "torchscript",
+                                                       "gguf",        "onnx",        "unknown"};
+constexpr std::array<std::string_view, 8> type_names{"checkpoint", "unet", "vae", "text_encoder",
+                                                     "lora",       "controlnet", "llm", "unknown"};
+constexpr std::array<std::string_view, 13> architecture_names{
+  "sd1", "sd2", "sdxl", "sdxl_refiner", "sd3", "flux", "vae", "lora", "controlnet", "clip", "t5", "llama", "unknown"};
+
 bool has_control_character(std::string_view text) {
   for (unsigned char c : text)
     if (c < 0x20 || c == 0x7F)
@@ -48,7 +61,7 @@ std::string normalize_tag(std::string_view raw) {
     if (space)
       tag.push_back(' ');
     space = false;
-    tag.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    tag.push_back(c);
   }
   return tag;
 }
@@ -132,6 +145,7 @@ field_result<std::vector<std::string>> normalize_tags(const json::value& tags) {
   if (!tags.is_array())
     return invalid_field("tags", "tags must be an array of strings");
   std::vector<std::string> out;
+  std::vector<std::string> folded; // of `out`: a tag that differs only in case is a duplicate
   for (auto& item : tags.get_array()) {
     if (!item.is_string())
       return invalid_field("tags", "tags must be an array of strings");
@@ -141,9 +155,11 @@ field_result<std::vector<std::string>> normalize_tags(const json::value& tags) {
     if (tag.size() > max_tag_length)
       return invalid_field("tags", "tag '" + tag.substr(0, 32) + "...' is longer than " +
                                      std::to_string(max_tag_length) + " bytes");
-    if (tag.empty() || std::find(out.begin(), out.end(), tag) != out.end())
+    auto tag_folded = catalog::fold_case(tag);
+    if (tag.empty() || std::find(folded.begin(), folded.end(), tag_folded) != folded.end())
       continue;
     out.push_back(std::move(tag));
+    folded.push_back(std::move(tag_folded));
     if (out.size() > max_tags)
       return invalid_field("tags", "more than " + std::to_string(max_tags) + " tags");
   }
@@ -179,15 +195,22 @@ field_result<catalog::metadata_patch> parse_metadata_patch(const json::object& m
 
 field_result<actors::model_query> parse_model_query(const json::object& data) {
   actors::model_query query;
-  for (auto [field, target] : {std::pair{"type", &query.type}, std::pair{"architecture", &query.architecture},
-                               std::pair{"format", &query.format}, std::pair{"tag", &query.tag}}) {
+  using vocabulary = std::span<const std::string_view>;
+  for (auto [field, target, names] : {std::tuple{"type", &query.type, vocabulary{type_names}},
+                                      std::tuple{"architecture", &query.architecture, vocabulary{architecture_names}},
+                                      std::tuple{"format", &query.format, vocabulary{format_names}}}) {
     auto value = optional_string(data, field, max_short_field);
     if (auto* error = std::get_if<protocol_error>(&value))
       return *error;
-    *target = std::get<std::optional<std::string>>(value);
+    // The catalog holds the vocabulary's spelling; a value outside it is kept and matches nothing.
+    if (auto& sent = std::get<std::optional<std::string>>(value))
+      *target = std::string{match_enum(*sent, names).value_or(*sent)};
   }
-  if (query.tag)
-    query.tag = normalize_tag(*query.tag);
+  auto tag = optional_string(data, "tag", max_short_field);
+  if (auto* error = std::get_if<protocol_error>(&tag))
+    return *error;
+  if (auto& sent = std::get<std::optional<std::string>>(tag))
+    query.tag = normalize_tag(*sent);
   if (auto* loaded = data.if_contains("loaded")) {
     if (!loaded->is_bool())
       return invalid_field("loaded", "loaded must be true or false");

@@ -23,9 +23,10 @@ boost::json::object model_json(const actors::model_record& record, bool loaded);
 // The metadata shape of PROTOCOL.md ("metadata: {model_id, name, type, ...}").
 boost::json::object metadata_json(const actors::model_record& record);
 
-// Tags as stored: trimmed, lower-case, inner whitespace collapsed to one space, empty ones
-// dropped, duplicates dropped (first kept). Control characters, more than max_tags tags, or
-// a tag longer than max_tag_length are an error.
+// Tags as stored: trimmed, inner whitespace collapsed to one space, in the case they were sent
+// in; empty ones dropped, and duplicates, ignoring case (catalog::fold_case), too (the first
+// spelling kept). Control characters, more than max_tags tags, or a tag longer than
+// max_tag_length are an error.
 inline constexpr std::size_t max_tags = 64;
 inline constexpr std::size_t max_tag_length = 64;
 field_result<std::vector<std::string>> normalize_tags(const boost::json::value& tags);

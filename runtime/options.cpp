@@ -2,12 +2,14 @@
 
 #include "gpu/byte_size.hpp"
 #include "protocol/commands.hpp"
+#include "runtime/config_file.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -76,9 +78,10 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   // Half the cores: the other half runs the TCP front end and blocking workers.
   out.actor_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   CLI::App app{"modeld: model-management service for GPU hosts (NDJSON over TCP)", "modeld"};
-  app.set_config("--config", "", "Read flags from a TOML/INI file (same names as the flags)");
+  auto* config = app.set_config("--config", "", "Read flags from a file of `name = value` lines (names without --)");
   std::string listen = "127.0.0.1:7311", devices = "auto", cache_size = "4GiB", token_file;
   std::uint64_t half_line_ms = out.limits.half_line_timeout.count();
+  std::uint64_t idle_ms = out.limits.idle_timeout.count();
   std::uint64_t drain_ms = out.limits.drain_grace.count();
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: pick one, print it)")->capture_default_str();
   app.add_option("--model-root", out.model_roots, "Directory of model files (repeatable)");
@@ -95,6 +98,8 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))->capture_default_str();
   app.add_option("--half-line-timeout-ms", half_line_ms, "Close a connection whose started line stalls this long")
     ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{3600000}))->capture_default_str();
+  app.add_option("--idle-timeout-ms", idle_ms, "Close a connection idle this long (0: never)")
+    ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{604800000}))->capture_default_str();
   app.add_option("--drain-grace-ms", drain_ms, "How long shutdown waits for in-flight requests")
     ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))->capture_default_str();
   app.add_option("--status-deadline-ms", out.status_deadline_ms, "Per-device deadline of status answers")
@@ -104,16 +109,25 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler")
     ->check(CLI::Range(1u, 256u))->capture_default_str();
   app.set_version_flag("--version", std::string{protocol::server_version});
+  std::set<std::string> config_keys;
+  for (const auto* option : app.get_options())
+    if (option->get_configurable())
+      config_keys.insert(option->get_lnames().begin(), option->get_lnames().end());
+  app.config_formatter(std::make_shared<strict_config>(std::move(config_keys)));
+  app.allow_config_extras(CLI::config_extras_mode::error);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
     std::ostringstream text;
     app.exit(e, text, text);
     return early_exit{0, text.str()};
+  } catch (const CLI::ConfigError& e) {
+    return early_exit{2, "modeld: --config " + config->as<std::string>() + ": " + e.what()};
   } catch (const CLI::ParseError& e) {
     return early_exit{2, std::string{"modeld: "} + e.what()};
   }
   out.limits.half_line_timeout = std::chrono::milliseconds(half_line_ms);
+  out.limits.idle_timeout = std::chrono::milliseconds(idle_ms);
   out.limits.drain_grace = std::chrono::milliseconds(drain_ms);
   if (auto error = parse_listen(listen, out))
     return early_exit{2, "modeld: " + *error};

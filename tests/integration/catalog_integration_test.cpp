@@ -1,7 +1,6 @@
 // Catalog, metadata and validation commands against real files over TCP.
+#include "demo_server.hpp"
 #include "json_checks.hpp"
-#include "line_client.hpp"
-#include "modeld_process.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -15,47 +14,6 @@
 using namespace modeld::test;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-
-namespace {
-
-// A model server over a demo root; the root outlives the server.
-struct demo_server {
-  temp_dir models;
-  std::unique_ptr<modeld_process> server;
-  std::unique_ptr<line_client> client;
-
-  explicit demo_server(std::vector<std::string> extra = {}) {
-    write_demo_models(models.path);
-    extra.insert(extra.begin(), {"--model-root", models.path});
-    server = std::make_unique<modeld_process>(extra);
-    client = std::make_unique<line_client>(server->port());
-  }
-  json::value call(json::object request) { return client->call(request); }
-  json::value call(std::string command, json::object data) {
-    return client->call(json::object{{"command", command}, {"data", std::move(data)}});
-  }
-  std::string root() const { return fs::canonical(models.path).string(); }
-};
-
-void write_file(const std::string& path, std::string_view bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// A minimal valid safetensors file with one F32 tensor of `values` elements.
-std::string safetensors_bytes(std::size_t values) {
-  std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::to_string(values) + R"(],"data_offsets":[0,)" +
-                       std::to_string(values * 4) + "]}}";
-  while (header.size() % 8 != 0)
-    header.push_back(' ');
-  std::string out(8, '\0');
-  auto length = static_cast<std::uint64_t>(header.size());
-  for (int i = 0; i < 8; ++i)
-    out[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
-  return out + header + std::string(values * 4, '\0');
-}
-
-} // namespace
 
 TEST_CASE("get_models lists the demo root with real formats and architectures", "[catalog]") {
   demo_server s;
@@ -248,7 +206,7 @@ TEST_CASE("metadata: defaults, partial updates, revisions, conflicts, limits", "
   auto written = data_of(first);
   CHECK(written.at("revision") == 1);
   CHECK(written.at("name") == "Style LoRA");
-  CHECK(written.at("tags") == json::array{"anime", "line art"});
+  CHECK(written.at("tags") == json::array{"Anime", "Line Art"});
   CHECK(written.at("custom").at("SeedValue") == 7);
 
   auto partial = data_of(s.call("put_model_metadata", {{"model_id", id}, {"metadata", {{"author", "me"}}}, {"expected_revision", 1}}));
@@ -319,4 +277,77 @@ TEST_CASE("a validation past its timeout_ms answers TIMEOUT; a cancelled one CAN
   // The server stays responsive and the file still validates afterwards.
   auto after = data_of(s.call("post_model_validate", {{"model_path", "big.safetensors"}, {"validation_level", "basic"}}));
   CHECK(after.at("is_valid") == true);
+}
+
+TEST_CASE("get_models filters take their values in any case, as .NET enums send them", "[catalog][enums]") {
+  demo_server s;
+  auto total = [&](json::object filter) { return data_of(s.call("get_models", filter)).at("total").to_number<int>(); };
+  const int safetensors = total({{"format", "safetensors"}});
+  REQUIRE(safetensors >= 3);
+  CHECK(total({{"format", "SafeTensors"}}) == safetensors);
+  CHECK(total({{"format", "SAFETENSORS"}}) == safetensors);
+  CHECK(total({{"format", "PytorchZip"}}) == total({{"format", "pytorch_zip"}}));
+  CHECK(total({{"format", "pytorch_zip"}}) >= 1);
+  CHECK(total({{"type", "Checkpoint"}}) == total({{"type", "checkpoint"}}));
+  CHECK(total({{"type", "checkpoint"}}) >= 1);
+  CHECK(total({{"architecture", "SD1"}}) == total({{"architecture", "sd1"}}));
+  CHECK(total({{"architecture", "sd1"}}) >= 1);
+  CHECK(total({{"architecture", "Lora"}, {"type", "LORA"}, {"format", "Safetensors"}}) == 1);
+  CHECK(total({{"architecture", "SDXL"}}) == 0); // a known value no demo model has
+  CHECK(total({{"format", "Parquet"}}) == 0);    // an unknown value matches nothing, as before
+}
+
+TEST_CASE("validation_level takes its values in any case", "[catalog][enums]") {
+  demo_server s;
+  const std::string id = "vae/demo-vae.safetensors";
+  auto deep = data_of(s.call("post_model_validate", {{"model_id", id}, {"validation_level", "Comprehensive"}}));
+  CHECK(deep.at("validation_details").at("level") == "comprehensive");
+  CHECK(deep.at("validation_details").as_object().contains("checksums"));
+  auto basic = data_of(s.call("post_model_validate", {{"model_id", id}, {"ValidationLevel", "BASIC"}}));
+  CHECK(basic.at("validation_details").at("level") == "basic");
+  auto bad = s.call("post_model_validate", {{"model_id", id}, {"validation_level", "Paranoid"}});
+  CHECK(error_code_of(bad) == "INVALID_REQUEST");
+  CHECK(bad.at("error").at("details").at("field") == "validation_level");
+}
+
+TEST_CASE("tags keep their case, collapse duplicates ignoring case, and match in any case", "[catalog][tags]") {
+  demo_server s;
+  const std::string id = "loras/demo-style-lora.safetensors";
+  auto written = data_of(s.call("put_model_metadata",
+                                {{"model_id", id},
+                                 {"metadata", {{"tags", {"DeviceOperations", "deviceoperations", "Ελληνικά", "ΕΛΛΗΝΙΚΆ",
+                                                         "Ёлка", "ÉTÉ"}}}}}));
+  CHECK(written.at("tags") == json::array{"DeviceOperations", "Ελληνικά", "Ёлка", "ÉTÉ"});
+  CHECK(data_of(s.call("get_model", {{"model_id", id}})).at("model").at("tags") == written.at("tags"));
+  for (auto tag : {"DeviceOperations", "deviceoperations", "DEVICEOPERATIONS", "ελληνικά", "ЁЛКА", "été"}) {
+    INFO(tag);
+    auto found = data_of(s.call("get_models", {{"tag", tag}}));
+    REQUIRE(found.at("total") == 1);
+    CHECK(found.at("models").at(0).at("model_id") == id.c_str());
+  }
+  CHECK(data_of(s.call("get_models", {{"tag", "device operations"}})).at("total") == 0);
+}
+
+TEST_CASE("validation_details.structure keeps numbers and booleans", "[catalog]") {
+  demo_server s;
+  auto structure_of = [&](const std::string& id) {
+    auto result = data_of(s.call("post_model_validate", {{"model_id", id}}));
+    INFO(json::serialize(result));
+    return result.at("validation_details").at("structure");
+  };
+  auto safetensors = structure_of("checkpoints/demo-sd15.safetensors");
+  CHECK(safetensors.at("header_length").is_number());
+  CHECK(safetensors.at("tensor_count").is_number());
+  auto gguf = structure_of("llm/tiny-llama.gguf");
+  CHECK(gguf.at("gguf_version").is_number());
+  CHECK(gguf.at("alignment").is_number());
+  auto onnx = structure_of("onnx/tiny-matmul.onnx");
+  CHECK(onnx.at("ir_version") == 8);
+  CHECK(onnx.at("producer_version") == "0.1"); // a version string stays a string
+  auto checkpoint = structure_of("checkpoints/tiny-sd-unet.ckpt");
+  CHECK(checkpoint.at("legacy") == false);
+  // The answer from the validation cache has the same types.
+  auto cached = data_of(s.call("post_model_validate", {{"model_id", "onnx/tiny-matmul.onnx"}}));
+  CHECK(cached.at("from_cache") == true);
+  CHECK(cached.at("validation_details").at("structure").at("ir_version") == 8);
 }

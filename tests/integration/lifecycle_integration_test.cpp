@@ -1,11 +1,14 @@
-// Start-up failures and the SIGTERM/SIGINT drain of the real binary.
+// Start-up failures, the SIGTERM/SIGINT drain and SIGHUP of the real binary.
 #include "line_client.hpp"
 #include "modeld_process.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -106,4 +109,45 @@ TEST_CASE("a draining server accepts no new connections", "[lifecycle]") {
   CHECK(server.stop(SIGTERM) == 0);
   CHECK(idle.closed_by_server(std::chrono::seconds(1)));
   CHECK_THROWS(line_client(server.port()));
+}
+
+TEST_CASE("a device budget beyond the device's memory is refused at start", "[lifecycle]") {
+  expect_start_failure({"--devices", "cpu:0=1GiB,cpu:1=1024TiB"}, "cpu:1");
+  expect_start_failure({"--devices", "cpu:0=1024TiB"}, "exceeds");
+}
+
+TEST_CASE("a config file with a bad line or an unknown key is refused at start", "[lifecycle][config]") {
+  temp_dir dir;
+  auto config_with = [&](const std::string& text) {
+    auto path = dir.path + "/modeld-" + std::to_string(std::hash<std::string>{}(text)) + ".toml";
+    std::ofstream(path) << text;
+    return path;
+  };
+  expect_start_failure({"--config", config_with("listne = \"127.0.0.1:0\"\n")}, "unknown key 'listne'");
+  expect_start_failure({"--config", config_with("# modeld\nmax-connections = 8\nthis line is broken\n")}, "line 3");
+  expect_start_failure({"--config", config_with("cache-size = \"4GiB\n")}, "quote");
+  expect_start_failure({"--config", config_with("model-root = [\"/tmp\",\n")}, "not closed");
+  expect_start_failure({"--config", config_with("[server]\nlisten = \"127.0.0.1:0\"\n")}, "sections");
+  expect_start_failure({"--config", config_with("max-connections = lots\n")}, "max-connections");
+
+  // A well-formed file still works, arrays and comments included.
+  auto good = config_with("# modeld\nmax-in-flight = 7  # per connection\nmodel-root = [\"" + dir.path + "\",\n  \"" +
+                          dir.path + "\"]\n\nenable-fault-injection = true\n");
+  modeld_process server({"--config", good});
+  line_client client(server.port());
+  auto hello = client.call({{"command", "hello"}}).at("data");
+  CHECK(hello.at("limits").at("max_in_flight_per_connection") == 7);
+  CHECK(std::find(hello.at("capabilities").as_array().begin(), hello.at("capabilities").as_array().end(),
+                  json::value("inject_fault")) != hello.at("capabilities").as_array().end());
+}
+
+TEST_CASE("SIGHUP is logged and ignored", "[lifecycle]") {
+  modeld_process server;
+  line_client client(server.port());
+  REQUIRE(kill(server.pid(), SIGHUP) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(server.running());
+  CHECK(client.call({{"command", "ping"}}).at("success") == true);
+  CHECK(server.stderr_text().find("modeld: SIGHUP ignored") != std::string::npos);
+  CHECK(server.stop(SIGTERM) == 0);
 }

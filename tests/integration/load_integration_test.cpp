@@ -307,7 +307,7 @@ TEST_CASE("an injected oom makes loads fail for its duration", "[load]") {
 }
 
 TEST_CASE("a file larger than host memory is refused, not read", "[load]") {
-  load_server s("cpu:0=2TiB");
+  load_server s("cpu:0"); // its budget: the host's memory (a larger one is refused at start)
   // A sparse 1 TiB safetensors file: valid, and far larger than this host's RAM.
   const std::uint64_t bytes = 1ull << 40;
   std::string header = R"({"w":{"dtype":"U8","shape":[)" + std::to_string(bytes) + R"(],"data_offsets":[0,)" +
@@ -384,4 +384,21 @@ TEST_CASE("stream: true reports a load's and a benchmark's progress by stage", "
   // Without stream: no events, the answer only.
   s.client->send({{"request_id", "q"}, {"command", "post_model_unload"}, {"data", {{"model_id", sd15}}}});
   CHECK_FALSE(s.client->read_json(std::chrono::seconds(10)).as_object().contains("event"));
+}
+
+TEST_CASE("dtype and benchmark_type take their values in any case", "[load][enums]") {
+  load_server s("cpu:0=64MiB");
+  auto fp16 = data_of(s.call("post_model_load", {{"model_id", vae}, {"dtype", "Fp16"}}));
+  CHECK(fp16.at("dtype") == "fp16");
+  data_of(s.call("post_model_unload", {{"device_id", "cpu:0"}}));
+  CHECK(data_of(s.call("post_model_load", {{"model_id", vae}, {"dtype", "FP32"}})).at("dtype") == "fp32");
+  data_of(s.call("post_model_unload", {{"device_id", "cpu:0"}}));
+  CHECK(data_of(s.call("post_model_load", {{"model_id", vae}, {"dtype", "Auto"}})).at("dtype") == "fp16");
+  data_of(s.call("post_model_unload", {{"device_id", "cpu:0"}}));
+  auto load_only = data_of(s.call("post_model_benchmark", {{"model_id", vae}, {"benchmark_type", "Load"}}));
+  CHECK_FALSE(load_only.at("metrics").as_object().contains("inference_time_ms"));
+  auto full = data_of(s.call("post_model_benchmark", {{"model_id", sd15}, {"benchmark_type", "FULL"}, {"iterations", 2}}));
+  CHECK(full.at("metrics").as_object().contains("inference_time_ms"));
+  CHECK(error_code_of(s.call("post_model_benchmark", {{"model_id", vae}, {"benchmark_type", "Stress"}})) ==
+        "INVALID_REQUEST");
 }

@@ -34,6 +34,8 @@ public:
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& data_dir() const { return data_dir_; }
+  // What modeld wrote to stderr so far.
+  std::string stderr_text() const;
 
   // Sends `signal` and waits for exit; returns the exit code (-1 if it did not exit in time).
   int stop(int signal, std::chrono::milliseconds limit = std::chrono::seconds(20));
@@ -46,7 +48,7 @@ private:
   std::string data_dir_;
 };
 
-// Writes the demo model root (scripts/make_demo_models.py) into `dir`.
+// Writes the demo model root (scripts/make_demo_models.py) into `dir`, torch files included.
 void write_demo_models(const std::string& dir);
 
 // A temp directory removed at destruction.

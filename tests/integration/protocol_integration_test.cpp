@@ -285,3 +285,40 @@ TEST_CASE("a connection holds at most 16 subscriptions", "[integration]") {
   CHECK(accepted == 16);
   CHECK(last_code == "OVERLOADED");
 }
+
+TEST_CASE("response_case takes its value in any case", "[integration][enums]") {
+  modeld_process server;
+  line_client client(server.port());
+  CHECK(client.call({{"command", "hello"}, {"data", {{"response_case", "CAMELCASE"}}}}).at("data").at("responseCase") ==
+        "camel");
+  CHECK(client.call({{"command", "hello"}, {"data", {{"responseCase", "Pascal"}}}}).at("Data").at("ResponseCase") ==
+        "pascal");
+}
+
+TEST_CASE("an idle connection is told so and closed after --idle-timeout-ms", "[integration][idle]") {
+  modeld_process server({"--idle-timeout-ms", "300", "--max-connections", "3"});
+  line_client idle(server.port());
+  line_client chatty(server.port());
+  line_client subscribed(server.port());
+  data_of(subscribed.call({{"command", "subscribe_status"}, {"data", {{"interval_ms", 5000}}}}));
+  subscribed.read_json(); // the first push comes at once
+  auto start = std::chrono::steady_clock::now();
+
+  // Requests every 100 ms and a subscription keep theirs open well past the timeout.
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000)) {
+    REQUIRE(chatty.call({{"command", "ping"}}).at("success") == true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK_FALSE(subscribed.read_line(std::chrono::milliseconds(100))); // no notice, no close
+  CHECK(subscribed.call({{"command", "ping"}}).at("success") == true);
+
+  auto notice = idle.read_json(std::chrono::seconds(5));
+  CHECK(error_code_of(notice) == "TIMEOUT");
+  CHECK(notice.at("error").at("message").as_string().find("idle") != json::string::npos);
+  CHECK(notice.at("request_id").is_null());
+  CHECK(idle.closed_by_server());
+
+  // The closed idle connection freed its slot under --max-connections.
+  line_client newcomer(server.port());
+  CHECK(newcomer.call({{"command", "ping"}}).at("success") == true);
+}
