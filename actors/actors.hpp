@@ -19,19 +19,18 @@ namespace modeld::actors {
 using device_actor = caf::typed_actor<
   // Reports memory, loaded models and counters; answers at once, even during loads.
   caf::replies_to<status_atom>::with<device_status>,
-  // Injects a fault: crash (stop with an error), hang (hold every answer for the
-  // duration), slow (delay every answer by slow_answer_delay for the duration), oom (loads
-  // and benchmarks fail as out of memory for the duration).
+  // Injects a fault: crash (stop with an error), hang (take no message at all for the
+  // duration), slow (work 10 ms out of every 100 ms for the duration), oom (loads and
+  // benchmarks fail as out of memory for the duration). See service_faults.hpp.
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>,
-  // Ends a hang or delivers one delayed answer (sent to itself with a delay).
-  caf::reacts_to<resume_atom, std::uint64_t>,
   // Loads a model from its cached bytes into device memory, within the budget (evicting
   // least recently used models when the order allows); concurrent loads of one model share
   // one copy. The heavy copy runs on a worker, so status keeps answering.
   caf::replies_to<load_atom, load_order>::with<load_reply>,
   // Unloads one model (its id) or everything (empty string), freeing its memory.
   caf::replies_to<unload_atom, std::string>::with<unload_reply>,
-  // The requester of a load went away; a load nobody waits for is cancelled.
+  // The requester of a load or benchmark (its ticket) went away: a load nobody waits for is
+  // cancelled, a benchmark is answered CANCELLED at once and its worker stops.
   caf::reacts_to<drop_atom, std::uint64_t>,
   // Measures a model on this device (its memory reserved for the run, then freed).
   caf::replies_to<benchmark_atom, benchmark_order>::with<benchmark_reply>>;
@@ -41,7 +40,10 @@ using status_aggregator_actor = caf::typed_actor<
   // Status of one device (its id) or of all (empty string); never waits past the deadline.
   caf::replies_to<status_atom, std::string>::with<cluster_status>,
   // Answers every gathering whose deadline has passed (sent to itself with a delay).
-  caf::reacts_to<sweep_atom>>;
+  caf::reacts_to<sweep_atom>,
+  // Asks every device on its own, so a hung device turns unresponsive in every command
+  // even while no one asks for status (sent to itself periodically).
+  caf::reacts_to<heartbeat_atom>>;
 
 // Spawns, monitors and restarts the device actors, publishing their handles in the registry.
 using supervisor_actor = caf::typed_actor<
@@ -98,10 +100,10 @@ using validation_actor = caf::typed_actor<
 // evicted first) with their tensor tables, handed to device loads without copies.
 using cache_actor = caf::typed_actor<
   // A model's bytes and tensor table: from the cache, or read now (concurrent misses of
-  // one file share one read). Arguments: model id, path, size, mtime of the file now, and
-  // whether a miss reads the bytes (false: a miss answers the tensor table only, for a load
-  // that reads the file itself; a read already running is joined either way).
-  caf::replies_to<fetch_atom, std::string, std::string, std::uint64_t, std::int64_t, bool>::with<cache_fetch>,
+  // one file share one read). Arguments: the file as resolved and opened now, and whether a
+  // miss reads the bytes (false: a miss answers the tensor table only, for a load that reads
+  // the file itself; a read already running is joined either way).
+  caf::replies_to<fetch_atom, located_file, bool>::with<cache_fetch>,
   // Reads a model into the cache in the background (a load read it straight into a device and
   // answered already). Answers as soon as the read is under way, so a fetch sent after the
   // answer joins it: true when the model is cached or being read, false when it cannot be

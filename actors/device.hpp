@@ -4,6 +4,8 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/device_board.hpp"
+#include "actors/service_faults.hpp"
 #include "gpu/memory_account.hpp"
 
 #include <caf/actor_clock.hpp>
@@ -16,9 +18,6 @@
 #include <vector>
 
 namespace modeld::actors {
-
-// How long each answer waits while a `slow` fault is active.
-inline constexpr std::chrono::milliseconds slow_answer_delay{100};
 
 struct resident_model {
   loaded_model info;
@@ -35,9 +34,16 @@ struct pending_load {
   std::chrono::steady_clock::time_point started;
 };
 
+struct running_benchmark {
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+  caf::typed_response_promise<benchmark_reply> promise;
+  bool answered = false; // cancelled: answered at once, the worker's result is dropped
+};
+
 struct device_state {
   static inline const char* name = "device";
   device_info info;
+  std::shared_ptr<device_board> board;
   gpu::memory_account memory;
   std::map<std::string, resident_model> resident; // model id -> weights in this device's memory
   std::map<std::string, pending_load> loading;    // model id -> load in progress
@@ -46,17 +52,28 @@ struct device_state {
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;
   double load_time_ms_total = 0;
-  std::uint32_t benchmarks_running = 0;
+  std::map<std::uint64_t, running_benchmark> benchmarks; // ticket -> benchmark in progress
 
-  // Injected faults: answers are held until hang_until or delayed until slow_until.
-  caf::actor_clock::time_point hang_until{};
-  caf::actor_clock::time_point slow_until{};
-  caf::actor_clock::time_point oom_until{}; // loads and benchmarks fail as out of memory
-  std::uint64_t next_held = 0;
-  std::map<std::uint64_t, caf::typed_response_promise<device_status>> held; // bounded by callers' caps
+  // Injected faults: hang and slow pause the whole actor (service_faults.hpp), as a deadlocked
+  // or overloaded device would be; oom makes loads and benchmarks fail as out of memory.
+  service_fault fault;
+  caf::actor_clock::time_point oom_until{};
+
+  device_state() = default;
+  device_state(const device_state&) = delete;
+  device_state& operator=(const device_state&) = delete;
+  // The actor is gone (crash, shutdown): its workers stop at their next check instead of
+  // finishing copies or benchmark runs nobody will take.
+  ~device_state();
 };
 
 device_status make_device_status(const device_state& state);
+
+// Publishes the device's status on its board: after every change, and with every status answer.
+template <class Self>
+void publish_status(Self* self) {
+  self->state.board->publish(self->address(), make_device_status(self->state));
+}
 
 // The device string libtorch takes: "cpu" for a virtual CPU device, "cuda:N" for a GPU.
 std::string torch_device(const device_info& info);
@@ -68,6 +85,7 @@ void measure_allocator_reserve(device_state& state);
 // unloading every resident model would not make room.
 std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed);
 
-device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info);
+device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info,
+                                   std::shared_ptr<device_board> board);
 
 } // namespace modeld::actors

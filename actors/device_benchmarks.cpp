@@ -28,10 +28,14 @@ benchmark_reply failed(std::string code, std::string message) {
 } // namespace
 
 benchmark_reply run_benchmark_order(const benchmark_order& order, const std::string& device) {
-  if (auto refusal = host_room_for(order.model_id, order.path))
+  auto reader = reader_of(order.path, order.file);
+  if (auto* refusal = std::get_if<failure>(&reader))
+    return failed(refusal->code, refusal->message);
+  const auto& file = std::get<gpu::file_reader>(reader);
+  if (auto refusal = host_room_for_bytes(order.model_id, file.size()))
     return failed(refusal->code, refusal->message);
   auto started = std::chrono::steady_clock::now();
-  auto buffer = gpu::read_host_buffer(order.path, order.request.progress);
+  auto buffer = gpu::read_host_buffer(file, order.request.progress);
   if (auto* reason = std::get_if<std::string>(&buffer))
     return failed("MODEL_NOT_FOUND", "cannot read '" + order.path + "': " + *reason);
   benchmark_reply reply;
@@ -68,24 +72,42 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
     return failed("INSUFFICIENT_MEMORY", "the benchmark of '" + order.model_id + "' needs " + std::to_string(needed) +
                                            " bytes; " + state.info.id + " has " +
                                            std::to_string(state.memory.free()) + " free");
-  ++state.benchmarks_running;
-  auto promise = self->make_response_promise<benchmark_reply>();
+  auto ticket = order.ticket;
+  auto& running = state.benchmarks[ticket];
+  running.promise = self->make_response_promise<benchmark_reply>();
+  order.cancel = running.cancel; // the worker's copy of the order keeps the flag alive
+  order.request.cancel = running.cancel.get();
   auto worker = self->spawn<caf::detached>(benchmark_worker);
   auto device_id = state.info.id;
+  auto finish = [self, ticket, needed](benchmark_reply reply) {
+    self->state.memory.cancel_reservation(needed);
+    auto it = self->state.benchmarks.find(ticket);
+    if (it == self->state.benchmarks.end())
+      return;
+    if (!it->second.answered)
+      it->second.promise.deliver(std::move(reply));
+    self->state.benchmarks.erase(it);
+    publish_status(self);
+  };
   self->request(worker, caf::infinite, run_atom::value, order, torch_device(state.info))
     .then(
-      [self, promise, needed, device_id](benchmark_reply& reply) mutable {
-        self->state.memory.cancel_reservation(needed);
-        --self->state.benchmarks_running;
+      [finish, device_id](benchmark_reply& reply) {
         reply.device_id = device_id;
-        promise.deliver(std::move(reply));
+        finish(std::move(reply));
       },
-      [self, promise, needed](caf::error& error) mutable {
-        self->state.memory.cancel_reservation(needed);
-        --self->state.benchmarks_running;
-        promise.deliver(failed("INTERNAL", self->system().render(error)));
+      [self, finish](caf::error& error) {
+        finish(failed("INTERNAL", self->system().render(error)));
       });
-  return promise;
+  return running.promise;
+}
+
+void drop_benchmark(device_pointer self, std::uint64_t ticket) {
+  auto it = self->state.benchmarks.find(ticket);
+  if (it == self->state.benchmarks.end() || it->second.answered)
+    return;
+  it->second.cancel->store(true);
+  it->second.answered = true;
+  it->second.promise.deliver(failed("CANCELLED", "the benchmark was cancelled: its requester went away"));
 }
 
 } // namespace modeld::actors

@@ -12,6 +12,7 @@ namespace {
 struct load_job {
   std::string model_id;
   std::string path;
+  std::shared_ptr<const formats::unique_fd> file; // opened inside the roots
   std::shared_ptr<const formats::model_report> report;
   std::shared_ptr<const gpu::host_buffer> buffer; // null: read the file straight into the device
   gpu::load_request request;
@@ -41,6 +42,13 @@ namespace {
 
 using load_worker_actor = caf::typed_actor<caf::replies_to<run_atom, load_job>::with<load_outcome>>;
 
+std::variant<gpu::load_success, std::string> load_from_file(const load_job& job) {
+  auto reader = reader_of(job.path, job.file);
+  if (auto* refusal = std::get_if<failure>(&reader))
+    return refusal->message;
+  return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), job.request);
+}
+
 load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
   return {
     [self](run_atom, const load_job& job) {
@@ -58,7 +66,12 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
             return outcome;
           }
         if (!outcome.read_directly) {
-          auto fetched = read_bytes(cached_model{job.model_id, job.path, 0, 0, nullptr, job.report}, job.request.progress);
+          cached_model model;
+          model.model_id = job.model_id;
+          model.path = job.path;
+          model.report = job.report;
+          model.file = job.file;
+          auto fetched = read_bytes(model, job.request.progress);
           if (!fetched.ok) {
             outcome.error_code = fetched.error.code;
             outcome.error = fetched.error.message;
@@ -68,8 +81,7 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
           outcome.disk_to_host_ms = fetched.disk_to_host_ms;
         }
       }
-      auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request)
-                           : gpu::load_weights_from_file(*job.report, job.path, job.request);
+      auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request) : load_from_file(job);
       if (auto* reason = std::get_if<std::string>(&loaded)) {
         outcome.error = *reason;
         if (reason->starts_with("out of memory"))
@@ -83,6 +95,26 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
       return outcome;
     },
   };
+}
+
+// A load joins one in progress only when it asks for the same copy: the same dtype and the
+// same components (in any order).
+bool same_load(const load_order& a, const load_order& b) {
+  auto sorted = [](std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  return a.dtype == b.dtype && sorted(a.components) == sorted(b.components);
+}
+
+std::string describe(const load_order& order) {
+  std::string out{gpu::to_string(order.dtype)};
+  if (order.components.empty())
+    return out + ", every component";
+  out += ", components";
+  for (auto& c : order.components)
+    out += " " + c;
+  return out;
 }
 
 load_reply failed(std::string code, std::string message) {
@@ -108,7 +140,14 @@ void deliver_all(pending_load& load, const load_reply& reply) {
   load.waiters.clear();
 }
 
+void settle_load(device_pointer self, const std::string& model_id, load_outcome& outcome);
+
 void finish_load(device_pointer self, const std::string& model_id, load_outcome& outcome) {
+  settle_load(self, model_id, outcome);
+  publish_status(self);
+}
+
+void settle_load(device_pointer self, const std::string& model_id, load_outcome& outcome) {
   auto& state = self->state;
   auto it = state.loading.find(model_id);
   if (it == state.loading.end())
@@ -189,6 +228,10 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
     return failed("INSUFFICIENT_MEMORY", state.info.id + " is out of memory (injected fault)");
   // A response promise takes over the reply: every early answer comes before one is made.
   if (auto running = state.loading.find(model_id); running != state.loading.end()) {
+    if (!same_load(running->second.order, order)) // one copy per model and device: it cannot be both
+      return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is being loaded on " + state.info.id + " as " +
+                                              describe(running->second.order) + "; this request asks for " +
+                                              describe(order) + " (unload it first)");
     auto promise = self->make_response_promise<load_reply>();
     running->second.waiters.emplace_back(order.ticket, promise); // shares the load in progress
     return promise;
@@ -221,7 +264,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   load.reserved_bytes = needed;
   load.waiters.emplace_back(order.ticket, promise);
   request.cancel = load.cancel.get();
-  load_job job{model_id, order.model.path, order.model.report, order.model.buffer, request, needed, load.cancel};
+  load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request, needed, load.cancel};
   state.loading.emplace(model_id, std::move(load));
   auto worker = self->spawn<caf::detached>(load_worker);
   self->request(worker, caf::infinite, run_atom::value, std::move(job))

@@ -3,11 +3,13 @@
 // travel as unsafe message types.
 #pragma once
 
+#include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 #include "gpu/model_loader.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +25,9 @@ struct cached_model {
   std::int64_t mtime_ns = 0;
   std::shared_ptr<const gpu::host_buffer> buffer;
   std::shared_ptr<const formats::model_report> report; // standard level
+  // The file opened inside the roots, for work that reads it (a miss, a direct load, a
+  // benchmark); null in the cache's own entries, which hold no descriptors.
+  std::shared_ptr<const formats::unique_fd> file;
 };
 
 // A failure with its wire error code (MODEL_NOT_FOUND, UNSUPPORTED_FORMAT, INSUFFICIENT_MEMORY,
@@ -99,9 +104,11 @@ struct benchmark_order {
   std::uint64_t ticket = 0;
   std::string model_id;
   std::string path;
+  std::shared_ptr<const formats::unique_fd> file; // opened inside the roots; read through this
   bool inference = true; // false: load timings only
   gpu::benchmark_request request;
   std::shared_ptr<const formats::model_report> report; // standard level
+  std::shared_ptr<std::atomic<bool>> cancel;           // set by the device; keeps request.cancel alive
 };
 
 struct benchmark_reply {

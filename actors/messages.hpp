@@ -47,12 +47,17 @@ struct device_status {
 };
 
 // One device in an aggregated answer. `answered` is false when the device was restarting,
-// failed, or missed its deadline; then `status` holds only its id and `state` says why.
+// failed, or missed its deadline; `state` says which. A device that missed its deadline
+// (unresponsive) keeps its last report in `status`, `status_age_ms` old; one that is
+// restarting or failed has no memory or models, only its counters. Counters are carried
+// across restarts, so they never go backwards.
 struct device_report {
   device_info info;
-  std::string state; // ready, busy, restarting, failed
+  std::string state; // ready, busy, unresponsive, restarting, failed
   bool answered = false;
   device_status status;
+  std::int64_t status_age_ms = 0; // how old `status` is: 0 when answered now
+  bool has_last_status = false;   // unresponsive: `status` is the last report
   std::uint32_t restarts = 0;
   std::string last_error;
 };
@@ -81,7 +86,8 @@ typename Inspector::result_type inspect(Inspector& f, device_status& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_report& x) {
-  return f(caf::meta::type_name("device_report"), x.info, x.state, x.answered, x.status, x.restarts, x.last_error);
+  return f(caf::meta::type_name("device_report"), x.info, x.state, x.answered, x.status, x.status_age_ms,
+           x.has_last_status, x.restarts, x.last_error);
 }
 
 template <class Inspector>

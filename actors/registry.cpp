@@ -7,6 +7,7 @@ namespace modeld::actors {
 std::string_view to_string(device_health health) {
   switch (health) {
     case device_health::ready: return "ready";
+    case device_health::unresponsive: return "unresponsive";
     case device_health::restarting: return "restarting";
     case device_health::failed: return "failed";
   }
@@ -71,6 +72,18 @@ void device_registry::set_failed(std::string_view device_id, std::string reason)
     e.handle = nullptr;
     e.health = device_health::failed;
     e.last_error = std::move(reason);
+  });
+}
+
+void device_registry::set_responsive(std::string_view device_id, bool responsive) {
+  const auto from = responsive ? device_health::unresponsive : device_health::ready;
+  const auto to = responsive ? device_health::ready : device_health::unresponsive;
+  auto current = find(device_id);
+  if (!current || current->health != from)
+    return; // nothing to publish: the common case costs no copy
+  update(device_id, [&](registry_entry& e) {
+    if (e.health == from)
+      e.health = to;
   });
 }
 

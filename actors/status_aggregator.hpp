@@ -1,6 +1,8 @@
 // The status aggregator: answers status for all devices (or one) by asking each device
 // actor in parallel under a per-device deadline. A restarting, failed or silent device is
-// reported as such; the answer never waits longer than the deadline.
+// reported as such; the answer never waits longer than the deadline. A device that misses the
+// deadline is unresponsive (in the registry too, so every command says so) and is reported
+// with its last known status and its age; counters are carried across restarts.
 //
 // Deadlines are kept here rather than as CAF request timeouts: those put one entry per
 // device request on CAF's clock thread (a lock and a wake-up each), which cost more than
@@ -25,8 +27,9 @@ struct gathering;
 
 struct status_aggregator_state {
   static inline const char* name = "status_aggregator";
-  std::shared_ptr<const device_registry> registry;
+  std::shared_ptr<device_registry> registry;
   caf::timespan deadline{};
+  caf::timespan heartbeat{}; // zero: no heartbeat
   // Open gatherings in order of deadline (deadlines are a constant apart from arrival).
   std::deque<std::pair<caf::actor_clock::time_point, std::shared_ptr<gathering>>> open;
   bool sweep_armed = false;
@@ -37,11 +40,14 @@ struct status_aggregator_state {
 
 inline constexpr std::size_t max_unanswered_per_device = 64;
 
-// A report for a device that could not be asked (restarting or failed).
-device_report unanswered_report(const registry_entry& entry);
+// A report for a device that has not answered (yet): its registry state, and the counters it
+// last published (carried across restarts).
+device_report unanswered_report(const registry_entry& entry, const std::optional<published_status>& last);
 
+// `heartbeat`: how often every device is asked on its own (zero: only when status is asked).
 status_aggregator_actor::behavior_type
 status_aggregator(status_aggregator_actor::stateful_pointer<status_aggregator_state> self,
-                  std::shared_ptr<const device_registry> registry, caf::timespan per_device_deadline);
+                  std::shared_ptr<device_registry> registry, caf::timespan per_device_deadline,
+                  caf::timespan heartbeat);
 
 } // namespace modeld::actors

@@ -13,7 +13,7 @@ namespace {
 using self_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
 
 void start_device(self_pointer self, const device_info& info) {
-  auto handle = self->spawn(device, info);
+  auto handle = self->spawn(device, info, self->state.registry->board());
   self->monitor(handle);
   auto& state = self->state;
   state.children[handle.address()] = info.id;

@@ -154,16 +154,6 @@ std::optional<at::ScalarType> requested_type(load_dtype dtype) {
   return std::nullopt;
 }
 
-std::string_view load_dtype_name(load_dtype dtype) {
-  switch (dtype) {
-  case load_dtype::keep: return "keep";
-  case load_dtype::fp32: return "fp32";
-  case load_dtype::fp16: return "fp16";
-  case load_dtype::bf16: return "bf16";
-  }
-  return "?";
-}
-
 std::string label_of(at::ScalarType type) {
   switch (type) {
   case at::kDouble: return "fp64";
@@ -244,7 +234,7 @@ std::variant<tensor_plan, std::string> plan_tensor(const formats::tensor_info& t
   if (!plan.source) {
     if (dtype != load_dtype::keep && !is_untyped_integer(t.dtype))
       return where + " has dtype " + t.dtype + ", which cannot be converted to " +
-             std::string(load_dtype_name(dtype)) + " (load it with dtype auto to keep its raw bytes)";
+             std::string(to_string(dtype)) + " (load it with dtype auto to keep its raw bytes)";
     plan.target = at::kByte;
     plan.shape = {static_cast<std::int64_t>(t.byte_size)};
     plan.device_bytes = t.byte_size;
@@ -878,14 +868,10 @@ bool loads_from_file(const formats::model_report& report, const load_request& re
 }
 
 std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
-                                                               const std::string& path, const load_request& request) {
+                                                               const file_reader& file, const load_request& request) {
   auto plans = direct_plans(report, request);
   if (!plans)
-    return "'" + path + "' cannot be read straight into " + request.device + " (it needs a host buffer)";
-  auto opened = file_reader::open(path);
-  if (auto* reason = std::get_if<std::string>(&opened))
-    return *reason;
-  const auto& file = std::get<file_reader>(opened);
+    return "'" + file.path() + "' cannot be read straight into " + request.device + " (it needs a host buffer)";
   if (file.size() != report.file.size_bytes)
     return size_changed(file.size(), report.file.size_bytes);
   try {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "formats/model_report.hpp"
+#include "gpu/file_reader.hpp"
 #include "gpu/progress_meter.hpp"
 
 #include <atomic>
@@ -12,12 +13,23 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 namespace modeld::gpu {
 
 enum class load_dtype { keep, fp32, fp16, bf16 }; // keep: the stored type ("auto" on the wire)
+
+constexpr std::string_view to_string(load_dtype dtype) {
+  switch (dtype) {
+  case load_dtype::keep: return "auto";
+  case load_dtype::fp32: return "fp32";
+  case load_dtype::fp16: return "fp16";
+  case load_dtype::bf16: return "bf16";
+  }
+  return "?";
+}
 
 // A file's bytes in host memory, shared read-only between the RAM cache and the loads that
 // copy from it (pinned where CUDA exists).
@@ -31,6 +43,9 @@ public:
 
 // Reads a whole file into a new host buffer; the reason on failure. `progress` (optional) hears
 // "reading" as the bytes arrive.
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const file_reader& file,
+                                                                                const progress_callback& progress = {});
+// The same, opening `path` first (tools and tests).
 std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path,
                                                                                 const progress_callback& progress = {});
 
@@ -80,11 +95,11 @@ std::variant<load_success, std::string> load_weights(const formats::model_report
 // buffer, then into the device).
 bool loads_from_file(const formats::model_report& report, const load_request& request);
 
-// load_weights for such a load, reading the tensors' bytes from `path` with pread (never a
+// load_weights for such a load, reading the tensors' bytes from `file` with pread (never a
 // mapping: a file truncated meanwhile is an error, not a crash). The file must still have the
 // size it had when inspected.
 std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
-                                                               const std::string& path, const load_request& request);
+                                                               const file_reader& file, const load_request& request);
 
 // Measured inference of loaded weights. TorchScript: forward on generated inputs of
 // `input_shape` (or one the module states), warmup + iterations runs. Weights: each 2-D

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 namespace modeld::protocol {
@@ -46,10 +47,27 @@ asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle ha
     auto boxed = std::make_shared<actor_reply<Result>>(std::move(reply));
     asio::post(channel->get_executor(), [channel, boxed] { channel->try_send(asio::error_code{}, boxed); });
   };
-  bridge.dispatch([handle = std::move(handle), timeout, deliver, args...](caf::event_based_actor* self) {
+  bridge.dispatch([handle = std::move(handle), timeout, deliver, args...](actors::gateway_actor* self) {
+    // The reply, or the target's death while it held the request (it would never answer).
+    auto answered = std::make_shared<bool>(false);
+    auto answer = [deliver, answered](actor_reply<Result> reply) {
+      if (!std::exchange(*answered, true))
+        deliver(std::move(reply));
+    };
+    auto target = handle.address();
+    auto watch_id = actors::watch(self, target, [answer](const caf::error& reason) {
+      answer(actor_reply<Result>{caf::make_error(caf::sec::request_receiver_down, caf::to_string(reason))});
+    });
     self->request(handle, timeout, args...)
-      .then([deliver](Result& result) { deliver(actor_reply<Result>{std::move(result)}); },
-            [deliver](caf::error& error) { deliver(actor_reply<Result>{std::move(error)}); });
+      .then(
+        [self, target, watch_id, answer](Result& result) {
+          actors::unwatch(self, target, watch_id);
+          answer(actor_reply<Result>{std::move(result)});
+        },
+        [self, target, watch_id, answer](caf::error& error) {
+          actors::unwatch(self, target, watch_id);
+          answer(actor_reply<Result>{std::move(error)});
+        });
   });
   auto [ec, reply] = co_await channel->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
   if (ec || !reply)

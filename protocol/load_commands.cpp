@@ -4,12 +4,14 @@
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_writer.hpp"
+#include "protocol/model_commands.hpp"
 #include "protocol/progress_events.hpp"
 #include "protocol/status_json.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <array>
 #include <chrono>
 #include <map>
 
@@ -49,19 +51,16 @@ field_result<std::vector<std::string>> read_components(const json::object& data)
 }
 
 field_result<gpu::load_dtype> read_dtype(const json::object& data) {
-  auto dtype = optional_string(data, "dtype", 16);
+  static constexpr std::array<std::string_view, 4> names{"auto", "fp32", "fp16", "bf16"};
+  auto dtype = optional_enum(data, "dtype", names);
   if (auto* error = std::get_if<protocol_error>(&dtype))
     return *error;
-  auto& value = std::get<std::optional<std::string>>(dtype);
+  auto& value = std::get<std::optional<std::string_view>>(dtype);
   if (!value || *value == "auto")
     return gpu::load_dtype::keep;
   if (*value == "fp32")
     return gpu::load_dtype::fp32;
-  if (*value == "fp16")
-    return gpu::load_dtype::fp16;
-  if (*value == "bf16")
-    return gpu::load_dtype::bf16;
-  return invalid_field("dtype", "dtype must be auto, fp32, fp16 or bf16");
+  return *value == "fp16" ? gpu::load_dtype::fp16 : gpu::load_dtype::bf16;
 }
 
 // The device a request names (must exist and be ready), or none.
@@ -116,18 +115,27 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
     co_return actor_failure(*error, "resolving the model");
   auto& file = std::get<located_file>(located);
   if (!file.found) {
-    protocol_error error{error_code::model_not_found, file.error.message};
+    auto error = located_error(file.error);
     error.details["model_id"] = model_id;
     co_return error;
   }
-  auto fetched = co_await ask<cache_fetch>(context.bridge, context.services->cache(), caf::infinite, fetch_atom::value, model_id,
-                                           file.path, file.size_bytes, file.mtime_ns, read_on_miss);
+  auto fetched = co_await ask<cache_fetch>(context.bridge, context.services->cache(), caf::infinite, fetch_atom::value, file,
+                                           read_on_miss);
   if (auto* error = std::get_if<caf::error>(&fetched))
     co_return actor_failure(*error, "reading the model");
   auto& result = std::get<cache_fetch>(fetched);
   if (!result.ok)
     co_return from_failure(result.error);
+  result.model.file = file.file; // what a load or benchmark reads, whether or not the cache holds the bytes
   co_return std::move(result);
+}
+
+// The request of `ticket` was cancelled, timed out, or its device went down: work nobody waits
+// for stops (a load is cancelled once no one shares it, a benchmark at once).
+void abandon(service_context& context, const registry_entry& device, std::uint64_t ticket) {
+  context.bridge.dispatch([handle = device.handle, ticket](actors::gateway_actor* self) {
+    self->send(handle, drop_atom::value, ticket);
+  });
 }
 
 // A model fetched through the cache (its bytes only when cached: the device reads the file on a
@@ -186,12 +194,7 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
                    progress ? *progress : gpu::progress_callback{}};
   auto reply = co_await ask<load_reply>(context.bridge, target->handle, caf::infinite, load_atom::value, order);
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    // Cancelled, timed out, or the device went down: a load nobody waits for stops.
-    auto handle = target->handle;
-    auto ticket = order.ticket;
-    context.bridge.dispatch([handle, ticket](caf::event_based_actor* self) {
-      self->send(handle, drop_atom::value, ticket);
-    });
+    abandon(context, *target, order.ticket);
     co_return protocol_error{error_code::device_unavailable,
                              "device " + target->info.id + " did not complete the load: " + caf::to_string(*error)};
   }
@@ -287,14 +290,11 @@ field_result<benchmark_settings> read_benchmark_settings(const json::object& dat
   settings.request.batch = static_cast<std::uint32_t>(std::get<std::optional<std::uint64_t>>(batch).value_or(8));
   if (settings.request.batch == 0)
     return invalid_field("batch", "batch must be at least 1");
-  auto type = optional_string(data, "benchmark_type", 32);
+  static constexpr std::array<std::string_view, 3> benchmark_types{"full", "inference", "load"};
+  auto type = optional_enum(data, "benchmark_type", benchmark_types);
   if (auto* error = std::get_if<protocol_error>(&type))
     return *error;
-  auto type_value = std::get<std::optional<std::string>>(type).value_or("full");
-  if (type_value == "load")
-    settings.inference = false;
-  else if (type_value != "full" && type_value != "inference")
-    return invalid_field("benchmark_type", "benchmark_type must be full, inference or load");
+  settings.inference = std::get<std::optional<std::string_view>>(type) != "load";
   if (auto* shape = data.if_contains("input_shape")) {
     if (!shape->is_array() || shape->get_array().empty() || shape->get_array().size() > 8)
       return invalid_field("input_shape", "input_shape must be an array of 1 to 8 positive sizes");
@@ -366,12 +366,14 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   auto& chosen = std::get<benchmark_settings>(settings);
   if (auto progress = progress_for(req))
     chosen.request.progress = *progress;
-  benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, chosen.inference,
-                        chosen.request, cached.model.report};
+  benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, cached.model.file, chosen.inference,
+                        chosen.request, cached.model.report, nullptr};
   auto reply = co_await ask<benchmark_reply>(context.bridge, target->handle, caf::infinite, benchmark_atom::value, order);
-  if (auto* error = std::get_if<caf::error>(&reply))
+  if (auto* error = std::get_if<caf::error>(&reply)) {
+    abandon(context, *target, order.ticket);
     co_return protocol_error{error_code::device_unavailable,
                              "device " + target->info.id + " did not complete the benchmark: " + caf::to_string(*error)};
+  }
   auto& measured = std::get<benchmark_reply>(reply);
   if (!measured.ok)
     co_return from_failure(measured.error);

@@ -34,7 +34,13 @@ void server::drain() {
   for (auto& weak : sessions_)
     if (auto s = weak.lock())
       asio::post(s->executor(), [s] { s->drain(); });
-  sessions_.clear();
+}
+
+void server::abort_in_flight() {
+  std::lock_guard lock{sessions_mutex_};
+  for (auto& weak : sessions_)
+    if (auto s = weak.lock())
+      asio::post(s->executor(), [s] { s->abort_in_flight(); });
 }
 
 asio::awaitable<void> server::accept_loop() {

@@ -31,6 +31,8 @@ public:
   void start();
   // Closes the acceptor and drains every session: in-flight requests are answered.
   void drain();
+  // After the drain grace: answers every request still in flight with an error.
+  void abort_in_flight();
   std::size_t live_connections() const { return live_; }
 
 private:

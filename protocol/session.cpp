@@ -1,7 +1,6 @@
 #include "protocol/session.hpp"
 
 #include "protocol/json_writer.hpp"
-
 #include "protocol/status_json.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -53,7 +52,8 @@ session::session(asio::ip::tcp::socket socket, service_context& context, const s
   : socket_(std::move(socket)), context_(context), limits_(limits), connection_number_(connection_number),
     on_close_(std::move(on_close)), splitter_(limits.max_frame_bytes), read_buffer_(read_chunk_bytes),
     reader_wakeup_(socket_.get_executor()), writer_wakeup_(socket_.get_executor()),
-    half_line_timer_(socket_.get_executor()), authenticated_(!context.auth_token) {}
+    half_line_timer_(socket_.get_executor()), idle_timer_(socket_.get_executor()), last_activity_(clock::now()),
+    authenticated_(!context.auth_token) {}
 
 session::~session() {
   if (on_close_)
@@ -64,6 +64,8 @@ asio::awaitable<void> session::run() {
   auto self = shared_from_this();
   asio::co_spawn(executor(), [self] { return self->write_loop(); }, asio::detached);
   asio::co_spawn(executor(), [self] { return self->half_line_watchdog(); }, asio::detached);
+  if (limits_.idle_timeout.count() > 0)
+    asio::co_spawn(executor(), [self] { return self->idle_watchdog(); }, asio::detached);
   co_await read_loop();
 }
 
@@ -86,6 +88,7 @@ asio::awaitable<void> session::read_loop() {
     if (ec)
       break;
     auto received = clock::now();
+    last_activity_ = received;
     splitter_.feed({read_buffer_.data(), n}, [&](const frame& f) { on_frame(f, received); });
     if (!splitter_.has_partial_line()) {
       partial_since_.reset();
@@ -143,6 +146,32 @@ asio::awaitable<void> session::half_line_watchdog() {
     protocol_error error{error_code::timeout, "a request line was started but not finished within " +
                                                 std::to_string(limits_.half_line_timeout.count()) +
                                                 " ms; closing the connection"};
+    enqueue(error_line(nullptr, error, 0, style_));
+    close_after_flush_ = true;
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    break;
+  }
+}
+
+bool session::busy() const { return in_flight_ > 0 || !subscriptions_.empty() || !queue_.empty() || writing_; }
+
+asio::awaitable<void> session::idle_watchdog() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    idle_timer_.expires_at(last_activity_ + limits_.idle_timeout);
+    co_await idle_timer_.async_wait(as_tuple(asio::use_awaitable));
+    if (closed_ || draining_ || close_after_flush_)
+      break;
+    if (busy()) {
+      last_activity_ = clock::now(); // in use until now; look again a whole timeout later
+      continue;
+    }
+    if (clock::now() - last_activity_ < limits_.idle_timeout)
+      continue;
+    protocol_error error{error_code::timeout, "the connection was idle for " +
+                                                std::to_string(limits_.idle_timeout.count()) +
+                                                " ms (no request, no subscription, no bytes received); closing it"};
+    error.details["idle_timeout_ms"] = limits_.idle_timeout.count();
     enqueue(error_line(nullptr, error, 0, style_));
     close_after_flush_ = true;
     read_cancel_.emit(asio::cancellation_type::terminal);
@@ -261,6 +290,11 @@ void session::answer_cancel(request& req, clock::time_point received) {
   reply(req.request_id, json::value(json::object{{"target_request_id", *target}, {"cancelled", found}}), received);
 }
 
+void session::abort_in_flight() {
+  for (auto& [key, pending] : pending_)
+    pending->abort(pending_request::reason::shutdown);
+}
+
 void session::pending_request::abort(reason why) {
   if (stopped != reason::none)
     return;
@@ -310,6 +344,12 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
   }
   if (pending->stopped == pending_request::reason::cancelled) {
     result = protocol_error{error_code::cancelled, "request was cancelled"};
+  } else if (pending->stopped == pending_request::reason::shutdown) {
+    protocol_error error{error_code::internal, "modeld shut down before this request finished (it drains in-flight "
+                                               "requests for --drain-grace-ms=" +
+                                                 std::to_string(limits_.drain_grace.count()) + ")"};
+    error.details["reason"] = "shutdown";
+    result = std::move(error);
   } else if (pending->stopped == pending_request::reason::timed_out) {
     protocol_error error{error_code::timeout,
                          "request did not finish within timeout_ms=" + std::to_string(req.timeout->count())};
@@ -326,6 +366,7 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
     }
   reply(req.request_id, std::move(result), received);
   --in_flight_;
+  last_activity_ = clock::now();
   wake_reader();
 }
 
@@ -356,6 +397,7 @@ void session::close() {
   reader_wakeup_.cancel();
   writer_wakeup_.cancel();
   half_line_timer_.cancel();
+  idle_timer_.cancel();
   for (auto& [key, pending] : pending_)
     pending->abort(pending_request::reason::cancelled);
   stop_subscriptions();

@@ -35,6 +35,9 @@ public:
   asio::awaitable<void> run();
   // Stops reading new requests; answers those in flight, then closes. Call on the strand.
   void drain();
+  // The drain grace is over: every request still in flight is answered with an error now
+  // (its work is cancelled), so the connection can flush and close. Call on the strand.
+  void abort_in_flight();
 
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
@@ -44,7 +47,7 @@ private:
   // A request being worked on. Its coroutine is spawned with `stop`'s slot bound, so a
   // cancel, its timeout_ms, or the connection closing aborts whatever it awaits.
   struct pending_request {
-    enum class reason { none, cancelled, timed_out };
+    enum class reason { none, cancelled, timed_out, shutdown };
     asio::cancellation_signal stop;
     std::optional<asio::steady_timer> limit; // only with timeout_ms
     reason stopped = reason::none;
@@ -55,6 +58,9 @@ private:
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
   asio::awaitable<void> half_line_watchdog();
+  asio::awaitable<void> idle_watchdog();
+  // Requests in flight, subscriptions or answers still being written: the connection is in use.
+  bool busy() const;
   void start_request(const command_entry& command, request req, clock::time_point received);
   asio::awaitable<void> run_request(const command_entry& command, request req, clock::time_point received,
                                     std::shared_ptr<pending_request> pending);
@@ -89,6 +95,8 @@ private:
   asio::steady_timer writer_wakeup_;
   asio::steady_timer half_line_timer_;
   std::optional<clock::time_point> partial_since_;
+  asio::steady_timer idle_timer_;
+  clock::time_point last_activity_; // bytes received, a request answered, or last seen busy()
 
   std::deque<std::string> queue_;
   std::size_t queued_bytes_ = 0;

@@ -40,34 +40,35 @@ json::object device_listing(const actors::registry_entry& entry) {
 json::object device_report_json(const actors::device_report& report) {
   json::object memory{{"total", report.info.total_bytes}, {"budget", report.info.budget_bytes}};
   json::array models;
-  if (report.answered) {
+  // An unresponsive device is shown as it last reported, with the report's age.
+  const bool known = report.answered || report.has_last_status;
+  if (known) {
     memory["used"] = report.status.used_bytes;
     memory["free"] = report.status.free_bytes;
     memory["allocator_reserve"] = report.status.allocator_reserve_bytes; // part of used; 0 on CPU devices
     for (auto& model : report.status.loaded_models)
       models.emplace_back(loaded_model_json(model, report.info.id));
   }
-  json::object device{
+  return {
     {"device_id", report.info.id},
     {"kind", report.info.kind},
     {"name", report.info.name},
     {"state", report.state},
     {"reachable", report.answered},
+    {"status_age_ms", known ? json::value(report.status_age_ms) : json::value(nullptr)},
     {"memory", std::move(memory)},
     {"loaded_models", std::move(models)},
     {"restarts", report.restarts},
     {"last_error", report.last_error.empty() ? json::value{} : json::value(report.last_error)},
-  };
-  if (report.answered)
-    device["statistics"] = {
-      {"loads", report.status.loads},
+    {"statistics",
+     {{"loads", report.status.loads},
       {"unloads", report.status.unloads},
       {"evictions", report.status.evictions},
       {"cache_hits", report.status.cache_hits},
-      {"mean_load_time_ms",
-       report.status.loads == 0 ? json::value(nullptr)
-                                : json::value(report.status.load_time_ms_total / static_cast<double>(report.status.loads))}};
-  return device;
+      {"mean_load_time_ms", report.status.loads == 0 ? json::value(nullptr)
+                                                     : json::value(report.status.load_time_ms_total /
+                                                                   static_cast<double>(report.status.loads))}}},
+  };
 }
 
 namespace {
@@ -126,15 +127,16 @@ json::value model_status_json(const actors::cluster_status& status, const actors
   json::array loaded;
   std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, ready = 0;
   for (auto& report : status.devices) {
-    if (!report.answered)
-      continue;
-    ++ready;
+    // Counters of every device, carried across restarts, so the sums never go backwards.
     loads += report.status.loads;
     unloads += report.status.unloads;
     evictions += report.status.evictions;
     cache_hits += report.status.cache_hits;
-    for (auto& model : report.status.loaded_models)
-      loaded.emplace_back(loaded_model_json(model, report.info.id));
+    if (report.answered)
+      ++ready;
+    if (report.answered || report.has_last_status)
+      for (auto& model : report.status.loaded_models)
+        loaded.emplace_back(loaded_model_json(model, report.info.id));
   }
   return json::object{
     {"overall_health", health_with_services(status, services)},

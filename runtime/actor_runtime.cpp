@@ -13,6 +13,10 @@
 namespace modeld::runtime {
 namespace {
 
+// How often every device is asked for status when no one asks: a hung device turns
+// unresponsive within this plus the status deadline.
+constexpr std::chrono::milliseconds status_heartbeat{1000};
+
 std::vector<actors::device_info> device_infos(const std::vector<gpu::device_description>& devices) {
   std::vector<actors::device_info> infos;
   for (auto& d : devices)
@@ -28,8 +32,8 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices));
   supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
   wait_until_started(supervisor_, "devices");
-  aggregator_ = system_->spawn(actors::status_aggregator, std::shared_ptr<const actors::device_registry>{registry_},
-                               caf::timespan{settings.status_deadline});
+  aggregator_ = system_->spawn(actors::status_aggregator, registry_, caf::timespan{settings.status_deadline},
+                               caf::timespan{status_heartbeat});
   // Blocking I/O (SQLite, directory walks) runs on threads of its own, off the scheduler.
   // A restarted store reopens nothing: the SQLite connection outlives its actors.
   actors::service_spawners spawners;

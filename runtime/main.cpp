@@ -1,6 +1,7 @@
 // modeld: parses flags, enumerates devices, starts the actors and the TCP front end, and
 // drains on SIGTERM/SIGINT (no new requests, in-flight ones answered, actors stopped in
-// order, exit 0). Start-up failures are one line on stderr and exit code 2.
+// order, exit 0); SIGHUP is logged and ignored. Start-up failures are one line on stderr and
+// exit code 2.
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 #include "protocol/server.hpp"
@@ -26,13 +27,29 @@ namespace {
 using namespace modeld;
 using asio::experimental::as_tuple;
 
+// After the drain grace, how long the answers to aborted requests get to be written.
+constexpr std::chrono::milliseconds abort_flush_time{1000};
+// How long each supervisor then gets to stop its actors (their workers are cancelled).
+constexpr std::chrono::milliseconds actor_stop_time{2000};
+
 int fail(const std::string& line) {
   std::cerr << line << std::endl;
   return 2;
 }
 
-// After a signal: drain the server, then wait until every connection is gone or the grace
-// period ends, whichever comes first.
+// Polls until every connection is gone or `deadline` passes.
+asio::awaitable<void> wait_for_connections(protocol::server& server, std::chrono::steady_clock::time_point deadline,
+                                           asio::io_context& io) {
+  asio::steady_timer poll(io);
+  while (server.live_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    poll.expires_after(std::chrono::milliseconds(10));
+    co_await poll.async_wait(as_tuple(asio::use_awaitable));
+  }
+}
+
+// After a signal: drain the server and wait until every connection is gone or the grace
+// period ends. At the grace, requests still in flight are answered with an error (their work
+// cancelled), and their answers get a moment to be written.
 asio::awaitable<void> drain_on_signal(asio::signal_set& signals, protocol::server& server,
                                       std::chrono::milliseconds grace, asio::io_context& io) {
   auto [ec, signal_number] = co_await signals.async_wait(as_tuple(asio::use_awaitable));
@@ -40,13 +57,26 @@ asio::awaitable<void> drain_on_signal(asio::signal_set& signals, protocol::serve
     co_return;
   std::cerr << "modeld: signal " << signal_number << ", draining" << std::endl;
   server.drain();
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  asio::steady_timer poll(io);
-  while (server.live_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-    poll.expires_after(std::chrono::milliseconds(10));
-    co_await poll.async_wait(as_tuple(asio::use_awaitable));
+  co_await wait_for_connections(server, std::chrono::steady_clock::now() + grace, io);
+  if (server.live_connections() > 0) {
+    std::cerr << "modeld: drain grace of " << grace.count() << " ms is over; answering what is still in flight"
+              << std::endl;
+    server.abort_in_flight();
+    co_await wait_for_connections(server, std::chrono::steady_clock::now() + abort_flush_time, io);
   }
   io.stop();
+}
+
+// Flags are read once, so there is nothing to reload; but SIGHUP's default action (a closed
+// terminal, a service manager's `reload`) would end the service. Each one is logged instead.
+asio::awaitable<void> ignore_hangups(asio::signal_set& hangups) {
+  while (true) {
+    auto [ec, signal_number] = co_await hangups.async_wait(as_tuple(asio::use_awaitable));
+    if (ec)
+      co_return;
+    std::cerr << "modeld: SIGHUP ignored (config reload is not supported; restart modeld to change flags)"
+              << std::endl;
+  }
 }
 
 } // namespace
@@ -67,6 +97,8 @@ int main(int argc, char** argv) {
     return fail("modeld: --devices: " + *error);
 
   asio::io_context io{static_cast<int>(options.io_threads)};
+  asio::signal_set hangups(io, SIGHUP); // from here on, before the start-up scan
+  asio::co_spawn(io, ignore_hangups(hangups), asio::detached);
   asio::error_code ec;
   auto address = asio::ip::make_address(options.listen_host, ec);
   if (ec)
@@ -116,7 +148,7 @@ int main(int argc, char** argv) {
   for (auto& t : threads)
     t.join();
 
-  bool clean = actors->stop(options.limits.drain_grace);
+  bool clean = actors->stop(actor_stop_time);
   std::cerr << "modeld: stopped" << (clean ? "" : " (some actors did not stop in time)") << std::endl;
   return 0;
 }

@@ -11,7 +11,8 @@ using namespace modeld::actors;
 namespace {
 
 struct fixture : modeld::test::deterministic_system {
-  device_actor dev = system.spawn(device, device_info{"cpu:0", "cpu", 0, "virtual CPU device", 4096, 1024});
+  device_actor dev = system.spawn(device, device_info{"cpu:0", "cpu", 0, "virtual CPU device", 4096, 1024},
+                                  std::make_shared<device_board>());
   caf::scoped_actor self{system};
 
   fixture() { run(); }
@@ -58,13 +59,27 @@ TEST_CASE("a hung device holds its answers until the hang ends", "[device]") {
   CHECK(f.status_arrived());
 }
 
-TEST_CASE("a slow device answers after a delay", "[device]") {
+TEST_CASE("a hung device takes no message at all until the hang ends", "[device]") {
+  fixture f;
+  f.inject("hang", 1000);
+  f.self->send(f.dev, unload_atom::value, std::string{});
+  f.run();
+  bool unloaded = false;
+  f.self->receive([&](unload_reply&) { unloaded = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK_FALSE(unloaded);
+  f.scheduler.advance_time(std::chrono::milliseconds(1000));
+  f.run();
+  f.self->receive([&](unload_reply&) { unloaded = true; }, caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(unloaded);
+}
+
+TEST_CASE("a slow device answers after a pause", "[device]") {
   fixture f;
   f.inject("slow", 5000);
   f.self->send(f.dev, status_atom::value);
   f.run();
   CHECK_FALSE(f.status_arrived());
-  f.scheduler.advance_time(slow_answer_delay);
+  f.scheduler.advance_time(fault_detail::slow_pause);
   f.run();
   CHECK(f.status_arrived());
 }

@@ -18,7 +18,6 @@ device_actor::behavior_type silent_device(device_actor::pointer self) {
       return self->make_response_promise<device_status>();
     },
     [](fault_atom, const fault_request&) { return ok_atom::value; },
-    [](resume_atom, std::uint64_t) {},
     [](load_atom, load_order&) { return load_reply{}; },
     [](unload_atom, const std::string&) { return unload_reply{}; },
     [](drop_atom, std::uint64_t) {},
@@ -31,7 +30,7 @@ struct fixture : modeld::test::deterministic_system {
     {"cpu:0", "cpu", 0, "virtual CPU device", 1000, 800}, {"cpu:1", "cpu", 1, "virtual CPU device", 2000, 2000}});
   supervisor_actor supervisor = system.spawn(modeld::actors::supervisor, registry, restart_policy{});
   status_aggregator_actor aggregator =
-    system.spawn(status_aggregator, std::shared_ptr<const device_registry>{registry}, caf::timespan{std::chrono::milliseconds(100)});
+    system.spawn(status_aggregator, registry, caf::timespan{std::chrono::milliseconds(100)}, caf::timespan{});
   caf::scoped_actor self{system};
 
   fixture() { run(); }
@@ -96,9 +95,35 @@ TEST_CASE("a silent device misses its deadline and the answer comes anyway", "[a
   CHECK(status.overall_health == "degraded");
   CHECK(status.devices[0].answered);
   CHECK_FALSE(status.devices[1].answered);
-  CHECK(status.devices[1].state == "failed");
+  CHECK(status.devices[1].state == "unresponsive");
   CHECK(status.devices[1].last_error.find("deadline") != std::string::npos);
+  CHECK(f.registry->find("cpu:1")->health == device_health::unresponsive); // get_device_list says so too
   caf::anon_send_exit(silent, caf::exit_reason::kill);
+}
+
+TEST_CASE("a hung device is unresponsive with its last report, then ready again", "[aggregator]") {
+  fixture f;
+  REQUIRE(f.ask("cpu:0").devices[0].answered);
+  f.self->send(f.registry->find("cpu:0")->handle, fault_atom::value, fault_request{"hang", 1000});
+  f.run();
+  f.self->receive([](ok_atom) {});
+  f.self->send(f.aggregator, status_atom::value, std::string{"cpu:0"});
+  f.run();
+  f.scheduler.advance_time(std::chrono::milliseconds(150)); // past the deadline, not the hang
+  f.run();
+  auto during = f.receive();
+  REQUIRE(during.devices.size() == 1);
+  CHECK(during.devices[0].state == "unresponsive");
+  CHECK(during.devices[0].has_last_status);
+  CHECK(during.devices[0].status.budget_bytes == 800);
+  CHECK(during.devices[0].status_age_ms >= 0);
+  CHECK(f.registry->find("cpu:0")->health == device_health::unresponsive);
+
+  f.scheduler.advance_time(std::chrono::milliseconds(850));
+  f.run();
+  auto after = f.ask("cpu:0");
+  CHECK(after.devices[0].state == "ready");
+  CHECK(f.registry->find("cpu:0")->health == device_health::ready);
 }
 
 TEST_CASE("no device answering means down", "[aggregator]") {

@@ -29,13 +29,13 @@ using namespace modeld;
 using namespace modeld::gpu;
 namespace fs = std::filesystem;
 
-std::optional<fs::path> fixture(const char* name) {
-  const char* dir = std::getenv("MODELD_GPU_FIXTURES");
-  if (dir == nullptr || !fs::exists(fs::path(dir) / name)) {
-    WARN("skipped: gpu fixture " << name << " missing (needs /usr/bin/python3 with torch; run through ctest)");
-    return std::nullopt;
-  }
-  return fs::path(dir) / name;
+// A file written by scripts/make_gpu_fixtures.py, which the build runs (with Debian's
+// /usr/bin/python3 and its torch) before this test is linked; the test fails without it.
+fs::path fixture(const char* name) {
+  const auto path = fs::path(MODELD_GPU_FIXTURES) / name;
+  INFO("gpu fixture " << path << " is missing: the build writes it with /usr/bin/python3, which needs torch");
+  REQUIRE(fs::exists(path));
+  return path;
 }
 
 template <class T>
@@ -51,6 +51,15 @@ std::string error_of(const auto& result) {
 }
 
 std::shared_ptr<const host_buffer> read(const fs::path& path) { return value_or_fail(read_host_buffer(path.string())); }
+
+// load_weights_from_file through a reader opened by path.
+std::variant<load_success, std::string> from_file(const formats::model_report& report, const fs::path& path,
+                                                  const load_request& request) {
+  auto opened = file_reader::open(path.string());
+  if (auto* reason = std::get_if<std::string>(&opened))
+    return *reason;
+  return load_weights_from_file(report, std::get<file_reader>(opened), request);
+}
 
 formats::model_report inspect(const fs::path& path) {
   auto report = formats::inspect_file(path);
@@ -90,8 +99,7 @@ struct expectation {
 std::map<std::string, expectation> expected_for(const std::string& file, const std::string& conversion) {
   std::map<std::string, expectation> out;
   const auto path = fixture("expected.txt");
-  REQUIRE(path);
-  std::ifstream in(*path);
+  std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);
@@ -123,10 +131,8 @@ const std::map<std::string, load_dtype> conversions{
 // Loads `file` with every conversion and checks each tensor against torch's own reading.
 void check_against_torch(const char* file) {
   const auto path = fixture(file);
-  if (!path)
-    return;
-  const auto report = inspect(*path);
-  const auto buffer = read(*path);
+  const auto report = inspect(path);
+  const auto buffer = read(path);
   for (const auto& [conversion, dtype] : conversions) {
     INFO(file << " converted " << conversion);
     const auto request = on_cpu(dtype);
@@ -285,10 +291,8 @@ TEST_CASE("torch.save checkpoints load the tensors torch saved", "[gpu][load]") 
   // The checkpoint's fp16 tensors were made like mixed_f16.safetensors': bit for bit the same.
   const auto zip = fixture("checkpoint.pt");
   const auto safetensors = fixture("mixed_f16.safetensors");
-  if (!zip || !safetensors)
-    return;
-  const auto from_zip = value_or_fail(load_weights(inspect(*zip), *read(*zip), on_cpu()));
-  const auto from_st = value_or_fail(load_weights(inspect(*safetensors), *read(*safetensors), on_cpu()));
+  const auto from_zip = value_or_fail(load_weights(inspect(zip), *read(zip), on_cpu()));
+  const auto from_st = value_or_fail(load_weights(inspect(safetensors), *read(safetensors), on_cpu()));
   const auto zip_tensors = by_name(*from_zip.weights);
   for (const auto& [name, t] : by_name(*from_st.weights)) {
     INFO(name);
@@ -301,14 +305,12 @@ TEST_CASE("torch.save checkpoints load the tensors torch saved", "[gpu][load]") 
 
 TEST_CASE("components: unknown names are refused with the model's list", "[gpu][components]") {
   const auto path = fixture("sd_style.safetensors");
-  if (!path)
-    return;
-  const auto report = inspect(*path);
+  const auto report = inspect(path);
   std::vector<std::string> names;
   for (auto& c : report.components)
     names.push_back(c.name);
   CHECK(names == std::vector<std::string>{"text_encoder", "unet", "vae"});
-  const auto buffer = read(*path);
+  const auto buffer = read(path);
 
   auto request = on_cpu();
   request.components = {"lora"};
@@ -337,11 +339,9 @@ TEST_CASE("components: unknown names are refused with the model's list", "[gpu][
 
 TEST_CASE("TorchScript modules load, convert and run forward", "[gpu][torchscript]") {
   const auto path = fixture("scripted.pt");
-  if (!path)
-    return;
-  const auto report = inspect(*path);
+  const auto report = inspect(path);
   REQUIRE(report.format == formats::model_format::torchscript);
-  const auto buffer = read(*path);
+  const auto buffer = read(path);
   const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu()));
   CHECK(loaded.weights->is_torchscript());
   const auto tensors = by_name(*loaded.weights);
@@ -381,10 +381,8 @@ TEST_CASE("TorchScript modules load, convert and run forward", "[gpu][torchscrip
 
 TEST_CASE("TorchScript with unsafe or unknown globals is refused", "[gpu][torchscript]") {
   const auto path = fixture("scripted.pt");
-  if (!path)
-    return;
-  auto report = inspect(*path);
-  const auto buffer = read(*path);
+  auto report = inspect(path);
+  const auto buffer = read(path);
   report.security.unsafe_globals.push_back("os.system");
   CHECK_THAT(error_of(load_weights(report, *buffer, on_cpu())),
              Catch::Contains("refusing") && Catch::Contains("os.system"));
@@ -398,10 +396,8 @@ TEST_CASE("TorchScript with unsafe or unknown globals is refused", "[gpu][torchs
 
 TEST_CASE("a raised cancel flag stops a load", "[gpu][load]") {
   const auto path = fixture("cycle_4mib.safetensors");
-  if (!path)
-    return;
-  const auto report = inspect(*path);
-  const auto buffer = read(*path);
+  const auto report = inspect(path);
+  const auto buffer = read(path);
   std::atomic<bool> cancel{true};
   auto request = on_cpu();
   request.cancel = &cancel;
@@ -460,10 +456,8 @@ TEST_CASE("raw bytes for dtypes torch lacks; conversions of them are refused", "
 
 TEST_CASE("weight matmul benchmarks measure the loaded weights against a baseline", "[gpu][benchmark]") {
   const auto path = fixture("mixed_f32.safetensors");
-  if (!path)
-    return;
-  const auto report = inspect(*path);
-  const auto buffer = read(*path);
+  const auto report = inspect(path);
+  const auto buffer = read(path);
   for (const auto dtype : {load_dtype::keep, load_dtype::fp16, load_dtype::bf16}) {
     const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu(dtype)));
     benchmark_request bench;
@@ -501,11 +495,9 @@ TEST_CASE("describe_device reports torch and host facts", "[gpu][device]") {
 
 TEST_CASE("memory returns after 200 load and unload cycles", "[gpu][memory]") {
   const auto path = fixture("cycle_4mib.safetensors");
-  if (!path)
-    return;
-  const auto report = inspect(*path);
+  const auto report = inspect(path);
   auto cycle = [&] {
-    const auto buffer = read(*path);
+    const auto buffer = read(path);
     const auto loaded = value_or_fail(load_weights(report, *buffer, on_cpu()));
     REQUIRE(loaded.weights->bytes() == 16 * 256 * 256 * 4);
   };
@@ -590,10 +582,10 @@ bool cuda_present() {
 
 TEST_CASE("CUDA loads hold what CPU loads hold, from pinned buffers", "[gpu][cuda]") {
   const auto path = fixture("mixed_f32.safetensors");
-  if (!path || !cuda_present())
+  if (!cuda_present())
     return;
-  const auto report = inspect(*path);
-  const auto buffer = read(*path);
+  const auto report = inspect(path);
+  const auto buffer = read(path);
   CHECK(buffer->pinned());
   for (const auto dtype : {load_dtype::keep, load_dtype::fp16, load_dtype::bf16}) {
     auto request = on_cpu(dtype);
@@ -611,10 +603,10 @@ TEST_CASE("CUDA loads hold what CPU loads hold, from pinned buffers", "[gpu][cud
 
 TEST_CASE("CUDA memory returns to the device after unload", "[gpu][cuda][memory]") {
   const auto path = fixture("cycle_4mib.safetensors");
-  if (!path || !cuda_present())
+  if (!cuda_present())
     return;
-  const auto report = inspect(*path);
-  const auto buffer = read(*path);
+  const auto report = inspect(path);
+  const auto buffer = read(path);
   auto request = on_cpu();
   request.device = "cuda:0";
   const auto before = describe_device("cuda:0").memory_used;
@@ -628,14 +620,14 @@ TEST_CASE("CUDA memory returns to the device after unload", "[gpu][cuda][memory]
 TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
   const auto path = fixture("mixed_f32.safetensors");
   const auto scripted = fixture("scripted.pt");
-  if (!path || !scripted || !cuda_present())
+  if (!cuda_present())
     return;
   const auto facts = describe_device("cuda:0");
   CHECK(!facts.device_name.empty());
   CHECK(facts.memory_total > (std::uint64_t{1} << 30));
   auto request = on_cpu(load_dtype::fp16);
   request.device = "cuda:0";
-  const auto loaded = value_or_fail(load_weights(inspect(*path), *read(*path), request));
+  const auto loaded = value_or_fail(load_weights(inspect(path), *read(path), request));
   benchmark_request bench;
   bench.iterations = 5;
   auto m = value_or_fail(run_benchmark(*loaded.weights, "cuda:0", bench));
@@ -646,7 +638,7 @@ TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
   CHECK(m.peak_memory_bytes >= loaded.weights->bytes());
   CHECK_THAT(error_of(run_benchmark(*loaded.weights, "cpu", bench)), Catch::Contains("cuda:0"));
 
-  const auto module = value_or_fail(load_weights(inspect(*scripted), *read(*scripted), request));
+  const auto module = value_or_fail(load_weights(inspect(scripted), *read(scripted), request));
   CHECK(module.weights->dtype() == "fp16");
   bench.input_shape = {8, 4};
   m = value_or_fail(run_benchmark(*module.weights, "cuda:0", bench));
@@ -658,13 +650,11 @@ TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
 TEST_CASE("a CPU load straight from the file holds what a load from a host buffer holds", "[gpu][direct]") {
   for (const char* file : {"mixed_f16.safetensors", "checkpoint.pt", "sd_style.safetensors"}) {
     const auto path = fixture(file);
-    if (!path)
-      return;
     INFO(file);
-    const auto report = inspect(*path);
+    const auto report = inspect(path);
     REQUIRE(loads_from_file(report, on_cpu()));
-    const auto direct = value_or_fail(load_weights_from_file(report, path->string(), on_cpu()));
-    const auto staged = value_or_fail(load_weights(report, *read(*path), on_cpu()));
+    const auto direct = value_or_fail(from_file(report, path, on_cpu()));
+    const auto staged = value_or_fail(load_weights(report, *read(path), on_cpu()));
     const auto direct_tensors = by_name(*direct.weights);
     const auto staged_tensors = by_name(*staged.weights);
     REQUIRE(direct_tensors.size() == staged_tensors.size());
@@ -677,29 +667,32 @@ TEST_CASE("a CPU load straight from the file holds what a load from a host buffe
     CHECK(direct.weights->bytes() == value_or_fail(planned_bytes(report, on_cpu())));
     CHECK(direct.weights->dtype() == staged.weights->dtype());
   }
-  if (const auto path = fixture("sd_style.safetensors")) {
+  {
+    const auto path = fixture("sd_style.safetensors");
     auto only_vae = on_cpu();
     only_vae.components = {"vae"};
-    const auto report = inspect(*path);
-    const auto part = value_or_fail(load_weights_from_file(report, path->string(), only_vae));
+    const auto report = inspect(path);
+    const auto part = value_or_fail(from_file(report, path, only_vae));
     CHECK(part.weights->bytes() == value_or_fail(planned_bytes(report, only_vae)));
     CHECK(part.weights->bytes() < value_or_fail(planned_bytes(report, on_cpu())));
   }
 }
 
 TEST_CASE("loads that need a host buffer are not read straight from the file", "[gpu][direct]") {
-  if (const auto path = fixture("mixed_f16.safetensors")) {
-    const auto report = inspect(*path);
+  {
+    const auto path = fixture("mixed_f16.safetensors");
+    const auto report = inspect(path);
     CHECK_FALSE(loads_from_file(report, on_cpu(load_dtype::fp32))); // a conversion
     CHECK(loads_from_file(report, on_cpu(load_dtype::fp16)));       // fp16 already: nothing converts
     auto cuda = on_cpu();
     cuda.device = "cuda:0";
     CHECK_FALSE(loads_from_file(report, cuda));
-    CHECK_THAT(error_of(load_weights_from_file(report, path->string(), on_cpu(load_dtype::fp32))),
+    CHECK_THAT(error_of(from_file(report, path, on_cpu(load_dtype::fp32))),
                Catch::Contains("needs a host buffer"));
   }
-  if (const auto path = fixture("scripted.pt")) {
-    const auto report = inspect(*path);
+  {
+    const auto path = fixture("scripted.pt");
+    const auto report = inspect(path);
     CHECK_FALSE(loads_from_file(report, on_cpu())); // TorchScript loads through torch::jit::load
   }
 }
@@ -711,9 +704,9 @@ TEST_CASE("a file that changed or vanished since inspection fails a direct load 
   const auto report = inspect(path);
   REQUIRE(loads_from_file(report, on_cpu()));
   fs::resize_file(path, fs::file_size(path) - 100);
-  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), on_cpu())), Catch::Contains("when inspected"));
+  CHECK_THAT(error_of(from_file(report, path, on_cpu())), Catch::Contains("when inspected"));
   ::unlink(path.c_str());
-  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), on_cpu())), Catch::Contains("cannot open"));
+  CHECK_THAT(error_of(from_file(report, path, on_cpu())), Catch::Contains("cannot open"));
 }
 
 TEST_CASE("a raised cancel flag stops a direct load", "[gpu][direct]") {
@@ -724,5 +717,5 @@ TEST_CASE("a raised cancel flag stops a direct load", "[gpu][direct]") {
   std::atomic<bool> cancel{true};
   auto request = on_cpu();
   request.cancel = &cancel;
-  CHECK_THAT(error_of(load_weights_from_file(report, path.string(), request)), Catch::Contains("cancelled"));
+  CHECK_THAT(error_of(from_file(report, path, request)), Catch::Contains("cancelled"));
 }

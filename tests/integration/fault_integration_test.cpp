@@ -81,7 +81,7 @@ TEST_CASE("a hung device yields a partial, degraded answer by the deadline", "[f
   CHECK(status.at("data").at("overall_health") == "degraded");
   auto hung = device_of(status, 0);
   CHECK(hung.at("reachable") == false);
-  CHECK(hung.at("state") == "failed");
+  CHECK(hung.at("state") == "unresponsive");
   CHECK(device_of(status, 1).at("reachable") == true);
   // Other work is not held up meanwhile.
   CHECK(client.call({{"command", "get_device_list"}}).at("success") == true);
@@ -116,4 +116,21 @@ TEST_CASE("cancel ends an in-flight request with CANCELLED", "[faults]") {
   CHECK(cancel_reply.at("data").at("cancelled") == true);
   CHECK(cancelled.at("request_id") == "slow-1");
   CHECK(error_code_of(cancelled) == "CANCELLED");
+}
+
+TEST_CASE("inject_fault takes target and mode in any case", "[faults][enums]") {
+  modeld_process server({"--enable-fault-injection"});
+  line_client client(server.port());
+  auto call = [&](json::object data) { return client.call({{"command", "inject_fault"}, {"data", data}}); };
+  auto device = data_of(call({{"target", "Device:cpu:1"}, {"mode", "Slow"}, {"duration_ms", 100}}));
+  CHECK(device.at("target") == "device:cpu:1");
+  CHECK(device.at("mode") == "slow");
+  auto store = data_of(call({{"target", "MetadataStore"}, {"mode", "HANG"}, {"duration_ms", 100}}));
+  CHECK(store.at("target") == "metadata_store");
+  CHECK(store.at("mode") == "hang");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(data_of(call({{"target", "Metadata_Store"}, {"mode", "slow"}, {"duration_ms", 100}})).at("target") ==
+        "metadata_store");
+  CHECK(data_of(call({{"target", "Cache"}, {"mode", "Crash"}})).at("mode") == "crash");
+  CHECK(error_code_of(call({{"target", "device:CPU:1"}, {"mode", "slow"}})) == "DEVICE_NOT_FOUND"); // ids as sent
 }
