@@ -43,6 +43,9 @@ using command_handler = asio::awaitable<command_result> (*)(service_context&, re
 struct command_entry {
   std::string_view name;
   command_handler handler = nullptr; // null: answered by the session
+  // A change that may still take effect after the request was answered TIMEOUT or CANCELLED
+  // (the actor already holds it); such answers carry details.outcome "unknown".
+  bool changes_state = false;
 };
 
 // nullptr when `name` is no command of the protocol.

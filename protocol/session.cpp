@@ -356,6 +356,9 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
     error.details["timeout_ms"] = req.timeout->count();
     result = std::move(error);
   }
+  if (pending->stopped != pending_request::reason::none && command.changes_state)
+    if (auto* error = std::get_if<protocol_error>(&result))
+      error->details["outcome"] = "unknown"; // the change may still land: read before retrying
   if (pending->limit)
     pending->limit->cancel();
   auto [first, last] = pending_.equal_range(id_key(req.request_id));

@@ -154,3 +154,21 @@ TEST_CASE("a service crashing past the restart limit is failed, and says so", "[
   CHECK(error_code_of(refused) == "INTERNAL");
   CHECK(error_code_of(s.inject("validation", "crash")) == "INTERNAL");
 }
+
+TEST_CASE("a write answered TIMEOUT says its outcome is unknown, and it may land later", "[service-faults]") {
+  fault_server s;
+  REQUIRE(data_of(s.inject("metadata_store", "hang", 800)).at("injected") == true);
+  auto answer = s.client->call({{"command", "put_model_metadata"},
+                                {"timeout_ms", 200},
+                                {"data", {{"model_id", sd15}, {"metadata", {{"author", "late writer"}}}}}});
+  CHECK(error_code_of(answer) == "TIMEOUT");
+  CHECK(answer.at("error").at("details").at("outcome") == "unknown");
+  // The store held the write and applies it when the hang ends: a client reads before retrying.
+  std::this_thread::sleep_for(900ms);
+  CHECK(data_of(s.call("get_model_metadata", {{"model_id", sd15}})).at("author") == "late writer");
+  // A read that timed out has nothing to be unsure of.
+  REQUIRE(data_of(s.inject("metadata_store", "hang", 500)).at("injected") == true);
+  auto read = s.client->call({{"command", "get_model_metadata"}, {"timeout_ms", 100}, {"data", {{"model_id", sd15}}}});
+  CHECK(error_code_of(read) == "TIMEOUT");
+  CHECK_FALSE(read.at("error").at("details").as_object().contains("outcome"));
+}
