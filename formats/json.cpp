@@ -334,16 +334,4 @@ std::optional<json_value> parse_json(std::string_view text, json_error& error, j
   return parser(text, error, limits).run();
 }
 
-bool is_valid_utf8(std::string_view text) noexcept {
-  auto p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto end = p + text.size();
-  while (p < end) {
-    const auto len = utf8_sequence_length(p, end);
-    if (len == 0)
-      return false;
-    p += len;
-  }
-  return true;
-}
-
 } // namespace modeld::formats

@@ -51,7 +51,4 @@ struct json_limits {
 std::optional<json_value> parse_json(std::string_view text, json_error& error,
                                      json_limits limits = {});
 
-// Validates UTF-8 per RFC 3629 (no overlongs, no surrogates, max U+10FFFF).
-bool is_valid_utf8(std::string_view text) noexcept;
-
 } // namespace modeld::formats

@@ -247,8 +247,12 @@ asio::awaitable<command_result> post_model_unload(service_context& context, requ
   std::uint64_t freed = 0;
   for (auto& target : targets) {
     auto reply = co_await ask<unload_reply>(context.bridge, target.handle, caf::infinite, unload_atom::value, id);
-    if (auto* error = std::get_if<caf::error>(&reply))
-      co_return actor_failure(*error, "unloading on " + target.info.id);
+    if (auto* error = std::get_if<caf::error>(&reply)) {
+      protocol_error failed{error_code::device_unavailable,
+                            "device " + target.info.id + " did not complete the unload: " + caf::to_string(*error)};
+      failed.details["device_id"] = target.info.id;
+      co_return failed;
+    }
     auto& result = std::get<unload_reply>(reply);
     for (auto& m : result.unloaded)
       unloaded.emplace_back(m);
