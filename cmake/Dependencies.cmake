@@ -44,7 +44,9 @@ if(NOT MODELD_FORMATS_ONLY)
   # actor messages); glibc malloc was a fifth of the status path's CPU time.
   find_library(MIMALLOC_LIBRARY NAMES mimalloc)
   add_library(deps::malloc INTERFACE IMPORTED)
-  if(MIMALLOC_LIBRARY)
+  if(MODELD_SANITIZE)
+    # The sanitizers bring their own allocator, which must see every allocation.
+  elseif(MIMALLOC_LIBRARY)
     set_target_properties(deps::malloc PROPERTIES INTERFACE_LINK_LIBRARIES "${MIMALLOC_LIBRARY}")
   else()
     message(WARNING "modeld: mimalloc not found; using the system allocator")

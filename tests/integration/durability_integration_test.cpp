@@ -1,15 +1,20 @@
-// kill -9 right after acknowledged metadata writes loses nothing (20 rounds, concurrent
-// writers), restarting on the same data dir each round.
-#include "line_client.hpp"
-#include "modeld_process.hpp"
+// kill -9 in the middle of mixed work (metadata writes, loads, unloads, scans, device
+// crashes) loses nothing: 20 rounds, restarting on the same data dir each round. Every
+// acknowledged write is there, the catalog lists exactly the files of the root, and nothing
+// half loaded is reported loaded.
+#include "demo_server.hpp"
+#include "json_checks.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 
 using namespace modeld::test;
@@ -35,22 +40,77 @@ void check_not_older(line_client& reader, const std::string& id, const std::stri
   CHECK(write_order(stored.as_string()) >= write_order(acknowledged));
 }
 
+// The catalog lists exactly `files`, and a fresh process holds nothing loaded anywhere.
+void check_catalog_and_devices(line_client& reader, const std::set<std::string>& files) {
+  auto listing = data_of(reader.call({{"command", "get_models"}, {"data", {{"limit", 1000}}}}));
+  std::set<std::string> listed;
+  for (auto& model : listing.at("models").as_array()) {
+    listed.insert(std::string{model.at("model_id").as_string()});
+    CHECK(model.at("loaded") == false);
+  }
+  CHECK(listed == files);
+  auto status = data_of(reader.call({{"command", "get_model_status"}}));
+  CHECK(status.at("loaded_models").as_array().empty());
+  for (auto& device : status.at("devices").as_array())
+    CHECK(device.at("memory").at("used") == 0);
+}
+
+// Loads, unloads, scans and device crashes until the server goes away.
+void mixed_work(std::uint16_t port, int round, const std::vector<std::string>& ids) {
+  try {
+    line_client client(port);
+    std::mt19937 rng(static_cast<unsigned>(round));
+    const std::vector<std::string> dtypes{"auto", "fp16", "fp32"};
+    for (int i = 0;; ++i) {
+      json::object request;
+      switch (rng() % 5) {
+        case 0:
+        case 1:
+          request = {{"command", "post_model_load"},
+                     {"data", {{"model_id", ids[rng() % ids.size()]}, {"dtype", dtypes[rng() % dtypes.size()]},
+                               {"evict", true}}}};
+          break;
+        case 2: request = {{"command", "post_model_unload"}, {"data", json::object{}}}; break;
+        case 3: request = {{"command", "post_model_scan"}, {"data", json::object{}}}; break;
+        default:
+          request = {{"command", "inject_fault"},
+                     {"data", {{"target", i % 2 ? "device:cpu:0" : "device:cpu:1"}, {"mode", "crash"}}}};
+      }
+      client.send(request);
+      if (!client.read_line(std::chrono::seconds(10)))
+        return; // killed
+    }
+  } catch (const std::exception&) {
+    // The server died between two requests.
+  }
+}
+
 } // namespace
 
-TEST_CASE("acknowledged metadata writes survive SIGKILL", "[durability]") {
+TEST_CASE("acknowledged writes survive SIGKILL during mixed work; the catalog stays whole", "[durability]") {
   temp_dir models, data;
   write_demo_models(models.path);
   const std::vector<std::string> ids{"checkpoints/demo-sd15.safetensors", "loras/demo-style-lora.safetensors",
                                      "vae/demo-vae.safetensors", "llm/tiny-llama.gguf"};
   std::map<std::string, std::string> acknowledged; // model id -> last acknowledged description
+  std::set<std::string> files{ids.begin(), ids.end()};
+  for (auto& entry : std::filesystem::recursive_directory_iterator(models.path))
+    if (entry.is_regular_file())
+      files.insert(std::filesystem::relative(entry.path(), models.path).string());
   int writes = 0;
+  const std::vector<std::string> args{"--model-root", models.path, "--enable-fault-injection"};
   for (int round = 0; round < 20; ++round) {
-    modeld_process server({"--model-root", models.path}, data.path);
+    // A new file each round: the scan at start catalogs it, whatever the last kill cut off.
+    const auto added = "rounds/round" + std::to_string(round) + ".safetensors";
+    write_file(models.path + "/" + added, safetensors_bytes(256 + static_cast<std::size_t>(round)));
+    files.insert(added);
+    modeld_process server(args, data.path);
     {
-      // Everything acknowledged before the last kill is there.
+      // Everything acknowledged before the last kill is there; nothing is half loaded.
       line_client reader(server.port());
       for (auto& [id, description] : acknowledged)
         check_not_older(reader, id, description);
+      check_catalog_and_devices(reader, files);
     }
     // Writers keep writing; the kill comes while writes are in flight.
     std::mutex mutex;
@@ -76,14 +136,16 @@ TEST_CASE("acknowledged metadata writes survive SIGKILL", "[durability]") {
           // The server died between two writes.
         }
       });
+    writers.emplace_back([&, round] { mixed_work(server.port(), round, ids); });
     std::this_thread::sleep_for(std::chrono::milliseconds(100 + 37 * (round % 5)));
     server.stop(SIGKILL);
     for (auto& t : writers)
       t.join();
   }
   CHECK(writes > 20);
-  modeld_process server({"--model-root", models.path}, data.path);
+  modeld_process server(args, data.path);
   line_client reader(server.port());
   for (auto& [id, description] : acknowledged)
     check_not_older(reader, id, description);
+  check_catalog_and_devices(reader, files);
 }
