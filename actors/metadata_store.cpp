@@ -1,7 +1,9 @@
 #include "actors/metadata_store.hpp"
 #include "actors/epoch.hpp"
 #include "catalog/case_fold.hpp"
+#include "catalog/report_json.hpp"
 
+#include <boost/json/parse.hpp>
 #include <caf/sec.hpp>
 
 #include <algorithm>
@@ -107,11 +109,23 @@ void remember(self_pointer self, const validation_record& record) {
   auto& state = self->state;
   state.store->store_validation(record.key.model_id, record.key.level, record.key.size_bytes, record.key.mtime_ns,
                                 record.result_json, epoch_ms());
-  if (record.sha256.empty())
-    return;
   auto model = state.models.find(record.key.model_id);
   if (model == state.models.end() || model->second.entry.size_bytes != record.key.size_bytes ||
       model->second.entry.mtime_ns != record.key.mtime_ns)
+    return;
+  // The catalog's validity is that of the file's latest inspection, at whatever level.
+  boost::json::error_code ec;
+  auto result = boost::json::parse(record.result_json, ec);
+  if (!ec && result.is_object()) {
+    auto [is_valid, reason] = catalog::validity_of(result.get_object());
+    auto& entry = model->second.entry;
+    if (is_valid != entry.is_valid || reason != entry.invalid_reason) {
+      state.store->set_validity(record.key.model_id, is_valid, reason);
+      entry.is_valid = is_valid;
+      entry.invalid_reason = std::move(reason);
+    }
+  }
+  if (record.sha256.empty())
     return;
   state.store->set_checksums(record.key.model_id, record.sha256, record.autov2);
   model->second.entry.sha256 = record.sha256;

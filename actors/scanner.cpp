@@ -3,6 +3,7 @@
 #include "gpu/progress_meter.hpp"
 
 #include "catalog/report_json.hpp"
+#include "formats/identify.hpp"
 
 #include <caf/sec.hpp>
 
@@ -130,7 +131,15 @@ scan_summary plan_changes(const catalog::discovery_result& found, const known_ca
     }
     auto report = formats::inspect_opened(std::move(std::get<formats::unique_fd>(opened)), file.path,
                                           {formats::validation_level::basic, {}, nullptr});
-    if (report.format == formats::model_format::unknown) {
+    // A file with a model extension stays in the catalog whatever its content, marked invalid
+    // by this inspection, so a damaged model (a broken header, a zero-byte checkpoint) is seen
+    // rather than silently left out. When the content named no format, the entry takes the
+    // one its extension names, if it names exactly one (.safetensors, .gguf, .onnx, .pkl), else
+    // "unknown" (.ckpt, .pt, .bin may hold any of three).
+    const auto by_extension = formats::formats_for_extension(report.file.extension);
+    if (report.format == formats::model_format::unknown && by_extension.size() == 1)
+      report.format = by_extension.front();
+    if (report.format == formats::model_format::unknown && by_extension.empty()) {
       summary.errors.push_back({file.path, "UNSUPPORTED_FORMAT", "content is no supported model format"});
       if (known.files.count(file.model_id) > 0) {
         changes.removals.push_back(file.model_id);

@@ -18,7 +18,8 @@ struct scanner_state {
 };
 
 // Catalog changes for what discovery found: each new or changed file is inspected at the
-// basic level; files whose content is no model format become errors instead. `progress`
+// basic level (its validity goes into the entry); files whose content is no model format and
+// whose extension is no model extension become errors instead. `progress`
 // (optional) hears "inspecting", in bytes of the changed files.
 scan_summary plan_changes(const catalog::discovery_result& found, const known_catalog& known,
                           catalog::scan_changes& changes, std::int64_t now_ms,

@@ -24,17 +24,18 @@ namespace fs = std::filesystem;
 namespace {
 
 // Changed files are sniffed, unchanged ones never opened. 64 bytes hold the magic of
-// safetensors, GGUF, zip and pickle. ONNX has no magic (its graph field runs far past any
-// prefix), so a file whose extension promises ONNX is taken on its extension and the full
-// inspection that follows decides.
+// safetensors, GGUF, zip and pickle. A file with a model extension (.safetensors, .ckpt, .onnx,
+// ...: formats::formats_for_extension) is taken whatever its content: ONNX has no magic (its
+// graph field runs far past any prefix), and a damaged model (a broken header, a zero-byte
+// checkpoint) must stay visible in the catalog, where the inspection that follows marks it
+// invalid. Only a file with neither a model extension nor model content is no model.
 constexpr std::size_t sniff_bytes = 64;
 
-bool extension_promises_onnx(const std::string& path) {
+bool has_model_extension(const std::string& path) {
   auto extension = fs::path(path).extension().string();
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auto formats = formats::formats_for_extension(extension);
-  return std::find(formats.begin(), formats.end(), formats::model_format::onnx) != formats.end();
+  return !formats::formats_for_extension(extension).empty();
 }
 
 bool is_hidden(std::string_view name) {
@@ -161,8 +162,8 @@ sniffed sniff(const std::string& root, const std::string& path) {
     filled += static_cast<std::size_t>(got);
   }
   const auto format = formats::detect_format(std::span<const std::uint8_t>(head.data(), filled));
-  out.outcome = format == formats::model_format::unknown && !extension_promises_onnx(path) ? sniff_outcome::not_a_model
-                                                                                          : sniff_outcome::model;
+  out.outcome = format == formats::model_format::unknown && !has_model_extension(path) ? sniff_outcome::not_a_model
+                                                                                      : sniff_outcome::model;
   return out;
 }
 

@@ -30,7 +30,8 @@ struct discovered_file {
 };
 
 // A file the scan did not take: code is PATH_NOT_ALLOWED (a link that leaves every root),
-// UNSUPPORTED_FORMAT (content is no model format), UNREADABLE, SCAN_LIMIT, or
+// UNSUPPORTED_FORMAT (content is no model format and the extension is no model extension),
+// UNREADABLE, SCAN_LIMIT, or
 // DUPLICATE_MODEL_ID (a second root holds a different file under an id already taken).
 struct scan_error {
   std::string path;
@@ -54,7 +55,9 @@ struct discovery_result {
 // or only `only_root` when it is set (it must be one of `roots`). Hidden entries (leading
 // '.') are skipped. Directory links are not followed; file links are taken when their
 // target lies inside a root, else reported as PATH_NOT_ALLOWED. New or changed files whose
-// first bytes are no model format are UNSUPPORTED_FORMAT errors.
+// first bytes are no model format are UNSUPPORTED_FORMAT errors, unless their extension is a
+// model extension (formats::formats_for_extension): those are changed whatever their content,
+// so that a damaged model file stays in the catalog (marked invalid by its inspection).
 discovery_result discover(const std::vector<std::string>& roots, const std::map<std::string, known_file>& known,
                           const discovery_limits& limits = {}, const std::optional<std::string>& only_root = {});
 

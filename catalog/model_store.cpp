@@ -78,6 +78,13 @@ constexpr std::array<std::string_view, model_store::current_schema_version> migr
     ) STRICT;
     CREATE INDEX benchmark_results_by_model ON benchmark_results (model_id, id);
   )sql",
+  // 2: the validity of each catalogued file from its last inspection, so damaged model files
+  // are listed (invalid) instead of left out. Rows written before count as valid until their
+  // file changes or is validated again.
+  R"sql(
+    ALTER TABLE catalog ADD COLUMN is_valid INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE catalog ADD COLUMN invalid_reason TEXT NOT NULL DEFAULT '';
+  )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
@@ -315,7 +322,7 @@ int model_store::schema_version() const { return static_cast<int>(pragma_integer
 std::vector<catalog_entry> model_store::load_catalog() const {
   statement st(db_, "SELECT model_id, root, path, format, size_bytes, mtime_ns, architecture, type, precision,"
                     " parameter_count, components_json, embedded_json, sha256, autov2, discovered_at_ms,"
-                    " updated_at_ms FROM catalog ORDER BY model_id");
+                    " updated_at_ms, is_valid, invalid_reason FROM catalog ORDER BY model_id");
   std::vector<catalog_entry> entries;
   while (st.step()) {
     catalog_entry& e = entries.emplace_back();
@@ -335,6 +342,8 @@ std::vector<catalog_entry> model_store::load_catalog() const {
     e.autov2 = st.text(13);
     e.discovered_at_ms = st.integer(14);
     e.updated_at_ms = st.integer(15);
+    e.is_valid = st.integer(16) != 0;
+    e.invalid_reason = st.text(17);
   }
   return entries;
 }
@@ -351,21 +360,21 @@ void model_store::apply_scan(const scan_changes& changes) {
   statement upsert(db_, R"sql(
     INSERT INTO catalog (model_id, root, path, format, size_bytes, mtime_ns, architecture, type, precision,
                          parameter_count, components_json, embedded_json, sha256, autov2, discovered_at_ms,
-                         updated_at_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         updated_at_ms, is_valid, invalid_reason)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (model_id) DO UPDATE SET
       root = excluded.root, path = excluded.path, format = excluded.format, size_bytes = excluded.size_bytes,
       mtime_ns = excluded.mtime_ns, architecture = excluded.architecture, type = excluded.type,
       precision = excluded.precision, parameter_count = excluded.parameter_count,
       components_json = excluded.components_json, embedded_json = excluded.embedded_json,
       sha256 = excluded.sha256, autov2 = excluded.autov2,
-      updated_at_ms = excluded.updated_at_ms
+      updated_at_ms = excluded.updated_at_ms, is_valid = excluded.is_valid, invalid_reason = excluded.invalid_reason
   )sql");
   for (const auto& e : changes.upserts) {
     upsert
         .bind(e.model_id, e.root, e.path, e.format, e.size_bytes, e.mtime_ns, e.architecture, e.type, e.precision,
               e.parameter_count, e.components_json, e.embedded_json, e.sha256, e.autov2, e.discovered_at_ms,
-              e.updated_at_ms)
+              e.updated_at_ms, static_cast<std::int64_t>(e.is_valid ? 1 : 0), e.invalid_reason)
         .run();
     upsert.reset();
   }
@@ -376,6 +385,15 @@ void model_store::set_checksums(const std::string& model_id, const std::string& 
   write_transaction tx(db_);
   // No row (the file left the catalog while it was hashed): nothing to update.
   statement(db_, "UPDATE catalog SET sha256 = ?, autov2 = ? WHERE model_id = ?").bind(sha256, autov2, model_id).run();
+  tx.commit();
+}
+
+void model_store::set_validity(const std::string& model_id, bool is_valid, const std::string& invalid_reason) {
+  write_transaction tx(db_);
+  // No row (the file left the catalog while it was validated): nothing to update.
+  statement(db_, "UPDATE catalog SET is_valid = ?, invalid_reason = ? WHERE model_id = ?")
+      .bind(static_cast<std::int64_t>(is_valid ? 1 : 0), is_valid ? std::string() : invalid_reason, model_id)
+      .run();
   tx.commit();
 }
 

@@ -32,13 +32,17 @@ public:
   model_store(const model_store&) = delete;
   model_store& operator=(const model_store&) = delete;
 
-  static constexpr int current_schema_version = 1;
+  // 1: catalog, user metadata, validation and benchmark results; 2: catalog validity.
+  static constexpr int current_schema_version = 2;
   int schema_version() const;
 
   // Catalog.
   std::vector<catalog_entry> load_catalog() const;
   void apply_scan(const scan_changes& changes);
   void set_checksums(const std::string& model_id, const std::string& sha256, const std::string& autov2);
+  // The validity of the file's latest inspection (a validation of it as it is catalogued);
+  // invalid_reason is stored empty when valid.
+  void set_validity(const std::string& model_id, bool is_valid, const std::string& invalid_reason);
 
   // User metadata; kept when a file leaves the catalog, so it is back when the file is.
   user_metadata metadata(const std::string& model_id) const; // revision 0 when never written

@@ -24,6 +24,12 @@ struct catalog_entry {
   std::string embedded_json = "{}";    // the file's own metadata, string -> string
   std::string sha256;                  // empty until a comprehensive validation computed it
   std::string autov2;
+  // From the last inspection of the file: the scan's basic one, or a later post_model_validate
+  // of the same size and mtime. A damaged file (broken header, zero bytes) stays in the catalog
+  // with is_valid false; invalid_reason is its first error issue, "CODE: message" (empty when
+  // valid).
+  bool is_valid = true;
+  std::string invalid_reason;
   std::int64_t discovered_at_ms = 0;   // Unix epoch milliseconds
   std::int64_t updated_at_ms = 0;
 };

@@ -146,6 +146,38 @@ void type_structure_values(json::object& validation_result) {
       fact.value() = structure_value(fact.key(), fact.value().get_string());
 }
 
+std::string invalid_reason(const formats::model_report& report) {
+  for (auto& i : report.issues)
+    if (i.level == formats::severity::error)
+      return i.code + ": " + i.message;
+  return {};
+}
+
+std::pair<bool, std::string> validity_of(const json::object& validation_result) {
+  const auto* valid = validation_result.if_contains("is_valid");
+  if (valid == nullptr || !valid->is_bool() || valid->get_bool())
+    return {true, {}};
+  std::string reason;
+  const auto* issues = validation_result.if_contains("issues");
+  if (issues != nullptr && issues->is_array())
+    for (auto& item : issues->get_array()) {
+      const auto* issue = item.if_object();
+      if (issue == nullptr)
+        continue;
+      const auto* severity = issue->if_contains("severity");
+      if (severity == nullptr || !severity->is_string() || severity->get_string() != "error")
+        continue;
+      const auto* code = issue->if_contains("code");
+      const auto* message = issue->if_contains("message");
+      const auto text = [](const json::value* v) {
+        return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+      };
+      reason = text(code) + ": " + text(message);
+      break;
+    }
+  return {false, reason.empty() ? std::string("the validation found errors") : reason};
+}
+
 void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report) {
   entry.format = std::string{formats::to_string(report.format)};
   entry.architecture = report.architecture;
@@ -158,6 +190,8 @@ void fill_catalog_entry(catalog_entry& entry, const formats::model_report& repor
     entry.sha256 = report.checksums->sha256;
     entry.autov2 = report.checksums->autov2;
   }
+  entry.is_valid = report.is_valid();
+  entry.invalid_reason = invalid_reason(report);
 }
 
 } // namespace modeld::catalog

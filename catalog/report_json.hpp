@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace modeld::catalog {
 
@@ -25,7 +26,15 @@ boost::json::object validation_json(const formats::model_report& report, formats
 // before structure values were typed (they held every value as a string).
 void type_structure_values(boost::json::object& validation_result);
 
-// Catalog fields of `entry` from a basic-level report of its file.
+// The first error issue of `report` as "CODE: message"; empty when it has none (is valid).
+std::string invalid_reason(const formats::model_report& report);
+
+// is_valid and the reason (as invalid_reason) of a validation_json result; a result without a
+// boolean is_valid counts as valid.
+std::pair<bool, std::string> validity_of(const boost::json::object& validation_result);
+
+// Catalog fields of `entry` from a basic-level report of its file, its validity included
+// (format stays "unknown" when no parser could be chosen for the content).
 void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report);
 
 } // namespace modeld::catalog

@@ -107,6 +107,8 @@ json::object model_json(const actors::model_record& record, bool loaded) {
     {"checksum", e.sha256.empty() ? json::value(nullptr) : json::value(e.sha256)},
     {"autov2", e.autov2.empty() ? json::value(nullptr) : json::value(e.autov2)},
     {"components", parsed_or(e.components_json, json::array{})},
+    {"is_valid", e.is_valid},
+    {"invalid_reason", e.is_valid ? json::value(nullptr) : json::value(e.invalid_reason)},
     {"revision", m.revision},
     {"discovered_at", iso8601_utc(e.discovered_at_ms)},
     {"updated_at", iso8601_utc(std::max(e.updated_at_ms, m.updated_at_ms))},

@@ -189,19 +189,31 @@ TEST_CASE("hidden files and directories are skipped without a report") {
   CHECK(result.errors.empty());
 }
 
-TEST_CASE("a file whose content is no model format is UNSUPPORTED_FORMAT, not changed") {
+TEST_CASE("a damaged file with a model extension is changed; no model extension and no model content is "
+          "UNSUPPORTED_FORMAT") {
   temp_dir tmp;
   const auto root = tmp.dir("models");
-  write_bytes(fs::path(root) / "notes.safetensors", "just some text, not a model at all");
-  write_bytes(fs::path(root) / "empty.ckpt", "");
+  // Damaged models stay visible: the inspection that follows marks them invalid.
+  write_bytes(fs::path(root) / "x.ckpt", "");
+  write_bytes(fs::path(root) / "broken.safetensors", "\x13\x37 garbage, no header \xff\xfe");
+  write_bytes(fs::path(root) / "LOUD.PTH", "an upper-case extension is a model extension too");
   write_safetensors(fs::path(root) / "real.safetensors");
+  write_safetensors(fs::path(root) / "weights.data"); // model content under any name
+  // Neither a model extension nor model content.
+  write_bytes(fs::path(root) / "notes.txt", "just some text, not a model at all");
+  write_bytes(fs::path(root) / "README", "read me");
+  write_bytes(fs::path(root) / "empty.txt", "");
 
   const auto result = discover({root}, {});
-  CHECK(changed_ids(result) == ids{"real.safetensors"});
-  REQUIRE(result.errors.size() == 2);
-  CHECK(error_codes(result) == ids{"UNSUPPORTED_FORMAT", "UNSUPPORTED_FORMAT"});
-  CHECK(result.errors[0].path == root + "/empty.ckpt");
-  CHECK(result.errors[1].path == root + "/notes.safetensors");
+  CHECK(changed_ids(result) == ids{"LOUD.PTH", "broken.safetensors", "real.safetensors", "weights.data", "x.ckpt"});
+  REQUIRE(changed(result, "x.ckpt") != nullptr);
+  CHECK(changed(result, "x.ckpt")->size_bytes == 0);
+  CHECK(error_codes(result) == ids{"UNSUPPORTED_FORMAT", "UNSUPPORTED_FORMAT", "UNSUPPORTED_FORMAT"});
+  REQUIRE(result.errors.size() == 3);
+  CHECK(result.errors[0].path == root + "/README");
+  CHECK(result.errors[1].path == root + "/empty.txt");
+  CHECK(result.errors[2].path == root + "/notes.txt");
+  CHECK(result.removed.empty());
 }
 
 TEST_CASE("a link into another root is PATH_NOT_ALLOWED: files are opened inside their own root") {
@@ -342,13 +354,29 @@ TEST_CASE("an unchanged file is neither opened nor read") {
   CHECK(result.errors.empty());
   CHECK(result.removed.empty());
 
-  SECTION("one nanosecond later it is read, and found to be no model") {
+  SECTION("one nanosecond later it is read: damaged, but its model extension keeps it in the catalog") {
     set_mtime(file, 1'600'000'000, 43);
     const auto again = discover({root}, known);
     CHECK(again.unchanged.empty());
-    CHECK(error_codes(again) == ids{"UNSUPPORTED_FORMAT"});
-    CHECK(again.removed == ids{"m.safetensors"}); // seen, but no longer a model
+    CHECK(changed_ids(again) == ids{"m.safetensors"});
+    CHECK(again.errors.empty());
+    CHECK(again.removed.empty());
   }
+}
+
+TEST_CASE("a known file without a model extension whose content is no longer a model is removed") {
+  temp_dir tmp;
+  const auto root = tmp.dir("models");
+  const auto file = fs::path(root) / "m.weights";
+  write_safetensors(file);
+  const std::map<std::string, known_file> known{{"m.weights", known_as(root, file)}};
+  write_bytes(file, "now only text");
+  set_mtime(file, 1'600'000'000, 44);
+
+  const auto result = discover({root}, known);
+  CHECK(result.changed.empty());
+  CHECK(error_codes(result) == ids{"UNSUPPORTED_FORMAT"});
+  CHECK(result.removed == ids{"m.weights"}); // seen, but no longer a model
 }
 
 TEST_CASE("changes in mtime, size or root make a file changed") {

@@ -303,6 +303,119 @@ TEST_CASE("set_checksums updates an existing row and ignores a missing one", "[s
   CHECK(catalog[0].autov2 == "0123456789");
 }
 
+TEST_CASE("validity round-trips through apply_scan and set_validity", "[store]") {
+  temp_dir dir;
+  catalog_entry broken = entry("broken.safetensors");
+  broken.format = "safetensors";
+  broken.architecture = "unknown";
+  broken.is_valid = false;
+  broken.invalid_reason = "SAFETENSORS_HEADER_INVALID: header is not valid JSON";
+  catalog_entry empty = entry("x.ckpt", 0);
+  empty.format = "unknown";
+  empty.is_valid = false;
+  empty.invalid_reason = "FILE_EMPTY: the file is empty";
+  {
+    auto store = open_store(dir.db());
+    store->apply_scan({{broken, empty, entry("ok.safetensors")}, {}});
+  }
+  auto store = open_store(dir.db()); // from the disk, not from memory
+  auto catalog = store->load_catalog();
+  REQUIRE(ids(catalog) == std::vector<std::string>{"broken.safetensors", "ok.safetensors", "x.ckpt"});
+  CHECK_FALSE(catalog[0].is_valid);
+  CHECK(catalog[0].invalid_reason == "SAFETENSORS_HEADER_INVALID: header is not valid JSON");
+  CHECK(catalog[1].is_valid);
+  CHECK(catalog[1].invalid_reason.empty());
+  CHECK_FALSE(catalog[2].is_valid);
+  CHECK(catalog[2].invalid_reason == "FILE_EMPTY: the file is empty");
+  CHECK(catalog[2].format == "unknown");
+
+  SECTION("a rescan of a repaired file makes it valid") {
+    store->apply_scan({{entry("broken.safetensors", 200, 2000)}, {}});
+    catalog = store->load_catalog();
+    CHECK(catalog[0].is_valid);
+    CHECK(catalog[0].invalid_reason.empty());
+  }
+  SECTION("set_validity updates a row, keeps the reason only when invalid, ignores a missing one") {
+    store->set_validity("ok.safetensors", false, "TENSOR_NAN_VALUES: 3 NaN values");
+    store->set_validity("x.ckpt", true, "ignored when valid");
+    store->set_validity("gone.safetensors", false, "x");
+    catalog = store->load_catalog();
+    REQUIRE(catalog.size() == 3);
+    CHECK_FALSE(catalog[1].is_valid);
+    CHECK(catalog[1].invalid_reason == "TENSOR_NAN_VALUES: 3 NaN values");
+    CHECK(catalog[1].size_bytes == 100); // nothing else changed
+    CHECK(catalog[2].is_valid);
+    CHECK(catalog[2].invalid_reason.empty());
+  }
+}
+
+// The whole schema of version 1, as modeld wrote it before the catalog kept validity.
+constexpr const char* schema_version_1 = R"sql(
+  CREATE TABLE catalog (
+    model_id TEXT PRIMARY KEY, root TEXT NOT NULL, path TEXT NOT NULL, format TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, architecture TEXT NOT NULL, type TEXT NOT NULL,
+    precision TEXT NOT NULL, parameter_count INTEGER NOT NULL, components_json TEXT NOT NULL,
+    embedded_json TEXT NOT NULL, sha256 TEXT NOT NULL, autov2 TEXT NOT NULL, discovered_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE user_metadata (
+    model_id TEXT PRIMARY KEY, name TEXT, description TEXT, author TEXT, license TEXT, source TEXT, version TEXT,
+    custom_json TEXT NOT NULL, revision INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE user_metadata_tags (
+    model_id TEXT NOT NULL REFERENCES user_metadata (model_id) ON DELETE CASCADE, position INTEGER NOT NULL,
+    tag TEXT NOT NULL, PRIMARY KEY (model_id, position)
+  ) STRICT;
+  CREATE TABLE validation_results (
+    model_id TEXT NOT NULL, level TEXT NOT NULL, size_bytes INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    result_json TEXT NOT NULL, validated_at_ms INTEGER NOT NULL, PRIMARY KEY (model_id, level)
+  ) STRICT;
+  CREATE TABLE benchmark_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, result_json TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX benchmark_results_by_model ON benchmark_results (model_id, id);
+  PRAGMA application_id = 1297040460;
+  PRAGMA user_version = 1;
+)sql";
+
+TEST_CASE("a database of schema version 1 migrates: its rows are kept and count as valid", "[store]") {
+  temp_dir dir;
+  {
+    raw_db raw(dir.db());
+    raw.exec(schema_version_1);
+    raw.exec("INSERT INTO catalog VALUES ('old.safetensors', '/models', '/models/old.safetensors', 'safetensors',"
+             " 100, 1000, 'sdxl', 'checkpoint', 'fp16', 7, '[]', '{}', 'abc', 'def', 10, 11)");
+    raw.exec("INSERT INTO user_metadata VALUES ('old.safetensors', 'Old', NULL, NULL, NULL, NULL, NULL, '{}', 3,"
+             " 1, 2)");
+    raw.exec("INSERT INTO validation_results VALUES ('old.safetensors', 'basic', 100, 1000, '{\"is_valid\":true}', 5)");
+  }
+  {
+    auto store = open_store(dir.db());
+    CHECK(store->schema_version() == model_store::current_schema_version);
+    auto catalog = store->load_catalog();
+    REQUIRE(catalog.size() == 1);
+    CHECK(catalog[0].model_id == "old.safetensors");
+    CHECK(catalog[0].sha256 == "abc");
+    CHECK(catalog[0].discovered_at_ms == 10);
+    CHECK(catalog[0].is_valid);
+    CHECK(catalog[0].invalid_reason.empty());
+    CHECK(store->metadata("old.safetensors").revision == 3);
+    CHECK(store->cached_validation("old.safetensors", "basic", 100, 1000) == R"({"is_valid":true})");
+
+    // The new columns work on the migrated table.
+    catalog_entry broken = entry("old.safetensors");
+    broken.is_valid = false;
+    broken.invalid_reason = "FILE_EMPTY: the file is empty";
+    store->apply_scan({{broken}, {}});
+  }
+  raw_db raw(dir.db());
+  CHECK(raw.text("PRAGMA user_version") == std::to_string(model_store::current_schema_version));
+  CHECK(raw.text("SELECT is_valid || ':' || invalid_reason FROM catalog") == "0:FILE_EMPTY: the file is empty");
+  CHECK(raw.text("SELECT discovered_at_ms FROM catalog") == "10");
+}
+
 TEST_CASE("metadata of a model never written is the default at revision 0", "[store]") {
   temp_dir dir;
   auto store = open_store(dir.db());

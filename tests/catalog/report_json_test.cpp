@@ -3,6 +3,9 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <span>
+
 using namespace modeld;
 namespace json = boost::json;
 
@@ -39,4 +42,38 @@ TEST_CASE("a validation result stored with text facts is answered typed", "[repo
   auto without = json::parse(R"({"is_valid":false})").as_object();
   catalog::type_structure_values(without); // nothing to type: left alone
   CHECK(without == json::parse(R"({"is_valid":false})").as_object());
+}
+
+TEST_CASE("a catalog entry keeps the validity of its inspection and the first error as reason", "[report_json]") {
+  // A safetensors file whose header is no JSON, inspected at the basic level as a scan does.
+  std::string header = "{\"w\": not json at all}";
+  std::string bytes(8, '\0');
+  bytes[0] = static_cast<char>(header.size());
+  bytes += header;
+  auto report = formats::inspect_bytes(std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+                                       "broken.safetensors", {formats::validation_level::basic, {}, nullptr});
+  REQUIRE_FALSE(report.is_valid());
+  catalog::catalog_entry entry;
+  catalog::fill_catalog_entry(entry, report);
+  CHECK_FALSE(entry.is_valid);
+  CHECK(entry.format == "safetensors");
+  REQUIRE_FALSE(entry.invalid_reason.empty());
+  const auto first_error =
+    std::find_if(report.issues.begin(), report.issues.end(), [](auto& i) { return i.level == formats::severity::error; });
+  REQUIRE(first_error != report.issues.end());
+  CHECK(entry.invalid_reason == first_error->code + ": " + first_error->message);
+
+  // validity_of reads the same from the validation answer.
+  auto [is_valid, reason] = catalog::validity_of(catalog::validation_json(report, formats::validation_level::basic));
+  CHECK_FALSE(is_valid);
+  CHECK(reason == entry.invalid_reason);
+
+  formats::model_report fine;
+  fine.issues.push_back({"EXTENSION_MISMATCH", formats::severity::warning, "a warning is no error", {}});
+  catalog::fill_catalog_entry(entry, fine);
+  CHECK(entry.is_valid);
+  CHECK(entry.invalid_reason.empty());
+  CHECK(catalog::validity_of(json::parse(R"({"is_valid":true,"issues":[]})").as_object()) ==
+        std::pair<bool, std::string>{true, ""});
+  CHECK(catalog::validity_of(json::parse(R"({"is_valid":false})").as_object()).first == false);
 }

@@ -6,8 +6,11 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <thread>
 
 using namespace modeld::test;
 namespace json = boost::json;
@@ -73,4 +76,87 @@ TEST_CASE("a link inside a root does not take over the id of the file it points 
   CHECK(again.at("removed") == 0);
   CHECK(has_scan_error(again, "evil/x.safetensors", "DUPLICATE_FILE"));
   CHECK(data_of(s.call("get_model", {{"model_id", "vae/demo-vae.safetensors"}})).at("model").at("loaded") == true);
+}
+
+TEST_CASE("damaged model files are listed invalid, validate with their issues and do not load",
+          "[catalog][hostile]") {
+  demo_server s;
+  // A valid length prefix, then a header that is no JSON; and a zero-byte checkpoint.
+  const std::string header = "{\"w\": {\"dtype\": \"F32\", oops";
+  std::string broken(8, '\0');
+  broken[0] = static_cast<char>(header.size());
+  write_file(s.models.path + "/broken/bad.safetensors", broken + header);
+  write_file(s.models.path + "/broken/empty.ckpt", "");
+  write_file(s.models.path + "/broken/good.safetensors", safetensors_bytes(16));
+  write_file(s.models.path + "/broken/notes.txt", "no model extension and no model content");
+
+  auto scan = data_of(s.call("post_model_scan", {}));
+  CHECK(scan.at("added") == 3);
+  CHECK_FALSE(has_scan_error(scan, "broken/bad.safetensors", "UNSUPPORTED_FORMAT"));
+  CHECK_FALSE(has_scan_error(scan, "broken/empty.ckpt", "UNSUPPORTED_FORMAT"));
+  CHECK(has_scan_error(scan, "broken/notes.txt", "UNSUPPORTED_FORMAT"));
+
+  std::map<std::string, json::object> listed;
+  const auto page = data_of(s.call("get_models", {{"limit", 1000}}));
+  for (auto& m : page.at("models").as_array())
+    listed[std::string{m.at("model_id").as_string()}] = m.as_object();
+  CHECK(listed.count("broken/notes.txt") == 0);
+  REQUIRE(listed.count("broken/good.safetensors") == 1);
+  CHECK(listed["broken/good.safetensors"].at("is_valid") == true);
+  CHECK(listed["broken/good.safetensors"].at("invalid_reason").is_null());
+  for (const std::string id : {"broken/bad.safetensors", "broken/empty.ckpt"}) {
+    INFO(id);
+    REQUIRE(listed.count(id) == 1);
+    CHECK(listed[id].at("is_valid") == false);
+    REQUIRE(listed[id].at("invalid_reason").is_string());
+    CHECK_FALSE(listed[id].at("invalid_reason").as_string().empty());
+
+    auto model = data_of(s.call("get_model", {{"model_id", id}})).at("model");
+    CHECK(model.at("is_valid") == false);
+    CHECK(model.at("invalid_reason") == listed[id].at("invalid_reason"));
+
+    auto validated = s.call("post_model_validate", {{"model_id", id}});
+    REQUIRE(validated.at("success") == true);
+    auto& result = validated.at("data");
+    CHECK(result.at("is_valid") == false);
+    bool has_error = false;
+    for (auto& issue : result.at("issues").as_array())
+      has_error = has_error || issue.at("severity") == "error";
+    CHECK(has_error);
+
+    CHECK(error_code_of(s.call("post_model_load", {{"model_id", id}})) == "UNSUPPORTED_FORMAT");
+  }
+  CHECK(listed["broken/bad.safetensors"].at("format") == "safetensors");
+  CHECK(listed["broken/empty.ckpt"].at("format") == "unknown");
+  CHECK(listed["broken/empty.ckpt"].at("invalid_reason").as_string().starts_with("FILE_EMPTY"));
+  auto valid_demo = data_of(s.call("get_model", {{"model_id", "checkpoints/demo-sd15.safetensors"}})).at("model");
+  CHECK(valid_demo.at("is_valid") == true);
+  CHECK(valid_demo.at("invalid_reason").is_null());
+
+  // A file whose damage only a deeper validation finds (NaN weights): the catalog takes the
+  // validity of that validation.
+  std::string nan_model = safetensors_bytes(4);
+  nan_model.replace(nan_model.size() - 4, 4, std::string("\x00\x00\xc0\x7f", 4));
+  write_file(s.models.path + "/broken/nan.safetensors", nan_model);
+  CHECK(data_of(s.call("post_model_scan", {})).at("added") == 1);
+  CHECK(data_of(s.call("get_model", {{"model_id", "broken/nan.safetensors"}})).at("model").at("is_valid") == true);
+  auto deep = data_of(s.call("post_model_validate", {{"model_id", "broken/nan.safetensors"},
+                                                     {"validation_level", "comprehensive"}}));
+  REQUIRE(deep.at("is_valid") == false);
+  bool updated = false;
+  for (int attempt = 0; attempt < 100 && !updated; ++attempt) { // remembered after the answer
+    auto model = data_of(s.call("get_model", {{"model_id", "broken/nan.safetensors"}})).at("model");
+    updated = model.at("is_valid") == false && model.at("invalid_reason").is_string() &&
+              model.at("invalid_reason").as_string().starts_with("TENSOR_NAN_VALUES");
+    if (!updated)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(updated);
+
+  // Repaired and rescanned: valid again, under the same id.
+  write_file(s.models.path + "/broken/bad.safetensors", safetensors_bytes(8));
+  CHECK(data_of(s.call("post_model_scan", {})).at("updated") == 1);
+  auto repaired = data_of(s.call("get_model", {{"model_id", "broken/bad.safetensors"}})).at("model");
+  CHECK(repaired.at("is_valid") == true);
+  CHECK(repaired.at("invalid_reason").is_null());
 }
