@@ -109,6 +109,12 @@ using cache_actor = caf::typed_actor<
   // answer joins it: true when the model is cached or being read, false when it cannot be
   // (larger than the budget). The model's buffer is null; its report is reused.
   caf::replies_to<fill_atom, cached_model>::with<bool>,
+  // A load of this model succeeded; sent by the one request whose answer counts
+  // (load_reply::counts), so each load that loads counts once, and nothing else (benchmarks,
+  // post_model_cache, refused or failed loads) counts at all. true: served from host memory,
+  // a hit; false: the device read the file, a miss, and the cache then fills as for fill_atom.
+  // Answers as fill_atom does (true on a hit).
+  caf::replies_to<loaded_atom, cached_model, bool>::with<bool>,
   // Drops one model (its id) or every model (empty string) from the cache; the ids dropped.
   caf::replies_to<evict_atom, std::string>::with<std::vector<std::string>>,
   // Entries, budget and statistics.

@@ -32,6 +32,7 @@ using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using evict_atom = caf::atom_constant<caf::atom("evict")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using fill_atom = caf::atom_constant<caf::atom("fill")>;
+using loaded_atom = caf::atom_constant<caf::atom("loaded")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using load_atom = caf::atom_constant<caf::atom("load")>;
 using unload_atom = caf::atom_constant<caf::atom("unload")>;

@@ -81,6 +81,14 @@ cache_report report(const cache_state& state) {
   return out;
 }
 
+// Publishes the report with the entries' bytes, whose use the board judges when it is read.
+void publish(const cache_state& state) {
+  std::vector<std::weak_ptr<const gpu::host_buffer>> buffers;
+  for (auto& id : state.recency)
+    buffers.push_back(state.entries.at(id).model.buffer);
+  state.board->publish(report(state), std::move(buffers));
+}
+
 // Ends the read of `model_id`: admits what it read and answers everyone waiting on it.
 void finish_read(self_pointer self, const std::string& model_id, cache_fetch fetched, std::uint64_t size,
                  std::int64_t mtime) {
@@ -102,7 +110,7 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
     }
     waiter.promise.deliver(answer);
   }
-  state.board->publish(report(state));
+  publish(state);
 }
 
 // Starts `job` on a reader; its answer ends the read of `model_id`.
@@ -141,19 +149,16 @@ caf::result<cache_fetch> fetch(self_pointer self, const located_file& file, bool
   wanted.model_id = model_id;
   wanted.path = path;
   wanted.file = file.file;
+  // Nothing here counts as a hit or a miss: loaded_atom does, once a load loaded.
   if (auto* cached = fresh_entry(state, model_id, path, size, mtime)) {
-    ++state.hits;
     touch(state, model_id);
-    return cache_fetch{true, {}, *cached, true, 0};
+    return cache_fetch{true, {}, *cached, true, std::nullopt}; // nothing read
   }
   if (auto running = state.reading.find(model_id); running != state.reading.end()) {
-    if (running->second.fill)
-      ++state.hits;
     auto promise = self->make_response_promise<cache_fetch>();
     running->second.waiters.push_back({promise, std::chrono::steady_clock::now()});
     return promise; // joins the read already running
   }
-  ++state.misses;
   if (!read_on_miss) {
     auto promise = self->make_response_promise<cache_fetch>();
     auto worker = self->spawn<caf::detached>(reader);
@@ -181,9 +186,9 @@ bool fill(self_pointer self, const cached_model& model) {
   if (model.size_bytes > state.budget || !model.report)
     return false;
   if (model.buffer) { // the load read it into host memory already
-    admit(state, cache_fetch{true, {}, model, false, 0});
+    admit(state, cache_fetch{true, {}, model, false, std::nullopt});
     state.bytes_read += model.buffer->size();
-    state.board->publish(report(state));
+    publish(state);
     return state.entries.count(model.model_id) > 0;
   }
   state.reading[model.model_id].fill = true;
@@ -283,27 +288,48 @@ cache_fetch read_model(const cached_model& model) {
 }
 
 std::shared_ptr<const cache_report> cache_board::read() const {
+  // The cache holds one reference to an entry's bytes; any other is a load reading them (or a
+  // request holding them until it answers).
+  auto in_use = [](const std::weak_ptr<const gpu::host_buffer>& bytes) { return bytes.use_count() > 1; };
   std::lock_guard lock{mutex_};
+  const auto& entries = report_->entries;
+  bool changed = false;
+  for (std::size_t i = 0; i < buffers_.size() && i < entries.size() && !changed; ++i)
+    changed = in_use(buffers_[i]) != entries[i].in_use;
+  if (changed) { // a copy only when a flag changed since the last read
+    auto next = std::make_shared<cache_report>(*report_);
+    for (std::size_t i = 0; i < buffers_.size() && i < next->entries.size(); ++i)
+      next->entries[i].in_use = in_use(buffers_[i]);
+    report_ = std::move(next);
+  }
   return report_;
 }
 
-void cache_board::publish(cache_report report) {
+void cache_board::publish(cache_report report, std::vector<std::weak_ptr<const gpu::host_buffer>> buffers) {
   auto next = std::make_shared<const cache_report>(std::move(report));
   std::lock_guard lock{mutex_};
   report_ = std::move(next);
+  buffers_ = std::move(buffers);
 }
 
 cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, std::shared_ptr<cache_board> board) {
   self->state.budget = budget_bytes;
   self->state.board = std::move(board);
-  self->state.board->publish(report(self->state));
+  publish(self->state);
   return {
     [self](fetch_atom, const located_file& file, bool read_on_miss) {
       auto result = fetch(self, file, read_on_miss);
-      self->state.board->publish(report(self->state));
+      publish(self->state);
       return result;
     },
     [self](fill_atom, const cached_model& model) { return fill(self, model); },
+    [self](loaded_atom, const cached_model& model, bool from_cache) {
+      auto& state = self->state;
+      ++(from_cache ? state.hits : state.misses);
+      auto cached = from_cache || fill(self, model);
+      publish(state);
+      return cached;
+    },
     [self](evict_atom, const std::string& model_id) {
       std::vector<std::string> dropped;
       auto& state = self->state;
@@ -320,7 +346,8 @@ cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, 
           pending.discard = true;
           dropped.push_back(id);
         }
-      state.board->publish(report(state));
+      state.evictions += dropped.size(); // every model it answers as evicted
+      publish(state);
       return dropped;
     },
     [self](status_atom) { return report(self->state); },

@@ -21,14 +21,20 @@
 namespace modeld::actors {
 
 // The cache's latest report, published on every change so status reads it without a hop.
+// Whether an entry is in use changes without the cache hearing of it (a load drops its last
+// reference to the bytes), so `in_use` is decided when the report is read: an entry is in use
+// while anything but the cache holds its bytes (a load copying from them, or a request that
+// has them in hand).
 class cache_board {
 public:
   std::shared_ptr<const cache_report> read() const;
-  void publish(cache_report report);
+  // `buffers[i]` holds the bytes of `report.entries[i]`.
+  void publish(cache_report report, std::vector<std::weak_ptr<const gpu::host_buffer>> buffers);
 
 private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const cache_report> report_ = std::make_shared<cache_report>();
+  mutable std::shared_ptr<const cache_report> report_ = std::make_shared<cache_report>();
+  std::vector<std::weak_ptr<const gpu::host_buffer>> buffers_;
 };
 
 struct cache_state {
@@ -43,7 +49,7 @@ struct cache_state {
   std::map<std::string, entry> entries;
   std::list<std::string> recency; // most recently used first
   // Reads under way: those of misses, and fills (a load read the file into its device itself);
-  // a fetch that joins a fill is served by the cache, so it counts as a hit.
+  // a fetch that joins a fill is served by the cache (from_cache).
   struct waiter {
     caf::typed_response_promise<cache_fetch> promise;
     std::chrono::steady_clock::time_point since;
@@ -54,9 +60,11 @@ struct cache_state {
     std::vector<waiter> waiters;
   };
   std::map<std::string, pending_read> reading;
+  // Loads that loaded (loaded_atom), served from host memory or not; fetches alone count
+  // nothing, as a fetch may serve a benchmark, post_model_cache or a load the device refuses.
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
-  std::uint64_t evictions = 0;
+  std::uint64_t evictions = 0; // entries dropped for room, and models delete_model_cache evicted
   std::uint64_t bytes_read = 0;
   std::shared_ptr<cache_board> board;
   service_fault fault; // inject_fault in progress

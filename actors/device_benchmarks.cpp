@@ -59,6 +59,19 @@ benchmark_reply run_benchmark_order(const benchmark_order& order, const std::str
   return reply;
 }
 
+namespace {
+
+// system_info of `reply`: this device as its memory account has it, not the host.
+void add_system_info(const device_state& state, benchmark_reply& reply) {
+  const auto& info = state.info;
+  reply.device_name = info.kind == "cpu" ? info.id + " (" + info.name + ")" : info.name;
+  reply.memory_total = state.memory.total();
+  reply.memory_budget = state.memory.budget();
+  reply.memory_used = state.memory.used();
+}
+
+} // namespace
+
 caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_order& order) {
   auto& state = self->state;
   gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr, {}};
@@ -80,6 +93,7 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
   auto worker = self->spawn<caf::detached>(benchmark_worker);
   auto device_id = state.info.id;
   auto finish = [self, ticket, needed](benchmark_reply reply) {
+    add_system_info(self->state, reply); // before the run's reservation goes
     self->state.memory.cancel_reservation(needed);
     auto it = self->state.benchmarks.find(ticket);
     if (it == self->state.benchmarks.end())

@@ -26,7 +26,7 @@ struct load_outcome {
   std::string error;
   std::shared_ptr<gpu::loaded_weights> weights;
   double host_to_device_ms = 0;
-  double disk_to_host_ms = 0;                     // when the worker read the file into host memory
+  std::optional<double> disk_to_host_ms;          // when the worker read the file into host memory
   std::shared_ptr<const gpu::host_buffer> read;   // that buffer, for the cache
   bool read_directly = false;
 };
@@ -51,10 +51,12 @@ std::variant<gpu::load_success, std::string> load_from_file(const load_job& job)
 
 load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
   return {
-    [self](run_atom, const load_job& job) {
+    [self](run_atom, load_job& job) {
       self->quit(); // one load per worker thread
       load_outcome outcome;
-      auto buffer = job.buffer;
+      // Taken out of the message, so the cache's buffer is released when this handler returns,
+      // before the device hears the outcome (the cache shows the entry in use until then).
+      auto buffer = std::move(job.buffer);
       if (!buffer) { // a cache miss: the file is read here
         outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
         // Straight into a CPU device: host memory for the tensors (maybe a few components);
@@ -134,9 +136,13 @@ void release(device_state& state, const std::string& model_id, unload_reply& rep
   ++state.unloads;
 }
 
-void deliver_all(pending_load& load, const load_reply& reply) {
-  for (auto& [ticket, promise] : load.waiters)
+// The first waiter's answer of a load that succeeded `counts` (load_reply::counts).
+void deliver_all(pending_load& load, load_reply reply) {
+  reply.counts = reply.ok;
+  for (auto& [ticket, promise] : load.waiters) {
     promise.deliver(reply);
+    reply.counts = false;
+  }
   load.waiters.clear();
 }
 
@@ -154,6 +160,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
     return;
   auto load = std::move(it->second);
   state.loading.erase(it);
+  load.order.model.buffer.reset(); // the load no longer reads the cache's bytes: released before it answers
   state.memory.cancel_reservation(load.reserved_bytes);
   if (!outcome.ok || load.unload_requested || load.cancel->load()) {
     auto reply = load.unload_requested ? failed("CANCELLED", "'" + model_id + "' was unloaded while it loaded")
@@ -170,7 +177,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   }
   state.memory.commit(bytes);
   auto elapsed = ms_since(load.started);
-  auto load_ms = load.order.disk_to_host_ms + elapsed;
+  auto load_ms = load.order.disk_to_host_ms.value_or(0) + elapsed;
   auto components = load.order.components;
   if (components.empty())
     for (auto& c : load.order.model.report->components)
@@ -179,6 +186,8 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   state.resident.emplace(model_id, std::move(model));
   ++state.loads;
   state.load_time_ms_total += load_ms;
+  // A load served from host memory: the event the cache counts as a hit too, once, when the
+  // request whose answer `counts` reports it.
   if (load.order.from_cache)
     ++state.cache_hits;
   load_reply reply;
@@ -186,7 +195,8 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   reply.device_id = state.info.id;
   reply.memory_used_bytes = bytes;
   reply.load_time_ms = load_ms;
-  reply.disk_to_host_ms = load.order.disk_to_host_ms + outcome.disk_to_host_ms;
+  if (load.order.disk_to_host_ms || outcome.disk_to_host_ms)
+    reply.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
   reply.host_to_device_ms = outcome.host_to_device_ms;
   reply.from_cache = load.order.from_cache;
   reply.read_directly = outcome.read_directly;

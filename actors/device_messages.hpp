@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ struct cache_fetch {
   failure error;
   cached_model model;
   bool from_cache = false;
-  double disk_to_host_ms = 0; // 0 when served from the cache
+  // Time until the bytes were in host memory: a read, or waiting for one (a fill joined);
+  // empty when nothing was read (an entry of the cache, or a miss that inspected the file only).
+  std::optional<double> disk_to_host_ms;
 };
 
 struct cache_entry_info {
@@ -68,7 +71,7 @@ struct load_order {
   std::uint64_t ticket = 0; // names this request for drop_atom
   cached_model model;
   bool from_cache = false;
-  double disk_to_host_ms = 0;
+  std::optional<double> disk_to_host_ms; // as the fetch measured it
   std::vector<std::string> components;
   gpu::load_dtype dtype = gpu::load_dtype::keep;
   bool evict = false;
@@ -81,9 +84,13 @@ struct load_reply {
   std::string device_id;
   std::uint64_t memory_used_bytes = 0;
   double load_time_ms = 0;
-  double disk_to_host_ms = 0;
-  double host_to_device_ms = 0;
+  std::optional<double> disk_to_host_ms; // empty when nothing was read into host memory
+  double host_to_device_ms = 0;          // read_directly: from the file into the device
   bool from_cache = false;
+  // True in the answer of exactly one request per load that succeeded (the first of those
+  // sharing it): that request reports the load to the cache, which counts it as a hit or a
+  // miss (the device counts its cache_hits for the same load).
+  bool counts = false;
   // A cache miss: read from the file straight into the device (a CPU device, types kept), or
   // into `read`, a host buffer the cache can keep.
   bool read_directly = false;
@@ -120,7 +127,13 @@ struct benchmark_reply {
   std::uint64_t loaded_bytes = 0;
   bool inference_ran = false;
   gpu::benchmark_measurement measurement;
-  gpu::device_facts facts;
+  gpu::device_facts facts; // torch version and threads
+  // system_info: the device as its actor accounts for it (as get_device_status reports it),
+  // not the host. memory_used is taken at the end of the run, its own reservation included.
+  std::string device_name; // "cpu:0 (virtual CPU device)", or the CUDA device's name
+  std::uint64_t memory_total = 0;
+  std::uint64_t memory_budget = 0;
+  std::uint64_t memory_used = 0;
 };
 
 } // namespace modeld::actors

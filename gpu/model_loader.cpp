@@ -29,13 +29,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sys/resource.h>
-#include <unistd.h>
 #include <unordered_set>
 
 namespace modeld::gpu {
@@ -106,25 +103,6 @@ void synchronize(const c10::Device& device) {
 #else
   (void)device;
 #endif
-}
-
-std::uint64_t proc_self_rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t size_pages = 0;
-  std::uint64_t resident_pages = 0;
-  statm >> size_pages >> resident_pages;
-  return resident_pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-}
-
-std::uint64_t meminfo_total_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  std::uint64_t value = 0;
-  std::string unit;
-  while (meminfo >> key >> value >> unit)
-    if (key == "MemTotal:")
-      return value * 1024;
-  return 0;
 }
 
 // ---- dtypes ----
@@ -629,29 +607,45 @@ void summarise(benchmark_measurement& m) {
 constexpr std::size_t aggregate_stat = 0;
 #endif
 
-void reset_peak(const c10::Device& device) {
+// The peak memory of one benchmark run (benchmark_measurement::peak_memory_bytes says what
+// it counts). Made when the run starts, with its loaded weights already in memory.
+class run_memory {
+public:
+  run_memory(const c10::Device& device, std::uint64_t weight_bytes)
+    : device_(device), live_(weight_bytes), peak_(weight_bytes) {
 #ifdef MODELD_TORCH_HAS_CUDA
-  if (device.is_cuda())
-    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
-#else
-  (void)device;
+    if (device_.is_cuda()) {
+      const auto index = device_.index();
+      const auto before =
+        static_cast<std::uint64_t>(c10::cuda::CUDACachingAllocator::getDeviceStats(index).allocated_bytes[aggregate_stat].current);
+      others_ = before > weight_bytes ? before - weight_bytes : 0;
+      c10::cuda::CUDACachingAllocator::resetPeakStats(index);
+    }
 #endif
-}
-
-std::uint64_t peak_memory(const c10::Device& device) {
-#ifdef MODELD_TORCH_HAS_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    return static_cast<std::uint64_t>(
-      stats.allocated_bytes[aggregate_stat].peak);
   }
-#else
-  (void)device;
+  // CPU: bytes of tensors the run created and keeps until its end.
+  void hold(std::uint64_t bytes) { raise(live_ += bytes); }
+  // CPU: bytes of tensors the run created and frees before it creates the next such ones (an output).
+  void pass(std::uint64_t bytes) { raise(live_ + bytes); }
+
+  std::uint64_t peak() const {
+#ifdef MODELD_TORCH_HAS_CUDA
+    if (device_.is_cuda()) {
+      const auto peak = static_cast<std::uint64_t>(
+        c10::cuda::CUDACachingAllocator::getDeviceStats(device_.index()).allocated_bytes[aggregate_stat].peak);
+      return peak > others_ ? peak - others_ : 0;
+    }
 #endif
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-}
+    return peak_;
+  }
+
+private:
+  void raise(std::uint64_t bytes) { peak_ = std::max(peak_, bytes); }
+  c10::Device device_;
+  std::uint64_t live_ = 0;
+  std::uint64_t peak_ = 0;
+  std::uint64_t others_ = 0; // CUDA: allocated on the device before the run, not these weights
+};
 
 // The "inference" progress of a benchmark: the weights' bytes, once per measured or warmup run.
 struct inference_progress {
@@ -677,6 +671,20 @@ std::optional<std::string> time_runs(std::uint32_t runs, const c10::Device& devi
     progress.meter.add(progress.bytes_per_run);
   }
   return std::nullopt;
+}
+
+// Bytes of the tensors a value holds: a tensor, or the tensors in tuples and lists.
+std::uint64_t tensor_bytes(const c10::IValue& value) {
+  if (value.isTensor())
+    return value.toTensor().nbytes();
+  std::uint64_t total = 0;
+  if (value.isTuple())
+    for (const auto& item : value.toTupleRef().elements())
+      total += tensor_bytes(item);
+  else if (value.isList())
+    for (const auto& item : value.toListRef())
+      total += tensor_bytes(item);
+  return total;
 }
 
 std::variant<std::vector<std::int64_t>, std::string> forward_input_shape(const torch::jit::Module& module,
@@ -710,23 +718,25 @@ std::variant<benchmark_measurement, std::string> benchmark_forward(const torch_w
   m.kind = "torchscript_forward";
   m.input_shape = std::get<std::vector<std::int64_t>>(shape);
   auto module = *weights.module(); // a handle to the same module; forward is not const
+  run_memory memory(weights.device(), weights.bytes());
   const auto input = at::randn(m.input_shape, at::TensorOptions().dtype(input_type).device(weights.device()));
+  memory.hold(input.nbytes());
   std::vector<c10::IValue> inputs{input};
-  reset_peak(weights.device());
-  auto forward = [&] { module.forward(inputs); };
+  auto forward = [&] { memory.pass(tensor_bytes(module.forward(inputs))); }; // the output, freed at once
   inference_progress progress(request, weights.bytes());
   if (auto stop = time_runs(request.warmup, weights.device(), request.cancel, nullptr, progress, forward))
     return *stop;
   if (auto stop = time_runs(request.iterations, weights.device(), request.cancel, &m.run_ms, progress, forward))
     return *stop;
   summarise(m);
-  m.peak_memory_bytes = peak_memory(weights.device());
+  m.peak_memory_bytes = memory.peak(); // no FLOP counts: a forward's are unknown, so no GFLOP/s
   return m;
 }
 
 // The same matmuls over fresh tensors of the same shapes. Past `budget` bytes the fresh
 // weights of a shape are reused, so a model filling most of the device can still be measured.
-std::vector<at::Tensor> baseline_weights(const std::vector<at::Tensor>& weights, std::uint64_t budget) {
+std::vector<at::Tensor> baseline_weights(const std::vector<at::Tensor>& weights, std::uint64_t budget,
+                                         run_memory& memory) {
   std::vector<at::Tensor> fresh;
   std::map<std::vector<std::int64_t>, std::vector<at::Tensor>> by_shape;
   std::map<std::vector<std::int64_t>, std::size_t> next;
@@ -737,6 +747,7 @@ std::vector<at::Tensor> baseline_weights(const std::vector<at::Tensor>& weights,
     if (pool.empty() || used + w.nbytes() <= budget) {
       pool.push_back(at::randn(w.sizes(), w.options()));
       used += w.nbytes();
+      memory.hold(pool.back().nbytes());
       fresh.push_back(pool.back());
     } else {
       fresh.push_back(pool[next[key]++ % pool.size()]);
@@ -750,11 +761,16 @@ std::variant<benchmark_measurement, std::string> benchmark_matmul(const torch_we
   if (request.batch == 0)
     return "batch must be at least 1";
   const auto& device = weights.device();
+  run_memory memory(device, weights.bytes());
   std::vector<at::Tensor> matrices;
   for (const auto& [name, t] : weights.tensors())
-    if (t.dim() == 2 && t.is_floating_point() && t.numel() > 0)
+    if (t.dim() == 2 && t.is_floating_point() && t.numel() > 0) {
       // libtorch 1.13 has no fp16 matmul on the CPU: those run in fp32 on a widened copy.
-      matrices.push_back(device.is_cpu() && t.scalar_type() == at::kHalf ? t.to(at::kFloat) : t);
+      const bool widen = device.is_cpu() && t.scalar_type() == at::kHalf;
+      matrices.push_back(widen ? t.to(at::kFloat) : t);
+      if (widen)
+        memory.hold(matrices.back().nbytes());
+    }
   if (matrices.empty())
     return "the loaded weights hold no 2-D floating-point tensor to multiply";
   benchmark_measurement m;
@@ -767,17 +783,19 @@ std::variant<benchmark_measurement, std::string> benchmark_matmul(const torch_we
   for (const auto& w : matrices) {
     const auto in = w.size(1);
     auto& x = inputs[{in, w.scalar_type()}];
-    if (!x.defined())
+    if (!x.defined()) {
       x = at::randn({batch, in}, w.options());
+      memory.hold(x.nbytes());
+    }
     flops += 2.0 * static_cast<double>(batch) * static_cast<double>(in) * static_cast<double>(w.size(0));
     weight_bytes += w.nbytes();
   }
-  reset_peak(device);
-  const auto fresh = baseline_weights(matrices, std::min<std::uint64_t>(weight_bytes, std::uint64_t{1} << 30));
-  auto sweep = [&inputs](const std::vector<at::Tensor>* ws) {
-    return [&inputs, ws] {
-      for (const auto& w : *ws)
-        (void)inputs.at({w.size(1), w.scalar_type()}).matmul(w.t());
+  const auto fresh =
+    baseline_weights(matrices, std::min<std::uint64_t>(weight_bytes, std::uint64_t{1} << 30), memory);
+  auto sweep = [&inputs, &memory](const std::vector<at::Tensor>* ws) {
+    return [&inputs, &memory, ws] {
+      for (const auto& w : *ws) // each product is freed before the next
+        memory.pass(inputs.at({w.size(1), w.scalar_type()}).matmul(w.t()).nbytes());
     };
   };
   auto loaded_sweep = sweep(&matrices);
@@ -802,9 +820,11 @@ std::variant<benchmark_measurement, std::string> benchmark_matmul(const torch_we
   benchmark_measurement baseline;
   baseline.run_ms = std::move(baseline_ms);
   summarise(baseline);
-  m.achieved_gflops = m.median_ms > 0 ? flops / (m.median_ms * 1e6) : 0;
-  m.baseline_gflops = baseline.median_ms > 0 ? flops / (baseline.median_ms * 1e6) : 0;
-  m.peak_memory_bytes = peak_memory(device);
+  if (m.median_ms > 0)
+    m.achieved_gflops = flops / (m.median_ms * 1e6);
+  if (baseline.median_ms > 0)
+    m.baseline_gflops = flops / (baseline.median_ms * 1e6);
+  m.peak_memory_bytes = memory.peak();
   return m;
 }
 
@@ -933,9 +953,7 @@ device_facts describe_device(const std::string& device) {
 #else
   (void)d;
 #endif
-  facts.device_name = "cpu";
-  facts.memory_total = meminfo_total_bytes();
-  facts.memory_used = proc_self_rss_bytes();
+  facts.device_name = "cpu"; // a virtual CPU device's memory is its budget: the device actor knows it
   return facts;
 }
 

@@ -114,15 +114,24 @@ struct benchmark_request {
   progress_callback progress; // optional: "inference", in bytes of weights swept over all runs
 };
 
+// A figure that was not measured is empty, never 0.
 struct benchmark_measurement {
   std::string kind;                 // "torchscript_forward" or "weight_matmul"
   std::vector<double> run_ms;       // every measured run, in order
   double median_ms = 0;
   double p95_ms = 0;
   double throughput_per_s = 0;      // forward passes or matmul sweeps per second
-  double achieved_gflops = 0;       // weight_matmul: FLOPs of the sweep / median time
-  double baseline_gflops = 0;       // a plain matmul of the same sizes, same run
-  std::uint64_t peak_memory_bytes = 0; // device allocator peak (CUDA) or RSS high-water (CPU)
+  std::optional<double> achieved_gflops; // weight_matmul only: FLOPs of the sweep / median time
+  std::optional<double> baseline_gflops; // weight_matmul only: a plain matmul of the same sizes, same run
+  // The most memory this run held at once, the loaded weights included. CUDA: the caching
+  // allocator's allocated-bytes peak over the run (its peak statistics reset when the run
+  // starts), less the bytes the device held before the run that are not these weights (other
+  // models). CPU: counted by the benchmark itself: the weights' bytes plus every tensor it
+  // creates, added when created and dropped when freed: the generated inputs, fp32 copies of
+  // fp16 weights (weight_matmul), the baseline's fresh weights, and each run's output (one at
+  // a time); scratch memory libtorch allocates inside an operator, and activations inside a
+  // TorchScript forward other than its output, are not seen.
+  std::uint64_t peak_memory_bytes = 0;
   std::vector<std::int64_t> input_shape;
   std::uint32_t iterations = 0;
 };
@@ -131,13 +140,15 @@ std::variant<benchmark_measurement, std::string> run_benchmark(const loaded_weig
                                                                const std::string& device,
                                                                const benchmark_request& request);
 
-// Facts for system_info: torch version, intra-op threads, device name and memory.
+// Facts of libtorch about a device: torch version, intra-op threads, device name, and on CUDA
+// its memory (a benchmark's system_info takes its memory figures from the device actor's
+// account instead, which also knows the budget).
 struct device_facts {
   std::string torch_version;
   int threads = 0;
-  std::string device_name;
-  std::uint64_t memory_total = 0;
-  std::uint64_t memory_used = 0; // CUDA: allocated by this process; CPU: process RSS
+  std::string device_name;        // the CUDA device's name; "cpu" for CPU devices
+  std::uint64_t memory_total = 0; // CUDA: the device's memory; 0 on CPU devices
+  std::uint64_t memory_used = 0;  // CUDA: allocated by this process; 0 on CPU devices
 };
 device_facts describe_device(const std::string& device);
 

@@ -204,17 +204,29 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     error.details["device_id"] = target->info.id;
     co_return error;
   }
-  if (!loaded.from_cache) {
-    // The device read the file itself; the cache keeps the buffer it read, or reads the file
-    // after this answer. Awaited only until the fill is under way, so that a load sent after
-    // this answer finds it.
-    auto filled = cached.model;
-    filled.buffer = loaded.read;
-    co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, fill_atom::value, filled);
+  // Hits and misses are counted here, after the load loaded, by the one request whose answer
+  // `counts` (the first of those sharing one device load): the fetch above did not count, as
+  // the device may still have refused the load (MODEL_ALREADY_LOADED, INSUFFICIENT_MEMORY, ...),
+  // and the device counts its cache_hits for the same load, so the two agree. After a miss,
+  // the device read the file itself; the cache keeps the buffer it read, or reads the file
+  // after this answer. Awaited only until the fill is under way, so that a load sent after
+  // this answer finds it (and until the count is in, so statistics read after it include it).
+  if (loaded.counts || !loaded.from_cache) {
+    auto reported = cached.model;
+    reported.buffer = loaded.read; // null on a hit: the cache holds the bytes already
+    if (loaded.counts)
+      co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, loaded_atom::value, reported,
+                         loaded.from_cache);
+    else
+      co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, fill_atom::value, reported);
   }
-  json::object timings{{"disk_to_host_ms", loaded.disk_to_host_ms}, {"host_to_device_ms", loaded.host_to_device_ms}};
-  if (loaded.read_directly) // one copy from the file into the device: no host stage to time
-    timings = {{"disk_to_host_ms", 0}, {"host_to_device_ms", 0}, {"disk_to_device_ms", loaded.host_to_device_ms}};
+  // Only what was measured: nothing read into host memory (a cache hit, or a CPU device reading
+  // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
+  // from the file into the device (disk_to_device_ms), not host_to_device_ms.
+  json::object timings;
+  if (loaded.disk_to_host_ms)
+    timings["disk_to_host_ms"] = *loaded.disk_to_host_ms;
+  timings[loaded.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.host_to_device_ms;
   co_return json::value(json::object{
     {"model_id", cached.model.model_id},
     {"device_id", loaded.device_id},
@@ -315,11 +327,16 @@ field_result<benchmark_settings> read_benchmark_settings(const json::object& dat
   return settings;
 }
 
+// Only what was measured: a figure the run did not measure is absent, never 0 (no GFLOP/s for a
+// TorchScript forward, no inference figures or peak for a load-only run).
 json::value benchmark_json(const std::string& model_id, const benchmark_reply& reply) {
   auto& m = reply.measurement;
+  json::object memory{{"model", reply.loaded_bytes}};
+  if (reply.inference_ran)
+    memory["peak"] = m.peak_memory_bytes;
   json::object metrics{
     {"load_time_ms", {{"disk_to_host", reply.disk_to_host_ms}, {"host_to_device", reply.host_to_device_ms}}},
-    {"memory_usage_bytes", {{"model", reply.loaded_bytes}, {"peak", m.peak_memory_bytes}}},
+    {"memory_usage_bytes", std::move(memory)},
     {"iterations", m.iterations},
   };
   if (reply.inference_ran) {
@@ -331,19 +348,23 @@ json::value benchmark_json(const std::string& model_id, const benchmark_reply& r
       shape.emplace_back(d);
     metrics["kind"] = m.kind;
     metrics["inference_time_ms"] = {{"median", m.median_ms}, {"p95", m.p95_ms}, {"runs", std::move(runs)}};
-    metrics["throughput"] = {{"per_second", m.throughput_per_s},
-                             {"achieved_gflops", m.achieved_gflops},
-                             {"baseline_gflops", m.baseline_gflops}};
+    json::object throughput{{"per_second", m.throughput_per_s}};
+    if (m.achieved_gflops)
+      throughput["achieved_gflops"] = *m.achieved_gflops;
+    if (m.baseline_gflops)
+      throughput["baseline_gflops"] = *m.baseline_gflops;
+    metrics["throughput"] = std::move(throughput);
     metrics["input_shape"] = std::move(shape);
   }
   return json::object{
     {"model_id", model_id},
     {"device_id", reply.device_id},
     {"metrics", std::move(metrics)},
-    {"system_info",
-     {{"device", reply.facts.device_name},
-      {"memory_total", reply.facts.memory_total},
-      {"memory_used", reply.facts.memory_used},
+    {"system_info", // the device as its memory account has it, not the host
+     {{"device", reply.device_name},
+      {"memory_total", reply.memory_total},
+      {"memory_budget", reply.memory_budget},
+      {"memory_used", reply.memory_used},
       {"torch_version", reply.facts.torch_version},
       {"threads", reply.facts.threads}}},
     {"measured_at_ms", actors::epoch_ms()},
@@ -366,6 +387,7 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   if (auto* error = std::get_if<protocol_error>(&placed))
     co_return *error;
   auto& [cached, chosen_device] = std::get<placement>(placed);
+  cached.model.buffer.reset(); // a benchmark reads the file anew: it does not hold the cache's bytes
   auto* target = &chosen_device;
   auto& chosen = std::get<benchmark_settings>(settings);
   if (auto progress = progress_for(req))
@@ -411,11 +433,13 @@ asio::awaitable<command_result> post_model_cache(service_context& context, reque
   bool held = false;
   for (auto& entry : report->entries)
     held = held || entry.model_id == cached.model.model_id;
-  co_return json::value(json::object{{"model_id", cached.model.model_id},
-                                     {"bytes", cached.model.buffer->size()},
-                                     {"from_cache", cached.from_cache},
-                                     {"cached", held},
-                                     {"disk_to_host_ms", cached.disk_to_host_ms}});
+  json::object answer{{"model_id", cached.model.model_id},
+                      {"bytes", cached.model.buffer->size()},
+                      {"from_cache", cached.from_cache},
+                      {"cached", held}};
+  if (cached.disk_to_host_ms) // nothing was read when the cache held it already
+    answer["disk_to_host_ms"] = *cached.disk_to_host_ms;
+  co_return json::value(std::move(answer));
 }
 
 asio::awaitable<command_result> delete_model_cache(service_context& context, request& req) {

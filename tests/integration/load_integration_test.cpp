@@ -141,7 +141,7 @@ TEST_CASE("a cold load reads the file into the device and the cache fills behind
   auto cold = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:0"}}));
   CHECK(cold.at("from_cache") == false);
   CHECK(cold.at("timings").at("disk_to_device_ms").to_number<double>() > 0);
-  CHECK(cold.at("timings").at("disk_to_host_ms") == 0);
+  CHECK_FALSE(cold.at("timings").as_object().contains("disk_to_host_ms")); // nothing went through host memory
   // The fill started before that answer: a load on the other device now is served by the cache,
   // waiting for the fill if it still runs.
   auto second = data_of(s.call("post_model_load", {{"model_id", sd15}, {"device_id", "cpu:1"}}));
@@ -195,7 +195,7 @@ TEST_CASE("the RAM cache: fetch, list, hit, evict", "[load]") {
   CHECK(data_of(s.call("post_model_load", {{"model_id", sd15}})).at("from_cache") == true);
   auto stats = data_of(s.call("get_model_cache", {})).at("statistics");
   CHECK(stats.at("hits") == 1);
-  CHECK(stats.at("misses") == 1);
+  CHECK(stats.at("misses") == 0); // post_model_cache is no load: only loads count
   CHECK(data_of(s.call("delete_model_cache", {{"model_id", sd15}})).at("evicted") == json::array{sd15.c_str()});
   CHECK(data_of(s.call("get_model_cache", {})).at("used_bytes") == 0);
   CHECK(error_code_of(s.call("delete_model_cache", {{"model_id", sd15}})) == "MODEL_NOT_FOUND");
