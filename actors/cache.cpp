@@ -202,8 +202,10 @@ std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uin
   auto available = gpu::available_memory_bytes();
   if (available == 0 || bytes + host_memory_reserve <= available)
     return std::nullopt;
-  return failure{"INSUFFICIENT_MEMORY", "'" + model_id + "' (" + std::to_string(bytes) + " bytes) does not fit in the " +
-                                          std::to_string(available) + " bytes of host memory available"};
+  const auto free = available > host_memory_reserve ? available - host_memory_reserve : 0;
+  return out_of_memory("'" + model_id + "' (" + std::to_string(bytes) + " bytes) does not fit in the " +
+                         std::to_string(available) + " bytes of host memory available",
+                       {"host", bytes, free, available});
 }
 
 std::variant<gpu::file_reader, failure> reader_of(const std::string& path,

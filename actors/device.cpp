@@ -45,6 +45,10 @@ device_state::~device_state() {
     benchmark.cancel->store(true);
 }
 
+memory_shortfall shortfall(const device_state& state, std::uint64_t needed) {
+  return {"device", needed, state.memory.free(), state.memory.budget()};
+}
+
 void measure_allocator_reserve(device_state& state) {
   if (state.info.kind == "cuda")
     state.memory.set_allocator_reserve(gpu::allocator_reserve_bytes(state.info.index));

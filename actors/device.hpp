@@ -78,6 +78,9 @@ void publish_status(Self* self) {
 // The device string libtorch takes: "cpu" for a virtual CPU device, "cuda:N" for a GPU.
 std::string torch_device(const device_info& info);
 
+// The device's side of an INSUFFICIENT_MEMORY for work that needs `needed` bytes.
+memory_shortfall shortfall(const device_state& state, std::uint64_t needed);
+
 // Brings the account's allocator reserve up to date (CUDA devices; CPU devices have none).
 void measure_allocator_reserve(device_state& state);
 

@@ -19,10 +19,14 @@ benchmark_worker_actor::behavior_type benchmark_worker(benchmark_worker_actor::p
   };
 }
 
-benchmark_reply failed(std::string code, std::string message) {
+benchmark_reply failed(failure why) {
   benchmark_reply reply;
-  reply.error = {std::move(code), std::move(message)};
+  reply.error = std::move(why);
   return reply;
+}
+
+benchmark_reply failed(std::string code, std::string message) {
+  return failed(failure{std::move(code), std::move(message)});
 }
 
 } // namespace
@@ -80,11 +84,11 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
     return failed("INVALID_REQUEST", *reason);
   auto needed = std::get<std::uint64_t>(planned);
   if (self->clock().now() < state.oom_until)
-    return failed("INSUFFICIENT_MEMORY", state.info.id + " is out of memory (injected fault)");
+    return failed(out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
   if (!state.memory.try_reserve(needed))
-    return failed("INSUFFICIENT_MEMORY", "the benchmark of '" + order.model_id + "' needs " + std::to_string(needed) +
-                                           " bytes; " + state.info.id + " has " +
-                                           std::to_string(state.memory.free()) + " free");
+    return failed(out_of_memory("the benchmark of '" + order.model_id + "' needs " + std::to_string(needed) +
+                                  " bytes; " + state.info.id + " has " + std::to_string(state.memory.free()) + " free",
+                                shortfall(state, needed)));
   auto ticket = order.ticket;
   auto& running = state.benchmarks[ticket];
   running.promise = self->make_response_promise<benchmark_reply>();

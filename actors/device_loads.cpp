@@ -119,11 +119,13 @@ std::string describe(const load_order& order) {
   return out;
 }
 
-load_reply failed(std::string code, std::string message) {
+load_reply failed(failure why) {
   load_reply reply;
-  reply.error = {std::move(code), std::move(message)};
+  reply.error = std::move(why);
   return reply;
 }
+
+load_reply failed(std::string code, std::string message) { return failed(failure{std::move(code), std::move(message)}); }
 
 void release(device_state& state, const std::string& model_id, unload_reply& reply) {
   auto it = state.resident.find(model_id);
@@ -165,14 +167,18 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   if (!outcome.ok || load.unload_requested || load.cancel->load()) {
     auto reply = load.unload_requested ? failed("CANCELLED", "'" + model_id + "' was unloaded while it loaded")
                  : load.cancel->load() ? failed("CANCELLED", "the load of '" + model_id + "' was cancelled")
-                                       : failed(outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error);
+                                       : failed(failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
+                                                        outcome.error_code == "INSUFFICIENT_MEMORY"
+                                                          ? std::optional{shortfall(state, load.reserved_bytes)}
+                                                          : std::nullopt});
     deliver_all(load, reply);
     return;
   }
   auto bytes = outcome.weights->bytes();
   if (!state.memory.try_reserve(bytes)) {
-    deliver_all(load, failed("INSUFFICIENT_MEMORY", "'" + model_id + "' took " + std::to_string(bytes) +
-                                                      " bytes, more than planned and more than is free"));
+    deliver_all(load, failed(out_of_memory("'" + model_id + "' took " + std::to_string(bytes) +
+                                             " bytes, more than planned and more than is free",
+                                           shortfall(state, bytes))));
     return;
   }
   state.memory.commit(bytes);
@@ -234,8 +240,6 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto model_id = order.model.model_id;
   if (state.resident.count(model_id) > 0)
     return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is already loaded on " + state.info.id);
-  if (self->clock().now() < state.oom_until)
-    return failed("INSUFFICIENT_MEMORY", state.info.id + " is out of memory (injected fault)");
   // A response promise takes over the reply: every early answer comes before one is made.
   if (auto running = state.loading.find(model_id); running != state.loading.end()) {
     if (!same_load(running->second.order, order)) // one copy per model and device: it cannot be both
@@ -251,6 +255,8 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed("INVALID_REQUEST", *reason);
   auto needed = std::get<std::uint64_t>(planned);
+  if (self->clock().now() < state.oom_until)
+    return failed(out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
   measure_allocator_reserve(state);
   pending_load load;
   load.order = order;
@@ -258,10 +264,11 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   if (!state.memory.try_reserve(needed)) {
     auto candidates = order.evict ? eviction_candidates(state, needed) : std::vector<std::string>{};
     if (candidates.empty())
-      return failed("INSUFFICIENT_MEMORY", "'" + model_id + "' needs " + std::to_string(needed) + " bytes; " +
-                                             state.info.id + " has " + std::to_string(state.memory.free()) +
-                                             " free of a " + std::to_string(state.memory.budget()) + " byte budget" +
-                                             (order.evict ? " even after eviction" : ""));
+      return failed(out_of_memory("'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id +
+                                    " has " + std::to_string(state.memory.free()) + " free of a " +
+                                    std::to_string(state.memory.budget()) + " byte budget" +
+                                    (order.evict ? " even after eviction" : ""),
+                                  shortfall(state, needed)));
     unload_reply freed;
     for (auto& id : candidates)
       release(state, id, freed);

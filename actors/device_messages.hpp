@@ -33,10 +33,27 @@ struct cached_model {
 
 // A failure with its wire error code (MODEL_NOT_FOUND, UNSUPPORTED_FORMAT, INSUFFICIENT_MEMORY,
 // MODEL_ALREADY_LOADED, MODEL_NOT_LOADED, CANCELLED, INVALID_REQUEST, INTERNAL).
+// The figures behind an INSUFFICIENT_MEMORY, for clients that decide what to unload.
+struct memory_shortfall {
+  std::string memory;             // "device", or "host" for a read into host RAM
+  std::uint64_t needed_bytes = 0; // what the work needs
+  std::uint64_t free_bytes = 0;   // what is free now
+  std::uint64_t budget_bytes = 0; // the device's budget; the host's available memory
+};
+
 struct failure {
+  failure() = default;
+  failure(std::string code, std::string message, std::optional<memory_shortfall> memory = std::nullopt)
+    : code(std::move(code)), message(std::move(message)), memory(std::move(memory)) {}
+
   std::string code;
   std::string message;
+  std::optional<memory_shortfall> memory; // set with every INSUFFICIENT_MEMORY
 };
+
+inline failure out_of_memory(std::string message, memory_shortfall figures) {
+  return {"INSUFFICIENT_MEMORY", std::move(message), std::move(figures)};
+}
 
 struct cache_fetch {
   bool ok = false;

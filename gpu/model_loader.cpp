@@ -3,6 +3,7 @@
 // files into host buffers lives in host_buffer.cpp. CUDA paths are compiled in only where
 // libtorch has CUDA.
 #include "gpu/model_loader.hpp"
+#include "gpu/torch_weights.hpp"
 
 #include "formats/architecture.hpp"
 #include "gpu/file_reader.hpp"
@@ -269,54 +270,6 @@ std::variant<std::vector<tensor_plan>, std::string> plan_load(const formats::mod
   }
   return plans;
 }
-
-// ---- loaded weights ----
-
-class torch_weights final : public loaded_weights {
-public:
-  torch_weights(c10::Device device, std::vector<std::pair<std::string, at::Tensor>> tensors,
-                std::optional<torch::jit::Module> module, std::string dtype)
-    : device_(device), tensors_(std::move(tensors)), module_(std::move(module)), dtype_(std::move(dtype)) {
-    if (module_) {
-      for (const auto& p : module_->named_parameters(true))
-        tensors_.emplace_back(p.name, p.value);
-      for (const auto& b : module_->named_buffers(true))
-        tensors_.emplace_back(b.name, b.value);
-    }
-    std::unordered_set<const c10::StorageImpl*> seen;
-    for (const auto& [name, t] : tensors_)
-      if (t.defined() && seen.insert(t.storage().unsafeGetStorageImpl()).second)
-        bytes_ += t.storage().nbytes();
-  }
-
-  ~torch_weights() override {
-#ifdef MODELD_TORCH_HAS_CUDA
-    // Unloading must give the memory back to the device, not to torch's cache: budgets and
-    // other processes see the driver's numbers.
-    if (device_.is_cuda()) {
-      tensors_.clear();
-      module_.reset();
-      c10::cuda::CUDACachingAllocator::emptyCache();
-    }
-#endif
-  }
-
-  std::uint64_t bytes() const override { return bytes_; }
-  std::size_t tensor_count() const override { return tensors_.size(); }
-  std::string dtype() const override { return dtype_; }
-  bool is_torchscript() const override { return module_.has_value(); }
-
-  const c10::Device& device() const { return device_; }
-  const std::vector<std::pair<std::string, at::Tensor>>& tensors() const { return tensors_; }
-  const std::optional<torch::jit::Module>& module() const { return module_; }
-
-private:
-  c10::Device device_;
-  std::vector<std::pair<std::string, at::Tensor>> tensors_; // TorchScript: its parameters, buffers
-  std::optional<torch::jit::Module> module_;
-  std::string dtype_;
-  std::uint64_t bytes_ = 0;
-};
 
 // The archive's bytes for torch::jit::load without copying the whole file first.
 class host_read_adapter final : public caffe2::serialize::ReadAdapterInterface {
@@ -830,11 +783,31 @@ std::variant<benchmark_measurement, std::string> benchmark_matmul(const torch_we
 
 } // namespace
 
-// The loaded tensors by name, for code that computes with them (and tests that check their
-// values); not in model_loader.hpp so that header stays free of torch.
-std::vector<std::pair<std::string, at::Tensor>> loaded_tensor_table(const loaded_weights& weights) {
-  const auto* loaded = dynamic_cast<const torch_weights*>(&weights);
-  return loaded == nullptr ? std::vector<std::pair<std::string, at::Tensor>>{} : loaded->tensors();
+torch_weights::torch_weights(c10::Device device, std::vector<std::pair<std::string, at::Tensor>> tensors,
+                             std::optional<torch::jit::Module> module, std::string dtype)
+  : device_(device), tensors_(std::move(tensors)), module_(std::move(module)), dtype_(std::move(dtype)) {
+  if (module_) {
+    for (const auto& p : module_->named_parameters(true))
+      tensors_.emplace_back(p.name, p.value);
+    for (const auto& b : module_->named_buffers(true))
+      tensors_.emplace_back(b.name, b.value);
+  }
+  std::unordered_set<const c10::StorageImpl*> seen;
+  for (const auto& [name, t] : tensors_)
+    if (t.defined() && seen.insert(t.storage().unsafeGetStorageImpl()).second)
+      bytes_ += t.storage().nbytes();
+}
+
+torch_weights::~torch_weights() {
+#ifdef MODELD_TORCH_HAS_CUDA
+  // Unloading must give the memory back to the device, not to torch's cache: budgets and
+  // other processes see the driver's numbers.
+  if (device_.is_cuda()) {
+    tensors_.clear();
+    module_.reset();
+    c10::cuda::CUDACachingAllocator::emptyCache();
+  }
+#endif
 }
 
 std::variant<std::uint64_t, std::string> planned_bytes(const formats::model_report& report,

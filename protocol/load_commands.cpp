@@ -33,7 +33,16 @@ error_code code_of(const std::string& wire) {
   return it == codes.end() ? error_code::internal : it->second;
 }
 
-protocol_error from_failure(const failure& f) { return {code_of(f.code), f.message}; }
+protocol_error from_failure(const failure& f) {
+  protocol_error error{code_of(f.code), f.message};
+  if (f.memory) {
+    error.details["memory"] = f.memory->memory;
+    error.details["needed_bytes"] = f.memory->needed_bytes;
+    error.details["free_bytes"] = f.memory->free_bytes;
+    error.details["budget_bytes"] = f.memory->budget_bytes;
+  }
+  return error;
+}
 
 field_result<std::vector<std::string>> read_components(const json::object& data) {
   std::vector<std::string> components;

@@ -1,4 +1,5 @@
 #include "gpu/model_loader.hpp"
+#include "gpu/torch_weights.hpp"
 
 #include "formats/inspect.hpp"
 
@@ -19,15 +20,15 @@
 #include <thread>
 #include <unistd.h>
 
-namespace modeld::gpu {
-// Defined in gpu/model_loader.cpp, beside the weights class it reads.
-std::vector<std::pair<std::string, at::Tensor>> loaded_tensor_table(const loaded_weights& weights);
-} // namespace modeld::gpu
-
 namespace {
 
 using namespace modeld;
 using namespace modeld::gpu;
+
+// The tensors of weights the libtorch loader loaded, by name.
+const std::vector<std::pair<std::string, at::Tensor>>& loaded_tensor_table(const loaded_weights& weights) {
+  return dynamic_cast<const torch_weights&>(weights).tensors();
+}
 namespace fs = std::filesystem;
 
 // A file written by scripts/make_gpu_fixtures.py, which the build runs (with Debian's

@@ -227,3 +227,22 @@ TEST_CASE("status counters never go backwards across a device restart", "[device
   CHECK(device.at("restarts") == 1);
   CHECK(device.at("statistics").at("loads").as_int64() == before + 1);
 }
+
+TEST_CASE("INSUFFICIENT_MEMORY carries the bytes needed, free and budgeted", "[device-faults]") {
+  demo_server s({"--enable-fault-injection", "--devices", "cpu:0=64KiB,cpu:1=256MiB"});
+  auto check_figures = [](const json::value& answer, std::int64_t budget) {
+    REQUIRE(error_code_of(answer) == "INSUFFICIENT_MEMORY");
+    auto& details = answer.at("error").at("details");
+    CHECK(details.at("memory") == "device");
+    CHECK(details.at("budget_bytes").to_number<std::int64_t>() == budget);
+    CHECK(details.at("free_bytes").to_number<std::int64_t>() <= budget);
+    CHECK(details.at("needed_bytes").to_number<std::int64_t>() > 0);
+  };
+  auto too_big = s.call("post_model_load", {{"model_id", model}, {"device_id", "cpu:0"}});
+  check_figures(too_big, 64 * 1024);
+  CHECK(too_big.at("error").at("details").at("needed_bytes").to_number<std::int64_t>() > 64 * 1024);
+  check_figures(s.call("post_model_benchmark", {{"model_id", model}, {"device_id", "cpu:0"}}), 64 * 1024);
+
+  data_of(s.call(fault("device:cpu:1", "oom", 2000)));
+  check_figures(s.call("post_model_load", {{"model_id", model}, {"device_id", "cpu:1"}}), 256 << 20);
+}
