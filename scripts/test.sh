@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds, and runs every test:
-# the CMake build's ctest suite, the alternate Meson build with its tests, and each fuzzer
-# for a bounded time.
+# the CMake build's ctest suite, the chaos test, the packaging check, the alternate Meson
+# build with its tests, each fuzzer for a bounded time (and the protocol fuzzer's corpus
+# replayed against a running server), and the unit, integration and chaos tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,6 +13,10 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_BASEDIR=${CCACHE_BAS
 echo "== ctest (CMake build)"
 ctest --test-dir "$root/build" --output-on-failure --timeout 600 | tee "$root/build/ctest.log"
 ctest_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$root/build/ctest.log" | tail -1)
+echo "== chaos test (${CHAOS_SECONDS:-60} s)"
+python3 "$root/tests/chaos/chaos.py" --binary "$root/build/runtime/modeld" --seconds "${CHAOS_SECONDS:-60}"
+echo "== packaging: systemd unit and default config"
+"$root/scripts/verify-packaging.sh" "$root/build/runtime/modeld"
 echo "== Meson build (meson_options_alt) and its tests"
 if [ ! -f "$root/build-meson/build.ninja" ]; then
   meson setup "$root/build-meson" "$root/meson_options_alt" >/dev/null
@@ -19,5 +25,7 @@ meson compile -C "$root/build-meson" >/dev/null
 meson test -C "$root/build-meson" --print-errorlogs
 echo "== fuzzers (${FUZZ_SECONDS:-20} s each)"
 "$root/scripts/run-fuzzers.sh" "${FUZZ_SECONDS:-20}"
+echo "== sanitizers: AddressSanitizer + UndefinedBehaviorSanitizer"
+"$root/scripts/test-sanitizers.sh" address,undefined
 echo "== all tests passed"
 echo "ctest: ${ctest_total:-0} passed, 0 failed"
