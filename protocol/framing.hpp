@@ -49,8 +49,9 @@ void line_splitter::feed(std::string_view bytes, OnFrame&& on_frame) {
     if (newline == std::string_view::npos) {
       if (discarded_ > 0) {
         discarded_ += bytes.size();
-      } else if (pending_.size() + bytes.size() > max_line_bytes_ + 1) {
-        // +1 leaves room for a '\r' that will be stripped.
+      } else if (pending_.size() + bytes.size() > max_line_bytes_ + 4) {
+        // +4 leaves room for a '\r' and a byte-order mark (3 bytes), which will be stripped:
+        // a line within the limit must not be discarded because its newline came later.
         discarded_ = pending_.size() + bytes.size();
         pending_.clear();
         pending_.shrink_to_fit();

@@ -20,7 +20,9 @@ namespace {
 
 json::value parsed_or(const std::string& text, json::value fallback) {
   json::error_code ec;
-  auto value = json::parse(text, ec);
+  json::parse_options options;
+  options.max_depth = 64; // as deep as a request may nest (envelope.cpp), so custom comes back whole
+  auto value = json::parse(text, ec, {}, options);
   return ec ? fallback : value;
 }
 
@@ -154,9 +156,13 @@ field_result<std::vector<std::string>> normalize_tags(const json::value& tags) {
     if (has_control_character(item.get_string()))
       return invalid_field("tags", "a tag contains a control character");
     auto tag = normalize_tag(item.get_string());
-    if (tag.size() > max_tag_length)
-      return invalid_field("tags", "tag '" + tag.substr(0, 32) + "...' is longer than " +
+    if (tag.size() > max_tag_length) {
+      std::size_t shown = 32; // whole UTF-8 characters only, or the answer is not valid UTF-8
+      while (shown > 0 && (static_cast<unsigned char>(tag[shown]) & 0xC0) == 0x80)
+        --shown;
+      return invalid_field("tags", "tag '" + tag.substr(0, shown) + "...' is longer than " +
                                      std::to_string(max_tag_length) + " bytes");
+    }
     auto tag_folded = catalog::fold_case(tag);
     if (tag.empty() || std::find(folded.begin(), folded.end(), tag_folded) != folded.end())
       continue;

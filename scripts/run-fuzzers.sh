@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
-# Builds the formats/ libFuzzer targets with clang (ASan + UBSan) and runs each for a bounded
-# time on its seed corpus. Exits non-zero if any target finds a crash, leak, timeout or OOM.
+# Builds the libFuzzer targets (the formats/ parsers and the wire protocol) with clang (ASan +
+# UBSan) and runs each for a bounded time on its corpus. Exits non-zero if any target finds a
+# crash, leak, timeout or OOM.
 #
-# Usage: scripts/run-fuzzers.sh [seconds-per-target, default 20]
+# Every target keeps its corpus in the repository, fuzz/corpus/<target>/, grown by these runs:
+# it is the fuzzer's first (writable) corpus folder, so each input that reaches new coverage is
+# written there (named by its SHA-1) as it is found, inputs are at most max_len bytes (under
+# 64 KiB), and none of the files already there is ever removed. Commit what a run added to keep
+# it. All of it happens within the time per target (a separate -merge pass would not: it reruns
+# the whole corpus, which for the protocol target alone takes longer than a fifth of 20 s).
+#
+# Usage: scripts/run-fuzzers.sh [seconds-per-target, default $FUZZ_SECONDS or 20]
 set -euo pipefail
 
-seconds="${1:-20}"
+seconds="${1:-${FUZZ_SECONDS:-20}}"
+max_len=65535
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-fuzz"
-targets=(safetensors pickle zip gguf onnx identify json inflate)
+targets=(safetensors pickle zip gguf onnx identify json inflate protocol)
+
+# "N files, K KiB" of a corpus folder (the files' own sizes).
+corpus_size() {
+  find "$1" -type f -printf '%s\n' 2>/dev/null |
+    awk '{ n++; bytes += $1 } END { printf "%d files, %d KiB\n", n, (bytes + 1023) / 1024 }'
+}
 
 cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -18,12 +33,12 @@ cmake --build "$build" -j"${MODELD_BUILD_JOBS:-2}" --target "${targets[@]/#/fuzz
 failed=()
 for name in "${targets[@]}"; do
   work="$build/fuzz-work/$name"
-  mkdir -p "$work/corpus" "$work/artifacts"
-  # Fuzz into a scratch corpus seeded from the committed one, so the repository stays small.
-  cp -n "$root/fuzz/corpus/$name/"* "$work/corpus/" 2>/dev/null || true
+  corpus="$root/fuzz/corpus/$name"
+  mkdir -p "$work/artifacts" "$corpus"
+  before=$(corpus_size "$corpus")
   echo "== fuzz_$name for ${seconds}s"
-  if ! "$build/fuzz/fuzz_$name" "$work/corpus" \
-      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
+  if ! "$build/fuzz/fuzz_$name" "$corpus" \
+      -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len="$max_len" \
       -artifact_prefix="$work/artifacts/" -print_final_stats=1 >"$work/log.txt" 2>&1; then
     failed+=("$name")
     echo "   FINDING: see $work/log.txt and $work/artifacts/"
@@ -31,6 +46,7 @@ for name in "${targets[@]}"; do
   else
     grep -E "stat::number_of_executed_units|cov:" "$work/log.txt" | tail -n 2 || true
   fi
+  echo "   corpus fuzz/corpus/$name: $before before, $(corpus_size "$corpus") after"
 done
 
 if ((${#failed[@]})); then

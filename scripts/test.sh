@@ -24,5 +24,7 @@ meson compile -C "$root/build-meson" >/dev/null
 meson test -C "$root/build-meson" --print-errorlogs
 echo "== fuzzers (${FUZZ_SECONDS:-20} s each)"
 "$root/scripts/run-fuzzers.sh" "${FUZZ_SECONDS:-20}"
+echo "== protocol corpus replayed against a running modeld"
+python3 "$root/tests/fuzz_replay/replay.py" "$root/build/runtime/modeld"
 echo "== all tests passed"
 echo "ctest: ${ctest_total:-0} passed, 0 failed"

@@ -72,6 +72,17 @@ TEST_CASE("a line exactly at the limit passes, with or without carriage return",
   REQUIRE(out.too_large.empty());
 }
 
+TEST_CASE("a line at the limit behind a byte-order mark passes however TCP splits it", "[framing]") {
+  const std::string line = "\xEF\xBB\xBF" + std::string(10, 'a') + "\r\n";
+  for (std::size_t split = 1; split < line.size(); ++split) {
+    INFO("split at " << split);
+    line_splitter splitter(10);
+    auto out = feed_all(splitter, {line.substr(0, split), line.substr(split)});
+    CHECK(out.lines == std::vector<std::string>{std::string(10, 'a')});
+    CHECK(out.too_large.empty());
+  }
+}
+
 TEST_CASE("the pending buffer never grows past the limit", "[framing]") {
   line_splitter splitter(1000);
   collected out;
