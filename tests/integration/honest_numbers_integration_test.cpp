@@ -4,8 +4,7 @@
 // loaded (the same hits the devices count), evictions by delete_model_cache, and entries in
 // use only while a load reads them.
 #include "json_checks.hpp"
-#include "line_client.hpp"
-#include "modeld_process.hpp"
+#include "load_server.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -29,30 +28,8 @@ const std::string sd15 = "checkpoints/demo-sd15.safetensors";
 const std::string vae = "vae/demo-vae.safetensors";
 const std::string script = "torchscript/tiny-mlp.pt";
 
-struct honest_server {
-  temp_dir models;
-  std::unique_ptr<modeld_process> server;
-  std::unique_ptr<line_client> client;
-
-  explicit honest_server(const std::string& devices, std::vector<std::string> extra = {}) {
-    write_demo_models(models.path);
-    extra.insert(extra.begin(), {"--model-root", models.path, "--devices", devices});
-    server = std::make_unique<modeld_process>(extra);
-    client = std::make_unique<line_client>(server->port());
-  }
-  json::value call(std::string command, json::object data) {
-    return client->call(json::object{{"command", command}, {"data", std::move(data)}});
-  }
-  std::int64_t tensor_bytes(const std::string& model_id) {
-    std::int64_t total = 0;
-    auto components = data_of(call("get_model_components", {{"model_id", model_id}}));
-    for (auto& c : components.at("components").as_array())
-      total += c.at("bytes").to_number<std::int64_t>();
-    return total;
-  }
-  json::value device(const std::string& device_id) {
-    return data_of(call("get_device_status", {{"device_id", device_id}})).at("devices").at(0);
-  }
+struct honest_server : load_server {
+  using load_server::load_server;
   json::value cache() { return data_of(call("get_model_cache", {})); }
   json::value cache_statistics() { return cache().at("statistics"); }
   // The cache entry of `model_id`, or null.

@@ -1,8 +1,7 @@
 // Loads, unloads, eviction and the RAM cache over TCP on two virtual devices, with the
 // accounting checked against the tensor bytes the catalog reports.
 #include "json_checks.hpp"
-#include "line_client.hpp"
-#include "modeld_process.hpp"
+#include "load_server.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -22,33 +21,6 @@ namespace {
 const std::string sd15 = "checkpoints/demo-sd15.safetensors";
 const std::string vae = "vae/demo-vae.safetensors";
 
-struct load_server {
-  temp_dir models;
-  std::unique_ptr<modeld_process> server;
-  std::unique_ptr<line_client> client;
-
-  explicit load_server(const std::string& devices, std::vector<std::string> extra = {}) {
-    write_demo_models(models.path);
-    extra.insert(extra.begin(), {"--model-root", models.path, "--devices", devices});
-    server = std::make_unique<modeld_process>(extra);
-    client = std::make_unique<line_client>(server->port());
-  }
-  json::value call(std::string command, json::object data) {
-    return client->call(json::object{{"command", command}, {"data", std::move(data)}});
-  }
-  // Bytes of the model's tensors (all components, or one), as the catalog reports them.
-  std::int64_t tensor_bytes(const std::string& model_id, const std::string& component = {}) {
-    std::int64_t total = 0;
-    auto components = data_of(call("get_model_components", {{"model_id", model_id}}));
-    for (auto& c : components.at("components").as_array())
-      if (component.empty() || c.at("name") == component.c_str())
-        total += c.at("bytes").to_number<std::int64_t>();
-    return total;
-  }
-  json::value device(const std::string& device_id) {
-    return data_of(call("get_device_status", {{"device_id", device_id}})).at("devices").at(0);
-  }
-};
 
 std::int64_t resident_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
