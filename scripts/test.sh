@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds, and runs every test:
 # the CMake build's ctest suite, the chaos test, the packaging check, the alternate Meson
-# build with its tests, and each fuzzer for a bounded time (and the protocol fuzzer's corpus
-# replayed against a running server).
+# build with its tests, each fuzzer for a bounded time (and the protocol fuzzer's corpus
+# replayed against a running server), and the unit, integration and chaos tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,5 +27,7 @@ echo "== fuzzers (${FUZZ_SECONDS:-20} s each)"
 "$root/scripts/run-fuzzers.sh" "${FUZZ_SECONDS:-20}"
 echo "== protocol corpus replayed against a running modeld"
 python3 "$root/tests/fuzz_replay/replay.py" "$root/build/runtime/modeld"
+echo "== sanitizers: AddressSanitizer + UndefinedBehaviorSanitizer"
+"$root/scripts/test-sanitizers.sh" address,undefined
 echo "== all tests passed"
 echo "ctest: ${ctest_total:-0} passed, 0 failed"

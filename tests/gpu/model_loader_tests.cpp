@@ -582,7 +582,11 @@ TEST_CASE("memory returns after 200 load and unload cycles", "[gpu][memory]") {
     cycle();
   const auto after = resident_bytes();
   INFO("resident before " << before << " after " << after);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // Under a sanitizer freed memory stays resident in its quarantine on purpose; the cycles
+  // still run there, checked for leaks and use after free instead.
   CHECK(after < before + (std::uint64_t{3} << 20));
+#endif
 }
 
 // Not run by default: writes ~200 MB. `gpu_tests "[perf]"` prints load throughput from a host

@@ -189,7 +189,10 @@ TEST_CASE("1,000 load/unload cycles do not grow memory", "[load]") {
   }
   auto after = resident_kib(s.server->pid());
   INFO("RSS before " << before << " KiB, after " << after << " KiB");
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // A sanitizer build's modeld keeps freed memory resident in its quarantine on purpose.
   CHECK(after - before < 8 * 1024);
+#endif
   CHECK(s.device("cpu:0").at("memory").at("used") == 0);
 }
 
