@@ -62,15 +62,6 @@ void write_matrix(const std::string& path, std::int64_t rows, std::int64_t cols)
   out << header << std::string(static_cast<std::size_t>(bytes), '\0');
 }
 
-std::int64_t resident_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoll(line.substr(6)) * 1024;
-  return -1;
-}
-
 std::int64_t number(const json::value& v) { return v.to_number<std::int64_t>(); }
 
 // The three hit counts: the cache's, get_model_status's and the sum of the devices' own.
@@ -108,7 +99,7 @@ TEST_CASE("a benchmark's peak memory is its own run's and scales with the model"
   CHECK(number(small_memory.at("peak")) < number(big_memory.at("peak")));
   // The weights, their baseline copy, the batch and one product; far from the whole process.
   CHECK(number(big_memory.at("peak")) < 3 * number(big_memory.at("model")));
-  const auto rss = resident_bytes(s.server->pid());
+  const auto rss = resident_kib(s.server->pid()) * 1024;
   INFO("peaks " << small_memory.at("peak") << " and " << big_memory.at("peak") << ", modeld RSS " << rss);
   CHECK(number(small_memory.at("peak")) * 1000 < rss);
   CHECK(number(big_memory.at("peak")) < rss / 4);

@@ -22,15 +22,6 @@ const std::string sd15 = "checkpoints/demo-sd15.safetensors";
 const std::string vae = "vae/demo-vae.safetensors";
 
 
-std::int64_t resident_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoll(line.substr(6));
-  return -1;
-}
-
 } // namespace
 
 TEST_CASE("load, status, unload and reload from the cache with exact accounting", "[load]") {

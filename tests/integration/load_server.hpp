@@ -5,10 +5,21 @@
 #include "json_checks.hpp"
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
 namespace modeld::test {
+
+// The resident set of process `pid` in KiB (VmRSS), or -1.
+inline std::int64_t resident_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoll(line.substr(6));
+  return -1;
+}
 
 struct load_server : demo_server {
   explicit load_server(const std::string& devices, std::vector<std::string> extra = {})
