@@ -33,16 +33,9 @@ using device_actor = caf::typed_actor<
   // cancelled, a benchmark is answered CANCELLED at once and its worker stops.
   caf::reacts_to<drop_atom, std::uint64_t>,
   // Measures a model on this device (its memory reserved for the run, then freed).
-  caf::replies_to<benchmark_atom, benchmark_order>::with<benchmark_reply>>;
-
-// Asks every device in parallel, each under a deadline, and merges the answers.
-using status_aggregator_actor = caf::typed_actor<
-  // Status of one device (its id) or of all (empty string); never waits past the deadline.
-  caf::replies_to<status_atom, std::string>::with<cluster_status>,
-  // Answers every gathering whose deadline has passed (sent to itself with a delay).
-  caf::reacts_to<sweep_atom>,
-  // Asks every device on its own, so a hung device turns unresponsive in every command
-  // even while no one asks for status (sent to itself periodically).
+  caf::replies_to<benchmark_atom, benchmark_order>::with<benchmark_reply>,
+  // Tells the device board the device is alive, then comes again (sent to itself periodically,
+  // so a hung device stops saying so).
   caf::reacts_to<heartbeat_atom>>;
 
 // Spawns, monitors and restarts the device actors, publishing their handles in the registry.

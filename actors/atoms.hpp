@@ -10,7 +10,6 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using ok_atom = caf::atom_constant<caf::atom("ok")>;
 using run_atom = caf::atom_constant<caf::atom("run")>;
-using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using fault_atom = caf::atom_constant<caf::atom("fault")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;

@@ -2,6 +2,7 @@
 
 #include "actors/device_benchmarks.hpp"
 #include "actors/device_loads.hpp"
+#include "actors/epoch.hpp"
 #include "gpu/devices.hpp"
 
 namespace modeld::actors {
@@ -14,7 +15,22 @@ caf::result<ok_atom> inject(self_pointer self, const fault_request& fault) {
     self->state.oom_until = self->clock().now() + std::chrono::milliseconds(fault.duration_ms);
     return ok_atom::value;
   }
-  return inject_service_fault(self, fault); // crash, hang, slow: as for the services
+  auto result = inject_service_fault(self, fault); // crash, hang, slow: as for the services
+  if (fault.mode == "hang" && result.flag == caf::rt_value) // it will not answer: readers see it unresponsive now, not a deadline later
+    self->state.board->silent_until(self->address(), self->state.info.id, epoch_ms() + fault.duration_ms);
+  return result;
+}
+
+// Tells the board this incarnation is alive (and how much its allocator holds), then comes
+// again; a hung device stops, and readers see it unresponsive once the deadline has passed.
+void heartbeat(self_pointer self) {
+  auto reserve = self->state.memory.allocator_reserve();
+  measure_allocator_reserve(self->state);
+  if (self->state.memory.allocator_reserve() != reserve)
+    publish_status(self);
+  else
+    self->state.board->heard(self->address(), self->state.info.id);
+  self->delayed_send(self, self->state.board->heartbeat_period(), heartbeat_atom::value);
 }
 
 } // namespace
@@ -63,6 +79,7 @@ device_actor::behavior_type device(self_pointer self, device_info info, std::sha
   self->state.info = std::move(info);
   self->state.board = std::move(board);
   publish_status(self);
+  self->delayed_send(self, self->state.board->heartbeat_period(), heartbeat_atom::value);
   // Each handler that changes what status shows publishes the change before it returns.
   auto published = [self](auto result) {
     publish_status(self);
@@ -74,6 +91,7 @@ device_actor::behavior_type device(self_pointer self, device_info info, std::sha
       publish_status(self);
       return make_device_status(self->state);
     },
+    [self](heartbeat_atom) { heartbeat(self); },
     [self](fault_atom, const fault_request& fault) { return inject(self, fault); },
     [published, self](load_atom, load_order& order) { return published(start_load(self, order)); },
     [published, self](unload_atom, const std::string& model_id) { return published(unload(self, model_id)); },

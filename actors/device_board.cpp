@@ -2,6 +2,8 @@
 
 #include "actors/epoch.hpp"
 
+#include <algorithm>
+
 namespace modeld::actors {
 namespace {
 
@@ -22,22 +24,85 @@ device_status counters_of(const device_status& status) {
 
 } // namespace
 
-void device_board::publish(const caf::actor_addr& from, device_status status) {
-  const auto now = epoch_ms();
-  std::lock_guard lock{mutex_};
-  auto& slot = slots_[status.device_id];
-  if (slot.latest.from && slot.latest.from != from) // a new incarnation: the old one's counters stay
-    slot.carried = counters_of(slot.latest.status);
-  add_counters(status, slot.carried);
-  slot.latest = published_status{std::move(status), now, from};
+device_board::device_board(std::vector<std::string> device_ids, std::chrono::milliseconds deadline)
+  : ids_(std::move(device_ids)), deadline_(deadline), times_(std::make_unique<times[]>(ids_.size())),
+    carried_(ids_.size()) {
+  auto initial = std::make_shared<board_snapshot>();
+  initial->devices.resize(ids_.size());
+  snapshot_ = std::move(initial);
 }
 
-std::optional<published_status> device_board::latest(const std::string& device_id) const {
+std::optional<std::size_t> device_board::index_of(std::string_view device_id) const {
+  for (std::size_t i = 0; i < ids_.size(); ++i)
+    if (ids_[i] == device_id)
+      return i;
+  return std::nullopt;
+}
+
+bool device_board::is_latest(std::size_t index, const caf::actor_addr& from) const {
+  auto& latest = snapshot_->devices[index];
+  return latest && latest->from == from;
+}
+
+void device_board::publish(const caf::actor_addr& from, device_status status) {
+  auto index = index_of(status.device_id);
+  if (!index)
+    return;
+  const auto now = epoch_ms();
   std::lock_guard lock{mutex_};
-  auto it = slots_.find(device_id);
-  if (it == slots_.end())
+  auto& latest = snapshot_->devices[*index];
+  if (latest && latest->from != from) { // a new incarnation: the old one's counters stay
+    carried_[*index] = counters_of(latest->status);
+    times_[*index].silent_until_ms.store(0);
+  }
+  add_counters(status, carried_[*index]);
+  auto next = std::make_shared<board_snapshot>(*snapshot_);
+  next->version = snapshot_->version + 1;
+  next->devices[*index] = std::make_shared<const published_status>(published_status{std::move(status), now, from});
+  snapshot_ = std::move(next);
+  times_[*index].heard_ms.store(now);
+}
+
+void device_board::heard(const caf::actor_addr& from, std::string_view device_id) {
+  auto index = index_of(device_id);
+  if (!index)
+    return;
+  std::lock_guard lock{mutex_};
+  if (is_latest(*index, from))
+    times_[*index].heard_ms.store(epoch_ms());
+}
+
+void device_board::silent_until(const caf::actor_addr& from, std::string_view device_id, std::int64_t until_ms) {
+  auto index = index_of(device_id);
+  if (!index)
+    return;
+  std::lock_guard lock{mutex_};
+  if (is_latest(*index, from))
+    times_[*index].silent_until_ms.store(until_ms);
+}
+
+std::shared_ptr<const board_snapshot> device_board::read() const {
+  std::lock_guard lock{mutex_};
+  return snapshot_;
+}
+
+device_liveness device_board::liveness(std::size_t device_index) const {
+  auto& t = times_[device_index];
+  return {t.heard_ms.load(), t.silent_until_ms.load()};
+}
+
+std::optional<published_status> device_board::latest(std::string_view device_id) const {
+  auto index = index_of(device_id);
+  if (!index)
     return std::nullopt;
-  return it->second.latest;
+  auto snapshot = read();
+  if (auto& latest = snapshot->devices[*index])
+    return *latest;
+  return std::nullopt;
+}
+
+std::chrono::milliseconds device_board::heartbeat_period() const {
+  return std::clamp(deadline_ / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
 
 } // namespace modeld::actors

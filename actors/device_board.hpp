@@ -1,18 +1,33 @@
-// Every device's latest status, published by the device itself on each change and each status
-// answer, so readers have the last known state of a device that stopped answering (hung) or
-// went down (restarting), with its age. A device's counters are carried from one incarnation
-// to the next, so they never go backwards across a restart.
+// Every device's latest status, published by the device itself on each change, plus when each
+// device was last heard from (its heartbeat). Status readers read the board and never ask a
+// device, so a status answer costs the same whether the devices are busy, hung or restarting.
+//
+// Two kinds of writes, kept apart so that heartbeats cost readers nothing:
+//   publish  a change of what status shows (memory, models, state, counters): a new snapshot
+//            of every device's report, with a new version (renderers cache per version);
+//   heard    a heartbeat: one atomic store of the time, no new snapshot.
+// A device not heard from within the status deadline is unresponsive, reported with the age of
+// its last report. A device that knows it will stop answering (an injected hang) says so
+// first (`silent_until`), so readers see it unresponsive at once rather than a deadline later.
+//
+// A device's counters are carried from one incarnation to the next, so they never go
+// backwards across a restart. Writes from an incarnation that is no longer the latest are
+// ignored (a device that went down may still have a heartbeat in flight).
 #pragma once
 
 #include "actors/messages.hpp"
 
 #include <caf/actor_addr.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
 namespace modeld::actors {
 
@@ -22,18 +37,60 @@ struct published_status {
   caf::actor_addr from;      // the incarnation that published it
 };
 
+// Every device's latest report, in the order of the devices; never changes once read.
+struct board_snapshot {
+  std::uint64_t version = 0; // grows with every publication
+  std::vector<std::shared_ptr<const published_status>> devices; // null: nothing published yet
+};
+
+// When a device was last heard from, and how long it declared it will be silent.
+struct device_liveness {
+  std::int64_t heard_ms = 0;         // Unix epoch milliseconds; 0: never
+  std::int64_t silent_until_ms = 0;  // Unix epoch milliseconds; 0: not declared
+  bool responsive(std::int64_t now_ms, std::chrono::milliseconds deadline) const {
+    return heard_ms > 0 && now_ms - heard_ms <= deadline.count() && now_ms >= silent_until_ms;
+  }
+};
+
 class device_board {
 public:
+  // `device_ids` in the order of --devices; `deadline`: a device not heard from for longer is
+  // unresponsive.
+  explicit device_board(std::vector<std::string> device_ids,
+                        std::chrono::milliseconds deadline = std::chrono::milliseconds(250));
+
+  // A change of the device's status (also a heartbeat).
   void publish(const caf::actor_addr& from, device_status status);
-  std::optional<published_status> latest(const std::string& device_id) const;
+  // The device is alive and answering.
+  void heard(const caf::actor_addr& from, std::string_view device_id);
+  // The device will not answer until `until_ms` (Unix epoch milliseconds).
+  void silent_until(const caf::actor_addr& from, std::string_view device_id, std::int64_t until_ms);
+
+  std::shared_ptr<const board_snapshot> read() const;
+  device_liveness liveness(std::size_t device_index) const;
+  std::optional<std::size_t> index_of(std::string_view device_id) const;
+  // The latest report of one device (a convenience over read()).
+  std::optional<published_status> latest(std::string_view device_id) const;
+
+  std::chrono::milliseconds deadline() const { return deadline_; }
+  // How often a device reports that it is alive: well inside the deadline.
+  std::chrono::milliseconds heartbeat_period() const;
 
 private:
-  struct slot {
-    published_status latest;
-    device_status carried; // counters of the incarnations before `latest.from`
+  struct times {
+    std::atomic<std::int64_t> heard_ms{0};
+    std::atomic<std::int64_t> silent_until_ms{0};
   };
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, slot> slots_;
+
+  // Whether `from` is the incarnation that last published for `index` (under mutex_).
+  bool is_latest(std::size_t index, const caf::actor_addr& from) const;
+
+  const std::vector<std::string> ids_;
+  const std::chrono::milliseconds deadline_;
+  std::unique_ptr<times[]> times_;
+  mutable std::mutex mutex_; // writers; readers only load the snapshot pointer under it
+  std::shared_ptr<const board_snapshot> snapshot_;
+  std::vector<device_status> carried_; // per device: counters of the incarnations before the latest
 };
 
 } // namespace modeld::actors

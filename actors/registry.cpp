@@ -14,7 +14,19 @@ std::string_view to_string(device_health health) {
   return "failed";
 }
 
-device_registry::device_registry(std::vector<device_info> devices) : devices_(std::move(devices)) {
+namespace {
+
+std::vector<std::string> ids_of(const std::vector<device_info>& devices) {
+  std::vector<std::string> ids;
+  for (auto& info : devices)
+    ids.push_back(info.id);
+  return ids;
+}
+
+} // namespace
+
+device_registry::device_registry(std::vector<device_info> devices, std::chrono::milliseconds status_deadline)
+  : devices_(std::move(devices)), board_(std::make_shared<device_board>(ids_of(devices_), status_deadline)) {
   auto initial = std::make_shared<entries>();
   for (auto& info : devices_)
     initial->push_back(registry_entry{info, {}, device_health::restarting, 0, {}});
@@ -75,16 +87,22 @@ void device_registry::set_failed(std::string_view device_id, std::string reason)
   });
 }
 
-void device_registry::set_responsive(std::string_view device_id, bool responsive) {
-  const auto from = responsive ? device_health::unresponsive : device_health::ready;
-  const auto to = responsive ? device_health::ready : device_health::unresponsive;
-  auto current = find(device_id);
-  if (!current || current->health != from)
-    return; // nothing to publish: the common case costs no copy
-  update(device_id, [&](registry_entry& e) {
-    if (e.health == from)
-      e.health = to;
-  });
+device_health device_registry::health_now(const registry_entry& entry, std::int64_t now_ms) const {
+  return health_now(entry, *board_->read(), now_ms);
+}
+
+device_health device_registry::health_now(const registry_entry& entry, const board_snapshot& board,
+                                          std::int64_t now_ms) const {
+  if (entry.health != device_health::ready)
+    return entry.health;
+  auto index = board_->index_of(entry.info.id);
+  if (!index)
+    return entry.health;
+  auto& latest = board.devices[*index];
+  if (!latest || latest->from != entry.handle.address())
+    return device_health::restarting; // its new incarnation has not reported yet
+  return board_->liveness(*index).responsive(now_ms, board_->deadline()) ? device_health::ready
+                                                                           : device_health::unresponsive;
 }
 
 } // namespace modeld::actors

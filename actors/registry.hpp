@@ -5,6 +5,7 @@
 #include "actors/actors.hpp"
 #include "actors/device_board.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,8 +16,9 @@
 
 namespace modeld::actors {
 
-// unresponsive: alive (it has a handle) but it missed its status deadline, hung or overloaded;
-// failed: gave up after the restart limit.
+// unresponsive: alive (it has a handle) but not heard from within the status deadline, hung or
+// overloaded (decided from the device board when read, never stored); failed: gave up after the
+// restart limit.
 enum class device_health { ready, unresponsive, restarting, failed };
 
 std::string_view to_string(device_health health);
@@ -24,14 +26,16 @@ std::string_view to_string(device_health health);
 struct registry_entry {
   device_info info;
   device_actor handle; // invalid while restarting or failed
-  device_health health = device_health::restarting;
+  device_health health = device_health::restarting; // ready, restarting or failed: see health_now
   std::uint32_t restarts = 0;
   std::string last_error;
 };
 
 class device_registry {
 public:
-  explicit device_registry(std::vector<device_info> devices);
+  // `status_deadline`: a running device not heard from for longer is unresponsive.
+  explicit device_registry(std::vector<device_info> devices,
+                           std::chrono::milliseconds status_deadline = std::chrono::milliseconds(250));
 
   using entries = std::vector<registry_entry>;
 
@@ -47,16 +51,19 @@ public:
   void set_running(std::string_view device_id, device_actor handle, std::uint32_t restarts);
   void set_restarting(std::string_view device_id, std::string reason);
   void set_failed(std::string_view device_id, std::string reason);
-  // Between ready and unresponsive (the status aggregator decides); a no-op for a device that
-  // is restarting or failed, or already in that state.
-  void set_responsive(std::string_view device_id, bool responsive);
+
+  // The device's health at `now_ms` (Unix epoch ms), one answer for every command: a running
+  // device is unresponsive when the board has not heard from it within the deadline, and
+  // still restarting until its new incarnation has published its first report.
+  device_health health_now(const registry_entry& entry, std::int64_t now_ms) const;
+  device_health health_now(const registry_entry& entry, const board_snapshot& board, std::int64_t now_ms) const;
 
 private:
   template <class Change>
   void update(std::string_view device_id, Change&& change);
 
   const std::vector<device_info> devices_;
-  const std::shared_ptr<device_board> board_ = std::make_shared<device_board>();
+  const std::shared_ptr<device_board> board_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const entries> entries_;
 };

@@ -49,6 +49,13 @@ supervisor_actor::behavior_type supervisor(self_pointer self, std::shared_ptr<de
   for (auto& info : self->state.registry->devices())
     start_device(self, info);
   self->set_down_handler([self](caf::down_msg& msg) { on_child_down(self, msg); });
+  // Its devices do not outlive it (each keeps itself alive with its heartbeat).
+  self->attach_functor([registry = self->state.registry](const caf::error&) {
+    auto entries = registry->snapshot();
+    for (auto& entry : *entries)
+      if (entry.handle)
+        caf::anon_send_exit(entry.handle, caf::exit_reason::user_shutdown);
+  });
   return {
     // Devices start before the first message is handled, so this only confirms it.
     [](ready_atom) { return ok_atom::value; },

@@ -1,6 +1,5 @@
 #include "protocol/commands.hpp"
 
-#include "protocol/actor_call.hpp"
 #include "protocol/fault_command.hpp"
 #include "protocol/load_commands.hpp"
 #include "protocol/model_commands.hpp"
@@ -14,8 +13,6 @@
 namespace modeld::protocol {
 namespace json = boost::json;
 namespace {
-
-using actors::cluster_status;
 
 // Reads the optional device_id and checks that the device exists.
 field_result<std::string> device_filter(const service_context& context, const json::object& data) {
@@ -33,34 +30,16 @@ field_result<std::string> device_filter(const service_context& context, const js
   return *id;
 }
 
-json::value device_shape(const cluster_status& status, const service_context& context) {
-  return device_status_json(status, *context.services->snapshot());
-}
-
-json::value model_shape(const cluster_status& status, const service_context& context) {
-  return model_status_json(status, *context.cache_board->read(), *context.services->snapshot());
-}
-
-template <json::value (*Shape)(const cluster_status&, const service_context&)>
-// No CAF timeout on the ask: the aggregator always answers within its per-device
-// deadline, and timeout_ms is enforced by the session.
-asio::awaitable<command_result> aggregated_status(service_context& context, request& req) {
+template <status_shape Shape>
+command_result status_now(service_context& context, const request& req, key_case style) {
   auto filter = device_filter(context, req.data);
   if (auto* error = std::get_if<protocol_error>(&filter))
-    co_return *error;
-  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite,
-                                            actors::status_atom::value, std::get<std::string>(filter));
-  if (auto* error = std::get_if<caf::error>(&reply))
-    co_return actor_failure(*error, "status aggregation");
-  co_return Shape(std::get<cluster_status>(reply), context);
+    return *error;
+  return serialized_data{context.statuses.read(context.status_from(), Shape, std::get<std::string>(filter), style)};
 }
 
 asio::awaitable<command_result> get_device_list(service_context& context, request&) {
-  json::array devices;
-  auto entries = context.registry->snapshot();
-  for (auto& entry : *entries)
-    devices.emplace_back(device_listing(entry));
-  co_return json::value(json::object{{"devices", std::move(devices)}});
+  co_return json::value(json::object{{"devices", device_listings(*context.registry)}});
 }
 
 constexpr std::array commands{
@@ -68,9 +47,9 @@ constexpr std::array commands{
   command_entry{"ping"},
   command_entry{"cancel"},
   command_entry{"get_device_list", get_device_list},
-  command_entry{"get_device_status", aggregated_status<device_shape>},
-  command_entry{"get_model_status", aggregated_status<model_shape>},
-  command_entry{"get_vram_model_status", aggregated_status<model_shape>},
+  command_entry{.name = "get_device_status", .instant = status_now<status_shape::device>},
+  command_entry{.name = "get_model_status", .instant = status_now<status_shape::model>},
+  command_entry{.name = "get_vram_model_status", .instant = status_now<status_shape::model>},
   command_entry{"subscribe_status"},
   command_entry{"unsubscribe"},
   command_entry{"inject_fault", inject_fault, true},

@@ -8,6 +8,7 @@
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "protocol/envelope.hpp"
+#include "protocol/status_answers.hpp"
 
 #include <asio/awaitable.hpp>
 #include <boost/json/value.hpp>
@@ -27,7 +28,6 @@ namespace modeld::protocol {
 struct service_context {
   actors::actor_bridge& bridge;
   std::shared_ptr<const actors::device_registry> registry;
-  actors::status_aggregator_actor aggregator;
   std::shared_ptr<const actors::service_registry> services; // store, cache, validation: look up at each use
   actors::scanner_actor scanner;
   std::shared_ptr<const actors::cache_board> cache_board;
@@ -35,17 +35,29 @@ struct service_context {
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;
   std::atomic<std::uint64_t> next_ticket{1};
+  status_texts statuses{}; // status answers, serialized once per change
+
+  status_sources status_from() const { return {registry, services, cache_board}; }
 };
 
-using command_result = std::variant<boost::json::value, protocol_error>;
+// An answer's data already serialized in the connection's key style (status answers, shared
+// by every connection that asks while nothing changed).
+struct serialized_data {
+  std::shared_ptr<const std::string> json;
+};
+
+using command_result = std::variant<boost::json::value, protocol_error, serialized_data>;
 using command_handler = asio::awaitable<command_result> (*)(service_context&, request&);
+// Answers from published state without waiting on anything: run inline, as ping is.
+using instant_handler = command_result (*)(service_context&, const request&, key_case);
 
 struct command_entry {
   std::string_view name;
-  command_handler handler = nullptr; // null: answered by the session
+  command_handler handler = nullptr; // null (and no instant handler): answered by the session
   // A change that may still take effect after the request was answered TIMEOUT or CANCELLED
   // (the actor already holds it); such answers carry details.outcome "unknown".
   bool changes_state = false;
+  instant_handler instant = nullptr;
 };
 
 // nullptr when `name` is no command of the protocol.

@@ -121,6 +121,28 @@ std::optional<protocol_error> read_data(json::object& envelope, request& out) {
   return std::nullopt;
 }
 
+// The response envelope's keys in each style, spelled once.
+struct response_keys {
+  std::string request_id, success, data, processing_time_ms;
+  explicit response_keys(key_case style)
+    : request_id(from_snake_case("request_id", style)), success(from_snake_case("success", style)),
+      data(from_snake_case("data", style)), processing_time_ms(from_snake_case("processing_time_ms", style)) {}
+};
+
+const response_keys& keys_of(key_case style) {
+  static const response_keys snake{key_case::snake}, camel{key_case::camel}, pascal{key_case::pascal};
+  return style == key_case::snake ? snake : style == key_case::camel ? camel : pascal;
+}
+
+// Appends `,"processing_time_ms":1.234}` and the newline, in plain decimal notation (Boost.JSON
+// would write 1.234E0).
+void append_processing_time(std::string& line, double processing_time_ms, key_case style) {
+  char time[64];
+  std::snprintf(time, sizeof time, ",\"%s\":%.3f}\n", keys_of(style).processing_time_ms.c_str(),
+                std::max(0.0, processing_time_ms));
+  line += time;
+}
+
 std::string finish_line(json::object response, key_case style) {
   json::value value(std::move(response));
   apply_key_case(value, style);
@@ -133,12 +155,10 @@ std::string finish_line(json::object response, key_case style) {
 std::string with_processing_time(json::object response, double processing_time_ms, key_case style) {
   auto line = finish_line(std::move(response), style);
   line.resize(line.size() - 2); // the closing brace and newline
-  char time[64];
-  std::snprintf(time, sizeof time, ",\"%s\":%.3f}\n", from_snake_case("processing_time_ms", style).c_str(),
-                std::max(0.0, processing_time_ms));
-  line += time;
+  append_processing_time(line, processing_time_ms, style);
   return line;
 }
+
 
 } // namespace
 
@@ -181,6 +201,25 @@ std::string response_line(const json::value& request_id, bool success, std::stri
 
 std::string success_line(const json::value& request_id, json::value data, double processing_time_ms, key_case style) {
   return response_line(request_id, true, "data", std::move(data), processing_time_ms, style);
+}
+
+std::string success_line(const json::value& request_id, std::string_view data_json, double processing_time_ms,
+                         key_case style) {
+  auto& keys = keys_of(style);
+  std::string line;
+  line.reserve(data_json.size() + 96);
+  line += "{\"";
+  line += keys.request_id;
+  line += "\":";
+  write_json(request_id, line);
+  line += ",\"";
+  line += keys.success;
+  line += "\":true,\"";
+  line += keys.data;
+  line += "\":";
+  line += data_json;
+  append_processing_time(line, processing_time_ms, style);
+  return line;
 }
 
 std::string error_line(const json::value& request_id, const protocol_error& error, double processing_time_ms,

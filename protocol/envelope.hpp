@@ -40,6 +40,9 @@ std::variant<request, rejected_request> parse_request(std::string_view line);
 // Response lines, each ending in '\n'.
 std::string success_line(const boost::json::value& request_id, boost::json::value data,
                          double processing_time_ms, key_case style);
+// `data_json`: the data already serialized in `style`.
+std::string success_line(const boost::json::value& request_id, std::string_view data_json, double processing_time_ms,
+                         key_case style);
 std::string error_line(const boost::json::value& request_id, const protocol_error& error,
                        double processing_time_ms, key_case style);
 std::string event_line(boost::json::object event, key_case style);

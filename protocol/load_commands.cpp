@@ -7,6 +7,7 @@
 #include "protocol/model_commands.hpp"
 #include "protocol/progress_events.hpp"
 #include "protocol/status_json.hpp"
+#include "actors/status_view.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -95,23 +96,20 @@ field_result<std::optional<registry_entry>> named_device(const service_context& 
   return std::optional<registry_entry>{*entry};
 }
 
-// The ready device with the most free memory.
-asio::awaitable<std::optional<registry_entry>> roomiest_device(service_context& context) {
-  const std::string every_device; // named: no temporaries in a co_await (g++ 12)
-  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
-                                            every_device);
+// The ready device with the most free memory, as the devices last published.
+std::optional<registry_entry> roomiest_device(const service_context& context) {
+  auto status = actors::read_status(*context.registry, {}, actors::epoch_ms());
   std::optional<registry_entry> best;
   std::uint64_t best_free = 0;
-  if (auto* status = std::get_if<cluster_status>(&reply))
-    for (auto& device : status->devices) {
-      if (!device.answered || (best && device.status.free_bytes <= best_free))
-        continue;
-      if (auto entry = context.registry->find(device.info.id); entry && entry->handle) {
-        best = entry;
-        best_free = device.status.free_bytes;
-      }
+  for (auto& device : status.devices) {
+    if (!device.answered || (best && device.status.free_bytes <= best_free))
+      continue;
+    if (auto entry = context.registry->find(device.info.id); entry && entry->handle) {
+      best = entry;
+      best_free = device.status.free_bytes;
     }
-  co_return best;
+  }
+  return best;
 }
 
 // Resolves a cataloged model and fetches it through the RAM cache. Without `read_on_miss` a miss
@@ -161,7 +159,7 @@ asio::awaitable<std::variant<placement, protocol_error>> place(service_context& 
   if (auto* error = std::get_if<protocol_error>(&fetched))
     co_return *error;
   if (!device)
-    device = co_await roomiest_device(context);
+    device = roomiest_device(context);
   if (!device)
     co_return protocol_error{error_code::device_unavailable, "no device is ready"};
   co_return placement{std::move(std::get<cache_fetch>(fetched)), std::move(*device)};

@@ -1,5 +1,7 @@
 #include "protocol/model_commands.hpp"
 
+#include "actors/epoch.hpp"
+#include "actors/status_view.hpp"
 #include "catalog/report_json.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/json_writer.hpp"
@@ -85,16 +87,13 @@ protocol_error located_error(const catalog::scan_error& error) {
   return out;
 }
 
-asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context) {
+std::set<std::string> loaded_model_ids(const service_context& context) {
   std::set<std::string> ids;
-  const std::string every_device; // named: no temporaries in a co_await (g++ 12)
-  auto reply = co_await ask<cluster_status>(context.bridge, context.aggregator, caf::infinite, status_atom::value,
-                                            every_device);
-  if (auto* status = std::get_if<cluster_status>(&reply))
-    for (auto& device : status->devices)
-      for (auto& model : device.status.loaded_models)
-        ids.insert(model.model_id);
-  co_return ids;
+  auto status = actors::read_status(*context.registry, {}, actors::epoch_ms());
+  for (auto& device : status.devices)
+    for (auto& model : device.status.loaded_models)
+      ids.insert(model.model_id);
+  return ids;
 }
 
 asio::awaitable<command_result> get_models(service_context& context, request& req) {
@@ -102,7 +101,7 @@ asio::awaitable<command_result> get_models(service_context& context, request& re
   if (auto* error = std::get_if<protocol_error>(&query))
     co_return *error;
   auto& q = std::get<model_query>(query);
-  q.loaded_ids = co_await loaded_model_ids(context);
+  q.loaded_ids = loaded_model_ids(context);
   auto reply = co_await ask<model_page>(context.bridge, context.services->store(), caf::infinite, query_atom::value, q);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "catalog query");
@@ -119,7 +118,7 @@ asio::awaitable<command_result> get_model(service_context& context, request& req
   if (auto* error = std::get_if<protocol_error>(&found))
     co_return *error;
   auto& record = std::get<model_record>(found);
-  auto loaded = co_await loaded_model_ids(context);
+  auto loaded = loaded_model_ids(context);
   co_return json::value(json::object{{"model", model_json(record, loaded.count(record.entry.model_id) > 0)}});
 }
 

@@ -15,8 +15,8 @@ namespace modeld::protocol {
 // MODEL_NOT_FOUND, else PATH_NOT_ALLOWED (outside the roots, a link that leaves them, unreadable).
 protocol_error located_error(const catalog::scan_error& error);
 
-// Models resident on some device now (from one status round).
-asio::awaitable<std::set<std::string>> loaded_model_ids(service_context& context);
+// Models resident on some device, as the devices last published.
+std::set<std::string> loaded_model_ids(const service_context& context);
 
 asio::awaitable<command_result> get_models(service_context& context, request& req);
 asio::awaitable<command_result> get_model(service_context& context, request& req);

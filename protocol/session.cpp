@@ -215,6 +215,10 @@ void session::on_line(std::string_view line, clock::time_point received) {
   }
   if (answer_connection_command(*command, req, received))
     return;
+  if (command->instant) {
+    reply(req.request_id, run_instant(*command, req), received);
+    return;
+  }
   start_request(*command, std::move(req), received);
 }
 
@@ -258,15 +262,11 @@ void session::answer_hello(request& req, clock::time_point received) {
   for (auto name : capabilities())
     if (name != "inject_fault" || context_.fault_injection_enabled)
       capabilities_json.emplace_back(name);
-  json::array devices;
-  auto entries = context_.registry->snapshot();
-  for (auto& entry : *entries)
-    devices.emplace_back(device_listing(entry));
   json::object data{
     {"protocol_version", protocol_version},
     {"server_version", server_version},
     {"capabilities", std::move(capabilities_json)},
-    {"devices", std::move(devices)},
+    {"devices", device_listings(*context_.registry)},
     {"model_roots", string_array(context_.model_roots)},
     {"response_case", style_ == key_case::snake ? "snake" : style_ == key_case::camel ? "camel" : "pascal"},
     {"limits",
@@ -373,9 +373,19 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
   wake_reader();
 }
 
+command_result session::run_instant(const command_entry& command, const request& req) {
+  try {
+    return command.instant(context_, req, style_);
+  } catch (const std::exception& e) {
+    return protocol_error{error_code::internal, std::string{"internal error: "} + e.what()};
+  }
+}
+
 void session::reply(const json::value& id, command_result result, clock::time_point received) {
   if (auto* error = std::get_if<protocol_error>(&result))
     enqueue(error_line(id, *error, elapsed_ms(received), style_));
+  else if (auto* serialized = std::get_if<serialized_data>(&result))
+    enqueue(success_line(id, *serialized->json, elapsed_ms(received), style_));
   else
     enqueue(success_line(id, std::move(std::get<json::value>(result)), elapsed_ms(received), style_));
 }

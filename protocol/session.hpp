@@ -69,6 +69,8 @@ private:
   void on_line(std::string_view line, clock::time_point received);
   // Answers commands the connection owns. Returns false if the command is not one of them.
   bool answer_connection_command(const command_entry& command, request& req, clock::time_point received);
+  // A command answered from published state, inline; an exception becomes INTERNAL.
+  command_result run_instant(const command_entry& command, const request& req);
   void answer_hello(request& req, clock::time_point received);
   void answer_cancel(request& req, clock::time_point received);
   // subscribe_status / unsubscribe (session_subscriptions.cpp).

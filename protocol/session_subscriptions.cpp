@@ -1,10 +1,9 @@
 // Status subscriptions of a session: each pushes get_model_status's shape as
 // {"event": "status", "subscription_id", "data"} every interval_ms until unsubscribe or the
 // connection closes. Pushes are skipped, not queued, while the client is not reading.
-#include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/session.hpp"
-#include "protocol/status_json.hpp"
+#include "protocol/status_answers.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -79,15 +78,11 @@ asio::awaitable<void> session::push_status(std::string subscription_id, std::str
       co_return;
     auto timer = found->second; // keeps the timer alive while we wait on it
     // A client that does not read gets no new pushes until it catches up.
-    if (queued_bytes_ < limits_.max_queued_response_bytes / 2) {
-      auto reply = co_await ask<actors::cluster_status>(context_.bridge, context_.aggregator, caf::infinite,
-                                                         actors::status_atom::value, device_id);
-      if (auto* status = std::get_if<actors::cluster_status>(&reply); status && subscriptions_.count(subscription_id))
-        enqueue(event_line(json::object{{"event", "status"},
-                                        {"subscription_id", subscription_id},
-                                        {"data", model_status_json(*status, *context_.cache_board->read(), *context_.services->snapshot())}},
-                           style_));
-    }
+    if (queued_bytes_ < limits_.max_queued_response_bytes / 2)
+      enqueue(event_line(json::object{{"event", "status"},
+                                      {"subscription_id", subscription_id},
+                                      {"data", status_data(context_.status_from(), status_shape::model, device_id)}},
+                         style_));
     timer->expires_after(interval);
     auto [ec] = co_await timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
     if (ec)

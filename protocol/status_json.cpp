@@ -2,6 +2,8 @@
 
 #include "protocol/json_writer.hpp"
 
+#include "actors/epoch.hpp"
+
 #include <boost/json/array.hpp>
 
 namespace modeld::protocol {
@@ -25,7 +27,7 @@ json::array devices_json(const actors::cluster_status& status) {
 
 } // namespace
 
-json::object device_listing(const actors::registry_entry& entry) {
+json::object device_listing(const actors::registry_entry& entry, actors::device_health health) {
   return {
     {"device_id", entry.info.id},
     {"kind", entry.info.kind},
@@ -33,8 +35,18 @@ json::object device_listing(const actors::registry_entry& entry) {
     {"name", entry.info.name},
     {"memory_total", entry.info.total_bytes},
     {"memory_budget", entry.info.budget_bytes},
-    {"state", actors::to_string(entry.health)},
+    {"state", actors::to_string(health)},
   };
+}
+
+json::array device_listings(const actors::device_registry& registry) {
+  json::array devices;
+  auto entries = registry.snapshot();
+  auto board = registry.board()->read();
+  const auto now = actors::epoch_ms();
+  for (auto& entry : *entries)
+    devices.emplace_back(device_listing(entry, registry.health_now(entry, *board, now)));
+  return devices;
 }
 
 json::object device_report_json(const actors::device_report& report) {

@@ -7,13 +7,16 @@
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 namespace modeld::protocol {
 
 // A device as listed by get_device_list and hello: identity, memory size, current health.
-boost::json::object device_listing(const actors::registry_entry& entry);
+boost::json::object device_listing(const actors::registry_entry& entry, actors::device_health health);
+// Every device, listed with its health now.
+boost::json::array device_listings(const actors::device_registry& registry);
 
 // One device in get_device_status / get_model_status.
 boost::json::object device_report_json(const actors::device_report& report);

@@ -1,6 +1,5 @@
 #include "runtime/actor_runtime.hpp"
 
-#include "actors/status_aggregator.hpp"
 #include "actors/metadata_store.hpp"
 #include "actors/scanner.hpp"
 #include "actors/service_supervisor.hpp"
@@ -12,10 +11,6 @@
 
 namespace modeld::runtime {
 namespace {
-
-// How often every device is asked for status when no one asks: a hung device turns
-// unresponsive within this plus the status deadline.
-constexpr std::chrono::milliseconds status_heartbeat{1000};
 
 std::vector<actors::device_info> device_infos(const std::vector<gpu::device_description>& devices) {
   std::vector<actors::device_info> infos;
@@ -29,11 +24,9 @@ std::vector<actors::device_info> device_infos(const std::vector<gpu::device_desc
 actor_runtime::actor_runtime(runtime_settings settings) {
   config_.set("scheduler.max-threads", static_cast<std::size_t>(settings.scheduler_threads));
   system_ = std::make_unique<caf::actor_system>(config_);
-  registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices));
+  registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices), settings.status_deadline);
   supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
   wait_until_started(supervisor_, "devices");
-  aggregator_ = system_->spawn(actors::status_aggregator, registry_, caf::timespan{settings.status_deadline},
-                               caf::timespan{status_heartbeat});
   // Blocking I/O (SQLite, directory walks) runs on threads of its own, off the scheduler.
   // A restarted store reopens nothing: the SQLite connection outlives its actors.
   actors::service_spawners spawners;
@@ -83,7 +76,6 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
     return true;
   stopped_ = true;
   bridge_.reset();
-  caf::anon_send_exit(aggregator_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(scanner_, caf::exit_reason::user_shutdown);
   caf::scoped_actor self{*system_};
   auto stop_children = [&](const actors::supervisor_actor& supervisor) {

@@ -1,5 +1,5 @@
 // The actor side of modeld: the actor system, the device registry, the supervisor with its
-// device actors, the status aggregator, the service supervisor with the metadata store, RAM
+// device actors, the service supervisor with the metadata store, RAM
 // cache and validation actors, the scanner, and the gateway the TCP front end talks through.
 // Built in dependency order; stopped in reverse order.
 #pragma once
@@ -40,7 +40,6 @@ public:
 
   actors::actor_bridge& bridge() { return *bridge_; }
   std::shared_ptr<const actors::device_registry> registry() const { return registry_; }
-  actors::status_aggregator_actor aggregator() const { return aggregator_; }
   std::shared_ptr<const actors::service_registry> services() const { return services_; }
   actors::scanner_actor scanner() const { return scanner_; }
   std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
@@ -60,7 +59,6 @@ private:
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<actors::device_registry> registry_;
   actors::supervisor_actor supervisor_;
-  actors::status_aggregator_actor aggregator_;
   std::shared_ptr<actors::service_registry> services_ = std::make_shared<actors::service_registry>();
   actors::supervisor_actor service_supervisor_;
   actors::scanner_actor scanner_;

@@ -123,8 +123,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(std::string{"modeld: "} + e.what());
   }
-  protocol::service_context context{actors->bridge(),  actors->registry(), actors->aggregator(),
-                                    actors->services(), actors->scanner(), actors->cache_board(),
+  protocol::service_context context{actors->bridge(),  actors->registry(),    actors->services(),
+                                    actors->scanner(), actors->cache_board(),
                                     options.model_roots, options.auth_token, options.fault_injection};
   std::unique_ptr<protocol::server> server;
   try {

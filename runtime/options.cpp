@@ -102,7 +102,7 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{604800000}))->capture_default_str();
   app.add_option("--drain-grace-ms", drain_ms, "How long shutdown waits for in-flight requests")
     ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))->capture_default_str();
-  app.add_option("--status-deadline-ms", out.status_deadline_ms, "Per-device deadline of status answers")
+  app.add_option("--status-deadline-ms", out.status_deadline_ms, "A device not heard from for longer is unresponsive (its heartbeat comes 4 times as often)")
     ->check(CLI::Range(1u, 60000u))->capture_default_str();
   app.add_option("--io-threads", out.io_threads, "Threads running the TCP front end")
     ->check(CLI::Range(1u, 64u))->capture_default_str();

@@ -12,7 +12,7 @@ namespace {
 
 struct fixture : modeld::test::deterministic_system {
   device_actor dev = system.spawn(device, device_info{"cpu:0", "cpu", 0, "virtual CPU device", 4096, 1024},
-                                  std::make_shared<device_board>());
+                                  std::make_shared<device_board>(std::vector<std::string>{"cpu:0"}));
   caf::scoped_actor self{system};
 
   fixture() { run(); }
