@@ -3,10 +3,12 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/log.hpp"
 #include "actors/restart_policy.hpp"
 
 #include <caf/error.hpp>
 
+#include <chrono>
 #include <deque>
 #include <string>
 
@@ -21,9 +23,13 @@ void on_child_crash(Self* self, const restart_policy& policy, std::deque<restart
   auto reason = error ? self->system().render(error) : std::string{"stopped"};
   auto delay = policy.on_crash(crashes, self->clock().now());
   if (!delay) {
+    log::error("failed", {{"component", restart_name}, {"reason", reason}, {"crashes", crashes.size()}});
     registry.set_failed(key, "restart limit reached; last error: " + reason);
     return;
   }
+  log::warning("restart", {{"component", restart_name},
+                           {"reason", reason},
+                           {"backoff_ms", std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()}});
   registry.set_restarting(key, std::move(reason));
   self->delayed_send(self, *delay, restart_atom::value, restart_name);
 }

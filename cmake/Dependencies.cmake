@@ -52,6 +52,10 @@ if(NOT MODELD_FORMATS_ONLY)
     message(WARNING "modeld: mimalloc not found; using the system allocator")
   endif()
 
+  # spdlog (with Debian's external fmt) writes the structured log lines of actors/log.cpp.
+  find_package(spdlog REQUIRED)
+  add_library(deps::spdlog ALIAS spdlog::spdlog)
+
   find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp)
   if(NOT CLI11_INCLUDE_DIR)
     message(FATAL_ERROR "modeld: CLI11 not found; run scripts/install-deps.sh")

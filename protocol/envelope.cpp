@@ -162,6 +162,16 @@ std::string with_processing_time(json::object response, double processing_time_m
 
 } // namespace
 
+std::string request_id_text(const json::value& id) {
+  if (id.is_string())
+    return std::string{id.get_string()};
+  if (id.is_int64())
+    return std::to_string(id.get_int64());
+  if (id.is_uint64())
+    return std::to_string(id.get_uint64());
+  return {};
+}
+
 std::variant<request, rejected_request> parse_request(std::string_view line) {
   json::error_code ec;
   json::parse_options options;

@@ -37,6 +37,9 @@ struct rejected_request {
 
 std::variant<request, rejected_request> parse_request(std::string_view line);
 
+// A request id as text, for cancel lookups and log lines: "17" and 17 name the same request.
+std::string request_id_text(const boost::json::value& id);
+
 // Response lines, each ending in '\n'.
 std::string success_line(const boost::json::value& request_id, boost::json::value data,
                          double processing_time_ms, key_case style);

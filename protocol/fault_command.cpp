@@ -1,5 +1,6 @@
 #include "protocol/fault_command.hpp"
 
+#include "actors/log.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 
@@ -50,7 +51,12 @@ std::optional<std::string_view> device_target(std::string_view target) {
   return target.substr(prefix.size());
 }
 
-json::value fault_answer(const std::string& target, const actors::fault_request& request) {
+// The fault is in: logged (with the request that injected it) and answered.
+json::value fault_answer(const request& req, const std::string& target, const actors::fault_request& request) {
+  log::warning("fault_injected", {{"request_id", request_id_text(req.request_id)},
+                                  {"target", target},
+                                  {"mode", request.mode},
+                                  {"duration_ms", request.duration_ms}});
   return json::object{{"target", target},
                       {"mode", request.mode},
                       {"duration_ms", request.duration_ms},
@@ -58,8 +64,9 @@ json::value fault_answer(const std::string& target, const actors::fault_request&
 }
 
 // cache, metadata_store, validation: the service supervisor restarts them after a crash.
-asio::awaitable<command_result> inject_service_fault(service_context& context, actors::service which,
-                                                     const std::string& target, const actors::fault_request& request) {
+asio::awaitable<command_result> inject_service_fault(service_context& context, const request& req,
+                                                     actors::service which, const std::string& target,
+                                                     const actors::fault_request& request) {
   if (request.mode == "oom")
     co_return invalid_field("mode", "oom is a device fault; " + target + " takes crash, hang or slow");
   auto entry = context.services->find(which);
@@ -75,7 +82,7 @@ asio::awaitable<command_result> inject_service_fault(service_context& context, a
   // A crash may take the service down before its acknowledgement leaves: that is the fault.
   if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
     co_return protocol_error{error_code::invalid_request, "injecting the fault failed: " + caf::to_string(*error)};
-  co_return fault_answer(target, request);
+  co_return fault_answer(req, target, request);
 }
 
 } // namespace
@@ -101,7 +108,7 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   if (failed(fault))
     co_return std::get<protocol_error>(fault);
   if (service) {
-    auto answer = co_await inject_service_fault(context, *service, *target_value, std::get<actors::fault_request>(fault));
+    auto answer = co_await inject_service_fault(context, req, *service, *target_value, std::get<actors::fault_request>(fault));
     co_return answer;
   }
 
@@ -124,7 +131,7 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   // A crash may take the device down before its acknowledgement leaves: that is the fault.
   if (std::holds_alternative<caf::error>(reply) && request.mode != "crash")
     co_return protocol_error{error_code::internal, "injecting the fault failed: " + caf::to_string(std::get<caf::error>(reply))};
-  co_return fault_answer(*target_value, request);
+  co_return fault_answer(req, *target_value, request);
 }
 
 } // namespace modeld::protocol

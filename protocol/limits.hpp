@@ -16,6 +16,7 @@ struct server_limits {
   // is closed, so idle sockets cannot hold every slot of max_connections. 0: never.
   std::chrono::milliseconds idle_timeout{600000};
   std::chrono::milliseconds drain_grace{10000};   // shutdown waits this long for in-flight work
+  std::chrono::milliseconds slow_request{1000};   // answered later than this: one log line. 0: none
 };
 
 } // namespace modeld::protocol

@@ -1,6 +1,7 @@
 #include "protocol/load_commands.hpp"
 
 #include "actors/epoch.hpp"
+#include "actors/log.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_writer.hpp"
@@ -227,6 +228,11 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
     else
       co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, fill_atom::value, reported);
   }
+  for (auto& evicted : loaded.evicted)
+    log::info("evicted", {{"request_id", request_id_text(req.request_id)},
+                          {"device_id", loaded.device_id},
+                          {"model_id", evicted},
+                          {"for_model_id", cached.model.model_id}});
   // Only what was measured: nothing read into host memory (a cache hit, or a CPU device reading
   // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
   // from the file into the device (disk_to_device_ms), not host_to_device_ms.

@@ -3,6 +3,8 @@
 #include "protocol/json_writer.hpp"
 #include "protocol/status_json.hpp"
 
+#include "actors/log.hpp"
+
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -21,17 +23,6 @@ using asio::experimental::as_tuple;
 namespace {
 
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
-
-// The key under which a request can be cancelled; "17" and 17 name the same request.
-std::string id_key(const json::value& id) {
-  if (id.is_string())
-    return std::string{id.get_string()};
-  if (id.is_int64())
-    return std::to_string(id.get_int64());
-  if (id.is_uint64())
-    return std::to_string(id.get_uint64());
-  return {};
-}
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
@@ -53,7 +44,12 @@ session::session(asio::ip::tcp::socket socket, service_context& context, const s
     on_close_(std::move(on_close)), splitter_(limits.max_frame_bytes), read_buffer_(read_chunk_bytes),
     reader_wakeup_(socket_.get_executor()), writer_wakeup_(socket_.get_executor()),
     half_line_timer_(socket_.get_executor()), idle_timer_(socket_.get_executor()), last_activity_(clock::now()),
-    authenticated_(!context.auth_token) {}
+    authenticated_(!context.auth_token) {
+  asio::error_code ec;
+  auto endpoint = socket_.remote_endpoint(ec);
+  if (!ec)
+    peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
 
 session::~session() {
   if (on_close_)
@@ -209,6 +205,10 @@ void session::on_line(std::string_view line, clock::time_point received) {
     return;
   }
   if (!authenticated_ && command->name != "hello") {
+    log::warning("auth_refused", {{"request_id", request_id_text(req.request_id)},
+                                  {"connection", connection_number_},
+                                  {"peer", peer_},
+                                  {"reason", "request before hello"}});
     reply(req.request_id, protocol_error{error_code::unauthenticated, "send hello with the server's token first"},
           received);
     return;
@@ -216,7 +216,9 @@ void session::on_line(std::string_view line, clock::time_point received) {
   if (answer_connection_command(*command, req, received))
     return;
   if (command->instant) {
-    reply(req.request_id, run_instant(*command, req), received);
+    auto result = run_instant(*command, req);
+    note_outcome(*command, req, result, received);
+    reply(req.request_id, std::move(result), received);
     return;
   }
   start_request(*command, std::move(req), received);
@@ -242,6 +244,10 @@ void session::answer_hello(request& req, clock::time_point received) {
   if (context_.auth_token) {
     auto* token = req.data.if_contains("token");
     if (token == nullptr || !token->is_string() || !same_token(token->get_string(), *context_.auth_token)) {
+      log::warning("auth_refused", {{"request_id", request_id_text(req.request_id)},
+                                    {"connection", connection_number_},
+                                    {"peer", peer_},
+                                    {"reason", token == nullptr ? "hello without a token" : "wrong token"}});
       reply(req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"}, received);
       close_after_flush_ = true;
       read_cancel_.emit(asio::cancellation_type::terminal);
@@ -283,7 +289,7 @@ void session::answer_cancel(request& req, clock::time_point received) {
           received);
     return;
   }
-  auto [first, last] = pending_.equal_range(id_key(*target));
+  auto [first, last] = pending_.equal_range(request_id_text(*target));
   bool found = first != last;
   for (auto it = first; it != last; ++it)
     it->second->abort(pending_request::reason::cancelled);
@@ -316,7 +322,7 @@ void session::start_request(const command_entry& command, request req, clock::ti
       });
     };
   auto pending = std::make_shared<pending_request>();
-  pending_.emplace(id_key(req.request_id), pending);
+  pending_.emplace(request_id_text(req.request_id), pending);
   if (req.timeout) {
     pending->limit.emplace(executor(), *req.timeout);
     pending->limit->async_wait([pending](asio::error_code ec) {
@@ -359,9 +365,10 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
   if (pending->stopped != pending_request::reason::none && command.changes_state)
     if (auto* error = std::get_if<protocol_error>(&result))
       error->details["outcome"] = "unknown"; // the change may still land: read before retrying
+  note_outcome(command, req, result, received);
   if (pending->limit)
     pending->limit->cancel();
-  auto [first, last] = pending_.equal_range(id_key(req.request_id));
+  auto [first, last] = pending_.equal_range(request_id_text(req.request_id));
   for (auto it = first; it != last; ++it)
     if (it->second == pending) {
       pending_.erase(it);
@@ -379,6 +386,22 @@ command_result session::run_instant(const command_entry& command, const request&
   } catch (const std::exception& e) {
     return protocol_error{error_code::internal, std::string{"internal error: "} + e.what()};
   }
+}
+
+void session::note_outcome(const command_entry& command, const request& req, const command_result& result,
+                           clock::time_point received) const {
+  auto* error = std::get_if<protocol_error>(&result);
+  const auto took_ms = elapsed_ms(received);
+  const bool slow = limits_.slow_request.count() > 0 && took_ms >= static_cast<double>(limits_.slow_request.count());
+  if (!slow && !(error && command.changes_state))
+    return;
+  auto id = request_id_text(req.request_id);
+  std::string_view code = error ? to_string(error->code) : std::string_view{"OK"};
+  if (slow)
+    log::warning("slow_request", {{"request_id", id}, {"command", command.name}, {"ms", took_ms}, {"code", code}});
+  if (error && command.changes_state) // a load, unload, write or fault that did not happen
+    log::warning("request_failed",
+                 {{"request_id", id}, {"command", command.name}, {"code", code}, {"message", error->message}});
 }
 
 void session::reply(const json::value& id, command_result result, clock::time_point received) {

@@ -71,6 +71,9 @@ private:
   bool answer_connection_command(const command_entry& command, request& req, clock::time_point received);
   // A command answered from published state, inline; an exception becomes INTERNAL.
   command_result run_instant(const command_entry& command, const request& req);
+  // Logs a slow request (over --slow-request-ms) and a state change that failed.
+  void note_outcome(const command_entry& command, const request& req, const command_result& result,
+                    clock::time_point received) const;
   void answer_hello(request& req, clock::time_point received);
   void answer_cancel(request& req, clock::time_point received);
   // subscribe_status / unsubscribe (session_subscriptions.cpp).
@@ -88,6 +91,7 @@ private:
   service_context& context_;
   const server_limits& limits_;
   std::uint64_t connection_number_;
+  std::string peer_; // the client's address and port, for log lines
   std::function<void()> on_close_;
 
   line_splitter splitter_;

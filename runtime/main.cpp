@@ -2,6 +2,7 @@
 // drains on SIGTERM/SIGINT (no new requests, in-flight ones answered, actors stopped in
 // order, exit 0); SIGHUP is logged and ignored. Start-up failures are one line on stderr and
 // exit code 2.
+#include "actors/log.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 #include "protocol/server.hpp"
@@ -55,12 +56,13 @@ asio::awaitable<void> drain_on_signal(asio::signal_set& signals, protocol::serve
   auto [ec, signal_number] = co_await signals.async_wait(as_tuple(asio::use_awaitable));
   if (ec)
     co_return;
-  std::cerr << "modeld: signal " << signal_number << ", draining" << std::endl;
+  log::info("draining", {{"signal", signal_number}, {"grace_ms", grace.count()}});
   server.drain();
   co_await wait_for_connections(server, std::chrono::steady_clock::now() + grace, io);
   if (server.live_connections() > 0) {
-    std::cerr << "modeld: drain grace of " << grace.count() << " ms is over; answering what is still in flight"
-              << std::endl;
+    log::warning("drain_grace_over", {{"grace_ms", grace.count()},
+                                      {"connections", server.live_connections()},
+                                      {"action", "answering what is still in flight"}});
     server.abort_in_flight();
     co_await wait_for_connections(server, std::chrono::steady_clock::now() + abort_flush_time, io);
   }
@@ -74,8 +76,7 @@ asio::awaitable<void> ignore_hangups(asio::signal_set& hangups) {
     auto [ec, signal_number] = co_await hangups.async_wait(as_tuple(asio::use_awaitable));
     if (ec)
       co_return;
-    std::cerr << "modeld: SIGHUP ignored (config reload is not supported; restart modeld to change flags)"
-              << std::endl;
+    log::warning("sighup_ignored", {{"reason", "config reload is not supported; restart modeld to change flags"}});
   }
 }
 
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
     return fail(exit->text);
   }
   auto& options = std::get<runtime::options>(parsed);
+  log::configure(options.log_level, options.log_format);
 
   auto devices = gpu::enumerate_devices(options.devices);
   if (auto* error = std::get_if<std::string>(&devices))
@@ -118,8 +120,11 @@ int main(int argc, char** argv) {
   try {
     actors.emplace(std::move(settings));
     auto scan = actors->initial_scan();
-    std::cerr << "modeld: catalog: " << scan.added << " added, " << scan.updated << " updated, " << scan.removed
-              << " removed, " << scan.unchanged << " unchanged, " << scan.errors.size() << " not taken" << std::endl;
+    log::info("catalog_scanned", {{"added", scan.added},
+                                  {"updated", scan.updated},
+                                  {"removed", scan.removed},
+                                  {"unchanged", scan.unchanged},
+                                  {"not_taken", scan.errors.size()}});
   } catch (const std::exception& e) {
     return fail(std::string{"modeld: "} + e.what());
   }
@@ -136,6 +141,10 @@ int main(int argc, char** argv) {
   }
   auto endpoint = server->local_endpoint();
   std::cout << "listening on " << endpoint.address().to_string() << ":" << endpoint.port() << std::endl;
+  log::info("listening", {{"address", endpoint.address().to_string()},
+                          {"port", endpoint.port()},
+                          {"devices", std::get<std::vector<gpu::device_description>>(devices).size()},
+                          {"model_roots", options.model_roots.size()}});
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   asio::co_spawn(io, drain_on_signal(signals, *server, options.limits.drain_grace, io), asio::detached);
@@ -149,6 +158,9 @@ int main(int argc, char** argv) {
     t.join();
 
   bool clean = actors->stop(actor_stop_time);
-  std::cerr << "modeld: stopped" << (clean ? "" : " (some actors did not stop in time)") << std::endl;
+  if (clean)
+    log::info("stopped", {});
+  else
+    log::warning("stopped", {{"reason", "some actors did not stop in time"}});
   return 0;
 }

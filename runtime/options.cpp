@@ -83,6 +83,8 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   std::uint64_t half_line_ms = out.limits.half_line_timeout.count();
   std::uint64_t idle_ms = out.limits.idle_timeout.count();
   std::uint64_t drain_ms = out.limits.drain_grace.count();
+  std::uint64_t slow_ms = out.limits.slow_request.count();
+  std::string log_level = "info", log_format = "text";
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: pick one, print it)")->capture_default_str();
   app.add_option("--model-root", out.model_roots, "Directory of model files (repeatable)");
   app.add_option("--data-dir", out.data_dir, "Directory for the store and state")->capture_default_str();
@@ -108,6 +110,12 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::Range(1u, 64u))->capture_default_str();
   app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler")
     ->check(CLI::Range(1u, 256u))->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warning or error (or off); lines go to stderr")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "off"}))->capture_default_str();
+  app.add_option("--log-format", log_format, "text (key=value) or json (one object per line)")
+    ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--slow-request-ms", slow_ms, "Log a request answered later than this (0: never)")
+    ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{86400000}))->capture_default_str();
   app.set_version_flag("--version", std::string{protocol::server_version});
   std::set<std::string> config_keys;
   for (const auto* option : app.get_options())
@@ -129,6 +137,9 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   out.limits.half_line_timeout = std::chrono::milliseconds(half_line_ms);
   out.limits.idle_timeout = std::chrono::milliseconds(idle_ms);
   out.limits.drain_grace = std::chrono::milliseconds(drain_ms);
+  out.limits.slow_request = std::chrono::milliseconds(slow_ms);
+  out.log_level = *log::parse_level(log_level); // checked above
+  out.log_format = *log::parse_format(log_format);
   if (auto error = parse_listen(listen, out))
     return early_exit{2, "modeld: " + *error};
   auto spec = gpu::parse_device_spec(devices);

@@ -2,6 +2,7 @@
 // an unusable model root or data dir, or a malformed device spec is one line for stderr.
 #pragma once
 
+#include "actors/log.hpp"
 #include "gpu/device_spec.hpp"
 #include "protocol/limits.hpp"
 
@@ -26,6 +27,8 @@ struct options {
   unsigned actor_threads = 1;
   std::uint32_t status_deadline_ms = 250;
   protocol::server_limits limits;
+  log::level log_level = log::level::info;
+  log::format log_format = log::format::text;
 };
 
 // Either the options, or {exit code, text}: 0 with help/version text for stdout, 2 with one

@@ -148,6 +148,6 @@ TEST_CASE("SIGHUP is logged and ignored", "[lifecycle]") {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(server.running());
   CHECK(client.call({{"command", "ping"}}).at("success") == true);
-  CHECK(server.stderr_text().find("modeld: SIGHUP ignored") != std::string::npos);
+  CHECK(server.stderr_text().find("sighup_ignored") != std::string::npos);
   CHECK(server.stop(SIGTERM) == 0);
 }
