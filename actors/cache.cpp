@@ -121,7 +121,7 @@ void start_read(self_pointer self, const std::string& model_id, std::uint64_t si
     .then([self, model_id, size, mtime](cache_fetch& fetched) { finish_read(self, model_id, fetched, size, mtime); },
           [self, model_id, size, mtime](caf::error& error) {
             cache_fetch failed;
-            failed.error = {"INTERNAL", "reading '" + model_id + "' failed: " + self->system().render(error)};
+            failed.error = {errc::internal, "reading '" + model_id + "' failed: " + self->system().render(error)};
             finish_read(self, model_id, failed, size, mtime);
           });
 }
@@ -212,7 +212,7 @@ std::variant<gpu::file_reader, failure> reader_of(const std::string& path,
                                                   const std::shared_ptr<const formats::unique_fd>& file) {
   auto descriptor = file ? file->duplicate() : formats::unique_fd{};
   if (!descriptor)
-    return failure{"INTERNAL", "'" + path + "' was not opened inside the model roots"};
+    return failure{errc::internal, "'" + path + "' was not opened inside the model roots"};
   return gpu::file_reader::adopt(std::move(descriptor), path);
 }
 
@@ -225,7 +225,7 @@ cache_fetch accept_report(const cached_model& model, formats::model_report inspe
   auto report = std::make_shared<formats::model_report>(std::move(inspected));
   if (report->format == formats::model_format::unknown || !report->is_valid()) {
     const auto* first = formats::first_error(report->issues);
-    out.error = {"UNSUPPORTED_FORMAT", "'" + model_id + "' does not validate (" +
+    out.error = {errc::unsupported_format, "'" + model_id + "' does not validate (" +
                                          (first ? first->code + ": " + first->message : std::string{}) +
                                          "); post_model_validate lists every issue"};
     return out;
@@ -260,12 +260,12 @@ cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& 
   auto started = std::chrono::steady_clock::now();
   auto buffer = gpu::read_host_buffer(file, progress);
   if (auto* reason = std::get_if<std::string>(&buffer)) {
-    out.error = {"MODEL_NOT_FOUND", "cannot read '" + model.path + "': " + *reason};
+    out.error = {errc::model_not_found, "cannot read '" + model.path + "': " + *reason};
     return out;
   }
   auto& bytes = std::get<std::shared_ptr<const gpu::host_buffer>>(buffer);
   if (model.report && bytes->size() != model.report->file.size_bytes) {
-    out.error = {"MODEL_NOT_FOUND", "'" + model.path + "' changed size since it was inspected"};
+    out.error = {errc::model_not_found, "'" + model.path + "' changed size since it was inspected"};
     return out;
   }
   out.disk_to_host_ms = ms_since(started);

@@ -25,8 +25,8 @@ benchmark_reply failed(failure why) {
   return reply;
 }
 
-benchmark_reply failed(std::string code, std::string message) {
-  return failed(failure{std::move(code), std::move(message)});
+benchmark_reply failed(errc code, std::string message) {
+  return failed(failure{code, std::move(message)});
 }
 
 } // namespace
@@ -41,20 +41,21 @@ benchmark_reply run_benchmark_order(const benchmark_order& order, const std::str
   auto started = std::chrono::steady_clock::now();
   auto buffer = gpu::read_host_buffer(file, order.request.progress);
   if (auto* reason = std::get_if<std::string>(&buffer))
-    return failed("MODEL_NOT_FOUND", "cannot read '" + order.path + "': " + *reason);
+    return failed(errc::model_not_found, "cannot read '" + order.path + "': " + *reason);
   benchmark_reply reply;
   reply.disk_to_host_ms = ms_since(started);
   gpu::load_request request{device, {}, gpu::load_dtype::keep, order.request.cancel, order.request.progress};
   auto loaded = gpu::load_weights(*order.report, *std::get<std::shared_ptr<const gpu::host_buffer>>(buffer), request);
-  if (auto* reason = std::get_if<std::string>(&loaded))
-    return failed("INTERNAL", "loading for the benchmark failed: " + *reason);
+  if (auto* error = std::get_if<gpu::load_error>(&loaded))
+    return failed(error->out_of_memory ? errc::insufficient_memory : errc::internal,
+                  "loading for the benchmark failed: " + error->message);
   auto& success = std::get<gpu::load_success>(loaded);
   reply.host_to_device_ms = success.timing.host_to_device_ms;
   reply.loaded_bytes = success.weights->bytes();
   if (order.inference) {
     auto measured = gpu::run_benchmark(*success.weights, device, order.request);
     if (auto* reason = std::get_if<std::string>(&measured))
-      return failed("INVALID_REQUEST", *reason);
+      return failed(errc::invalid_request, *reason);
     reply.measurement = std::get<gpu::benchmark_measurement>(measured);
     reply.inference_ran = true;
   }
@@ -81,7 +82,7 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
   gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr, {}};
   auto planned = gpu::planned_bytes(*order.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
-    return failed("INVALID_REQUEST", *reason);
+    return failed(errc::invalid_request, *reason);
   auto needed = std::get<std::uint64_t>(planned);
   if (self->clock().now() < state.oom_until)
     return failed(out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
@@ -114,7 +115,7 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
         finish(std::move(reply));
       },
       [self, finish](caf::error& error) {
-        finish(failed("INTERNAL", self->system().render(error)));
+        finish(failed(errc::internal, self->system().render(error)));
       });
   return running.promise;
 }
@@ -125,7 +126,7 @@ void drop_benchmark(device_pointer self, std::uint64_t ticket) {
     return;
   it->second.cancel->store(true);
   it->second.answered = true;
-  it->second.promise.deliver(failed("CANCELLED", "the benchmark was cancelled: its requester went away"));
+  it->second.promise.deliver(failed(errc::cancelled, "the benchmark was cancelled: its requester went away"));
 }
 
 } // namespace modeld::actors

@@ -22,7 +22,7 @@ struct load_job {
 
 struct load_outcome {
   bool ok = false;
-  std::string error_code = "INTERNAL";
+  errc error_code = errc::internal;
   std::string error;
   std::shared_ptr<gpu::loaded_weights> weights;
   double host_to_device_ms = 0;
@@ -42,10 +42,10 @@ namespace {
 
 using load_worker_actor = caf::typed_actor<caf::replies_to<run_atom, load_job>::with<load_outcome>>;
 
-std::variant<gpu::load_success, std::string> load_from_file(const load_job& job) {
+std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& job) {
   auto reader = reader_of(job.path, job.file);
   if (auto* refusal = std::get_if<failure>(&reader))
-    return refusal->message;
+    return gpu::load_error{refusal->message};
   return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), job.request);
 }
 
@@ -84,10 +84,10 @@ load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
         }
       }
       auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request) : load_from_file(job);
-      if (auto* reason = std::get_if<std::string>(&loaded)) {
-        outcome.error = *reason;
-        if (reason->starts_with("out of memory"))
-          outcome.error_code = "INSUFFICIENT_MEMORY";
+      if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
+        outcome.error = error->message;
+        if (error->out_of_memory)
+          outcome.error_code = errc::insufficient_memory;
         return outcome;
       }
       auto& success = std::get<gpu::load_success>(loaded);
@@ -125,7 +125,7 @@ load_reply failed(failure why) {
   return reply;
 }
 
-load_reply failed(std::string code, std::string message) { return failed(failure{std::move(code), std::move(message)}); }
+load_reply failed(errc code, std::string message) { return failed(failure{code, std::move(message)}); }
 
 void release(device_state& state, const std::string& model_id, unload_reply& reply) {
   auto it = state.resident.find(model_id);
@@ -165,10 +165,10 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   load.order.model.buffer.reset(); // the load no longer reads the cache's bytes: released before it answers
   state.memory.cancel_reservation(load.reserved_bytes);
   if (!outcome.ok || load.unload_requested || load.cancel->load()) {
-    auto reply = load.unload_requested ? failed("CANCELLED", "'" + model_id + "' was unloaded while it loaded")
-                 : load.cancel->load() ? failed("CANCELLED", "the load of '" + model_id + "' was cancelled")
+    auto reply = load.unload_requested ? failed(errc::cancelled, "'" + model_id + "' was unloaded while it loaded")
+                 : load.cancel->load() ? failed(errc::cancelled, "the load of '" + model_id + "' was cancelled")
                                        : failed(failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
-                                                        outcome.error_code == "INSUFFICIENT_MEMORY"
+                                                        outcome.error_code == errc::insufficient_memory
                                                           ? std::optional{shortfall(state, load.reserved_bytes)}
                                                           : std::nullopt});
     deliver_all(load, reply);
@@ -239,11 +239,11 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto& state = self->state;
   auto model_id = order.model.model_id;
   if (state.resident.count(model_id) > 0)
-    return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is already loaded on " + state.info.id);
+    return failed(errc::model_already_loaded, "'" + model_id + "' is already loaded on " + state.info.id);
   // A response promise takes over the reply: every early answer comes before one is made.
   if (auto running = state.loading.find(model_id); running != state.loading.end()) {
     if (!same_load(running->second.order, order)) // one copy per model and device: it cannot be both
-      return failed("MODEL_ALREADY_LOADED", "'" + model_id + "' is being loaded on " + state.info.id + " as " +
+      return failed(errc::model_already_loaded, "'" + model_id + "' is being loaded on " + state.info.id + " as " +
                                               describe(running->second.order) + "; this request asks for " +
                                               describe(order) + " (unload it first)");
     auto promise = self->make_response_promise<load_reply>();
@@ -253,7 +253,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr, order.progress};
   auto planned = gpu::planned_bytes(*order.model.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
-    return failed("INVALID_REQUEST", *reason);
+    return failed(errc::invalid_request, *reason);
   auto needed = std::get<std::uint64_t>(planned);
   if (self->clock().now() < state.oom_until)
     return failed(out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
@@ -320,7 +320,7 @@ void drop_load_waiter(device_pointer self, std::uint64_t ticket) {
     auto it = std::find_if(waiters.begin(), waiters.end(), [&](auto& w) { return w.first == ticket; });
     if (it == waiters.end())
       continue;
-    it->second.deliver(failed("CANCELLED", "the requester went away"));
+    it->second.deliver(failed(errc::cancelled, "the requester went away"));
     waiters.erase(it);
     if (waiters.empty())
       load.cancel->store(true);

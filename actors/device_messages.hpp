@@ -3,6 +3,8 @@
 // travel as unsafe message types.
 #pragma once
 
+#include "catalog/errc.hpp"
+
 #include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 #include "gpu/model_loader.hpp"
@@ -31,8 +33,6 @@ struct cached_model {
   std::shared_ptr<const formats::unique_fd> file;
 };
 
-// A failure with its wire error code (MODEL_NOT_FOUND, UNSUPPORTED_FORMAT, INSUFFICIENT_MEMORY,
-// MODEL_ALREADY_LOADED, MODEL_NOT_LOADED, CANCELLED, INVALID_REQUEST, INTERNAL).
 // The figures behind an INSUFFICIENT_MEMORY, for clients that decide what to unload.
 struct memory_shortfall {
   std::string memory;             // "device", or "host" for a read into host RAM
@@ -41,18 +41,20 @@ struct memory_shortfall {
   std::uint64_t budget_bytes = 0; // the device's budget; the host's available memory
 };
 
+// Why a load, read or benchmark did not happen: its code (the front end maps it to the wire
+// code), a message for people, and for insufficient_memory the figures.
 struct failure {
   failure() = default;
-  failure(std::string code, std::string message, std::optional<memory_shortfall> memory = std::nullopt)
-    : code(std::move(code)), message(std::move(message)), memory(std::move(memory)) {}
+  failure(errc code, std::string message, std::optional<memory_shortfall> memory = std::nullopt)
+    : code(code), message(std::move(message)), memory(std::move(memory)) {}
 
-  std::string code;
+  errc code = errc::internal;
   std::string message;
   std::optional<memory_shortfall> memory; // set with every INSUFFICIENT_MEMORY
 };
 
 inline failure out_of_memory(std::string message, memory_shortfall figures) {
-  return {"INSUFFICIENT_MEMORY", std::move(message), std::move(figures)};
+  return {errc::insufficient_memory, std::move(message), std::move(figures)};
 }
 
 struct cache_fetch {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/errors.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -80,7 +81,7 @@ template <class Self>
 caf::result<ok_atom> inject_service_fault(Self* self, const fault_request& fault) {
   auto& current = self->state.fault;
   if (current.active)
-    return caf::make_error(caf::sec::runtime_error, "a fault is already running on this service");
+    return make_error(errc::invalid_request, "a fault is already running on this service");
   const auto duration = std::chrono::milliseconds(fault.duration_ms);
   if (fault.mode == "crash") {
     self->quit(caf::make_error(caf::sec::runtime_error, "injected crash"));
@@ -91,7 +92,7 @@ caf::result<ok_atom> inject_service_fault(Self* self, const fault_request& fault
     fault_detail::pause(self, fault.mode == "hang" ? duration : fault_detail::slow_pause);
     return ok_atom::value;
   }
-  return caf::make_error(caf::sec::unexpected_message, "mode " + fault.mode + " applies to devices only");
+  return make_error(errc::invalid_request, "mode " + fault.mode + " applies to devices only");
 }
 
 } // namespace modeld::actors

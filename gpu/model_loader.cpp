@@ -531,10 +531,17 @@ std::optional<std::string> refusal(const formats::model_report& report) {
   return "refusing to load a model that failed validation: " + first->code + ": " + first->message;
 }
 
-std::string load_failure(const std::exception& error, const std::string& device) {
+load_error load_failure(const std::exception& error, const std::string& device) {
   if (is_out_of_memory(error))
-    return "out of memory on " + device + ": " + describe(error);
-  return "loading failed: " + describe(error);
+    return {"out of memory on " + device + ": " + describe(error), true};
+  return {"loading failed: " + describe(error)};
+}
+
+// A load step's outcome as the load's: its reason is no memory failure (those are thrown).
+std::variant<load_success, load_error> as_load_outcome(std::variant<load_success, std::string> step) {
+  if (auto* reason = std::get_if<std::string>(&step))
+    return load_error{std::move(*reason)};
+  return std::move(std::get<load_success>(step));
 }
 
 std::string size_changed(std::uint64_t now, std::uint64_t inspected) {
@@ -818,8 +825,8 @@ std::variant<std::uint64_t, std::string> planned_bytes(const formats::model_repo
   return device_bytes_of(std::get<std::vector<tensor_plan>>(planned));
 }
 
-std::variant<load_success, std::string> load_weights(const formats::model_report& report,
-                                                     const host_buffer& file, const load_request& request) {
+std::variant<load_success, load_error> load_weights(const formats::model_report& report,
+                                                    const host_buffer& file, const load_request& request) {
   if (auto reason = refusal(report))
     return *reason;
   if (file.size() != report.file.size_bytes)
@@ -830,8 +837,8 @@ std::variant<load_success, std::string> load_weights(const formats::model_report
   try {
     const at::NoGradGuard no_grad;
     if (report.format == formats::model_format::torchscript)
-      return load_torchscript(report, file, std::get<c10::Device>(device), request);
-    return load_tensors(report, file, std::get<c10::Device>(device), request);
+      return as_load_outcome(load_torchscript(report, file, std::get<c10::Device>(device), request));
+    return as_load_outcome(load_tensors(report, file, std::get<c10::Device>(device), request));
   } catch (const std::exception& error) {
     return load_failure(error, request.device);
   }
@@ -860,8 +867,8 @@ bool loads_from_file(const formats::model_report& report, const load_request& re
   return direct_plans(report, request).has_value();
 }
 
-std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
-                                                               const file_reader& file, const load_request& request) {
+std::variant<load_success, load_error> load_weights_from_file(const formats::model_report& report,
+                                                              const file_reader& file, const load_request& request) {
   auto plans = direct_plans(report, request);
   if (!plans)
     return "'" + file.path() + "' cannot be read straight into " + request.device + " (it needs a host buffer)";
@@ -869,7 +876,7 @@ std::variant<load_success, std::string> load_weights_from_file(const formats::mo
     return size_changed(file.size(), report.file.size_bytes);
   try {
     const at::NoGradGuard no_grad;
-    return load_into_cpu(*plans, source_of(file), request);
+    return as_load_outcome(load_into_cpu(*plans, source_of(file), request));
   } catch (const std::exception& error) {
     return load_failure(error, request.device);
   }

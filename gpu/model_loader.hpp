@@ -82,12 +82,20 @@ struct load_success {
   load_timing timing;
 };
 
+// Why a load did not happen (an unsupported dtype conversion, a component the model does not
+// have, cancelled, ...); `out_of_memory` when the device's or the host's memory could not take
+// it, as torch reported (an OutOfMemoryError or a bad_alloc), so callers never read the text.
+struct load_error {
+  load_error(std::string why, bool memory = false) : message(std::move(why)), out_of_memory(memory) {}
+  std::string message;
+  bool out_of_memory = false;
+};
+
 // Copies the tensors of `report` (a standard-level report of the file in `file`) into device
 // memory. TorchScript modules load through torch::jit::load, only when the report's security
-// scan found no unsafe or unknown globals. The reason on failure (unsupported dtype
-// conversion, a component the model does not have, cancelled, out of memory).
-std::variant<load_success, std::string> load_weights(const formats::model_report& report,
-                                                     const host_buffer& file, const load_request& request);
+// scan found no unsafe or unknown globals.
+std::variant<load_success, load_error> load_weights(const formats::model_report& report,
+                                                    const host_buffer& file, const load_request& request);
 
 // True when `report`'s tensors can go straight from the file into the memory of `request`'s
 // device: a virtual CPU device, a tensor format (not TorchScript), every tensor stored plainly
@@ -98,8 +106,8 @@ bool loads_from_file(const formats::model_report& report, const load_request& re
 // load_weights for such a load, reading the tensors' bytes from `file` with pread (never a
 // mapping: a file truncated meanwhile is an error, not a crash). The file must still have the
 // size it had when inspected.
-std::variant<load_success, std::string> load_weights_from_file(const formats::model_report& report,
-                                                               const file_reader& file, const load_request& request);
+std::variant<load_success, load_error> load_weights_from_file(const formats::model_report& report,
+                                                              const file_reader& file, const load_request& request);
 
 // Measured inference of loaded weights. TorchScript: forward on generated inputs of
 // `input_shape` (or one the module states), warmup + iterations runs. Weights: each 2-D

@@ -4,6 +4,8 @@
 // (timeout_ms, cancel).
 #pragma once
 
+#include "actors/errors.hpp"
+
 #include "actors/bridge.hpp"
 #include "protocol/errors.hpp"
 
@@ -30,7 +32,11 @@ template <class Result>
 using actor_reply = std::variant<Result, caf::error>;
 
 // INTERNAL for an actor that failed to answer (or answered with an error).
+// An actor's error answer: a typed modeld error keeps its code (and message); any other
+// error (a crashed or restarting actor, CAF's own) is INTERNAL.
 inline protocol_error actor_failure(const caf::error& error, std::string_view what) {
+  if (auto code = errc_of(error))
+    return {wire_code(*code), std::string{what} + " failed: " + message_of(error)};
   return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
 }
 

@@ -33,4 +33,22 @@ protocol_error invalid_field(std::string_view field, std::string message) {
   return error;
 }
 
+error_code wire_code(errc code) {
+  switch (code) {
+    case errc::model_not_found: return error_code::model_not_found;
+    case errc::path_not_allowed: return error_code::path_not_allowed;
+    case errc::unsupported_format: return error_code::unsupported_format;
+    case errc::model_already_loaded: return error_code::model_already_loaded;
+    case errc::model_not_loaded: return error_code::model_not_loaded;
+    case errc::insufficient_memory: return error_code::insufficient_memory;
+    case errc::conflict: return error_code::conflict;
+    case errc::device_unavailable: return error_code::device_unavailable;
+    case errc::cancelled: return error_code::cancelled;
+    case errc::invalid_request: return error_code::invalid_request;
+    case errc::none:
+    case errc::internal: return error_code::internal;
+  }
+  return error_code::internal;
+}
+
 } // namespace modeld::protocol

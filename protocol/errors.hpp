@@ -2,6 +2,8 @@
 // failing request turns into.
 #pragma once
 
+#include "catalog/errc.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <string>
@@ -33,6 +35,9 @@ enum class error_code {
 
 // The wire spelling, e.g. "FRAME_TOO_LARGE".
 std::string_view to_string(error_code code);
+
+// The wire code of an actor's typed error: the one table between the two.
+error_code wire_code(errc code);
 
 struct protocol_error {
   error_code code;

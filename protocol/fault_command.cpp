@@ -81,7 +81,7 @@ asio::awaitable<command_result> inject_service_fault(service_context& context, c
                                              request);
   // A crash may take the service down before its acknowledgement leaves: that is the fault.
   if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
-    co_return protocol_error{error_code::invalid_request, "injecting the fault failed: " + caf::to_string(*error)};
+    co_return actor_failure(*error, "injecting the fault");
   co_return fault_answer(req, target, request);
 }
 
@@ -129,8 +129,8 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   auto reply = co_await ask<actors::ok_atom>(context.bridge, entry->handle, caf::infinite, actors::fault_atom::value,
                                              request);
   // A crash may take the device down before its acknowledgement leaves: that is the fault.
-  if (std::holds_alternative<caf::error>(reply) && request.mode != "crash")
-    co_return protocol_error{error_code::internal, "injecting the fault failed: " + caf::to_string(std::get<caf::error>(reply))};
+  if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
+    co_return actor_failure(*error, "injecting the fault");
   co_return fault_answer(req, *target_value, request);
 }
 

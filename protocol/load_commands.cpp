@@ -25,18 +25,8 @@ namespace {
 
 constexpr std::size_t max_components = 64;
 
-error_code code_of(const std::string& wire) {
-  static const std::map<std::string, error_code> codes{
-    {"MODEL_NOT_FOUND", error_code::model_not_found},       {"UNSUPPORTED_FORMAT", error_code::unsupported_format},
-    {"INSUFFICIENT_MEMORY", error_code::insufficient_memory}, {"MODEL_ALREADY_LOADED", error_code::model_already_loaded},
-    {"MODEL_NOT_LOADED", error_code::model_not_loaded},     {"CANCELLED", error_code::cancelled},
-    {"INVALID_REQUEST", error_code::invalid_request},       {"PATH_NOT_ALLOWED", error_code::path_not_allowed}};
-  auto it = codes.find(wire);
-  return it == codes.end() ? error_code::internal : it->second;
-}
-
 protocol_error from_failure(const failure& f) {
-  protocol_error error{code_of(f.code), f.message};
+  protocol_error error{wire_code(f.code), f.message};
   if (f.memory) {
     error.details["memory"] = f.memory->memory;
     error.details["needed_bytes"] = f.memory->needed_bytes;

@@ -1,5 +1,6 @@
 #include "runtime/actor_runtime.hpp"
 
+#include "actors/errors.hpp"
 #include "actors/metadata_store.hpp"
 #include "actors/scanner.hpp"
 #include "actors/service_supervisor.hpp"
@@ -22,6 +23,7 @@ std::vector<actors::device_info> device_infos(const std::vector<gpu::device_desc
 } // namespace
 
 actor_runtime::actor_runtime(runtime_settings settings) {
+  add_errc_category(config_);
   config_.set("scheduler.max-threads", static_cast<std::size_t>(settings.scheduler_threads));
   // An idle scheduler worker polls briefly, then sleeps on its condition variable (woken by
   // the next job). CAF's default polls 500 more times with 50 us sleeps in between first, a

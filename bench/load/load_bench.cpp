@@ -76,9 +76,9 @@ double median_seconds(int runs, F&& run) {
   return times[times.size() / 2];
 }
 
-std::shared_ptr<gpu::loaded_weights> checked(std::variant<gpu::load_success, std::string> loaded) {
-  if (auto* reason = std::get_if<std::string>(&loaded)) {
-    std::printf("load failed: %s\n", reason->c_str());
+std::shared_ptr<gpu::loaded_weights> checked(std::variant<gpu::load_success, gpu::load_error> loaded) {
+  if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
+    std::printf("load failed: %s\n", error->message.c_str());
     std::exit(1);
   }
   return std::get<gpu::load_success>(loaded).weights;

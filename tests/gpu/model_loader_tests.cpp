@@ -40,22 +40,26 @@ fs::path fixture(const char* name) {
   return path;
 }
 
-template <class T>
-T value_or_fail(std::variant<T, std::string> result) {
-  if (auto* reason = std::get_if<std::string>(&result))
-    FAIL(*reason);
+std::string reason_of(const std::string& reason) { return reason; }
+std::string reason_of(const load_error& error) { return error.message; }
+
+template <class T, class Error>
+T value_or_fail(std::variant<T, Error> result) {
+  if (auto* error = std::get_if<Error>(&result))
+    FAIL(reason_of(*error));
   return std::move(std::get<T>(result));
 }
 
-std::string error_of(const auto& result) {
-  REQUIRE(std::holds_alternative<std::string>(result));
-  return std::get<std::string>(result);
+template <class T, class Error>
+std::string error_of(const std::variant<T, Error>& result) {
+  REQUIRE(std::holds_alternative<Error>(result));
+  return reason_of(std::get<Error>(result));
 }
 
 std::shared_ptr<const host_buffer> read(const fs::path& path) { return value_or_fail(read_host_buffer(path.string())); }
 
 // load_weights_from_file through a reader opened by path.
-std::variant<load_success, std::string> from_file(const formats::model_report& report, const fs::path& path,
+std::variant<load_success, load_error> from_file(const formats::model_report& report, const fs::path& path,
                                                   const load_request& request) {
   auto opened = file_reader::open(path.string());
   if (auto* reason = std::get_if<std::string>(&opened))

@@ -1,0 +1,36 @@
+#include "actors/errors.hpp"
+
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+
+namespace modeld {
+
+caf::error make_error(errc code, std::string message) {
+  return caf::error(static_cast<std::uint8_t>(code), errc_category, caf::make_message(std::move(message)));
+}
+
+std::optional<errc> errc_of(const caf::error& error) {
+  if (!error || error.category() != errc_category || error.code() > static_cast<std::uint8_t>(errc::internal))
+    return std::nullopt;
+  return static_cast<errc>(error.code());
+}
+
+std::string message_of(const caf::error& error) {
+  if (!errc_of(error) || !error.context().match_elements<std::string>())
+    return {};
+  return error.context().get_as<std::string>(0);
+}
+
+void add_errc_category(caf::actor_system_config& config) {
+  config.add_error_category(errc_category, [](std::uint8_t code, caf::atom_value, const caf::message& context) {
+    std::string text = "modeld:";
+    text += to_string(static_cast<errc>(code <= static_cast<std::uint8_t>(errc::internal) ? code : 0));
+    if (context.match_elements<std::string>()) {
+      text += ": ";
+      text += context.get_as<std::string>(0);
+    }
+    return text;
+  });
+}
+
+} // namespace modeld
