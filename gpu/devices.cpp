@@ -2,31 +2,9 @@
 
 #include "gpu/byte_size.hpp"
 
-#include <fstream>
 #include <string>
 
-#include <unistd.h>
-
 namespace modeld::gpu {
-
-std::uint64_t physical_memory_bytes() {
-  auto pages = sysconf(_SC_PHYS_PAGES);
-  auto page_size = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_size <= 0)
-    return 0;
-  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
-}
-
-std::uint64_t available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  std::uint64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:")
-      return kib * 1024;
-  return 0;
-}
 
 namespace {
 

@@ -1,5 +1,6 @@
 // Fresh host memory for loads, and the one way large copies into it are split over the cores.
-// Free of torch, so host_buffer.cpp and model_loader.cpp share it without a second torch TU.
+// Free of torch, so host_buffer.cpp, cpu_copy.cpp and model_loader.cpp share it without
+// another torch TU.
 #pragma once
 
 #include <cstdint>

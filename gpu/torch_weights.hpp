@@ -5,7 +5,8 @@
 
 #include "gpu/model_loader.hpp"
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <torch/csrc/jit/api/module.h>
 
 #include <cstdint>
