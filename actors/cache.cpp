@@ -12,27 +12,15 @@ namespace modeld::actors {
 namespace {
 
 using self_pointer = cache_actor::stateful_pointer<cache_state>;
-using reader_actor = caf::typed_actor<caf::replies_to<read_atom, cached_model>::with<cache_fetch>,
-                                      caf::replies_to<inspect_atom, cached_model>::with<cache_fetch>,
-                                      caf::replies_to<fill_atom, cached_model>::with<cache_fetch>>;
-
-// One read or inspection per worker thread.
-reader_actor::behavior_type reader(reader_actor::pointer self) {
-  return {
-    [self](read_atom, const cached_model& model) {
-      self->quit();
-      return read_model(model);
-    },
-    [self](inspect_atom, const cached_model& model) {
-      self->quit();
-      return inspect_model(model);
-    },
-    [self](fill_atom, const cached_model& model) {
-      self->quit();
-      return read_bytes(model);
-    },
-  };
+// A read or an inspection of `model` (`work`), as a job for the reads pool.
+template <class Work>
+blocking_job reading(cached_model model, Work work) {
+  return {[model = std::move(model), work] { return caf::make_message(work(model)); }};
 }
+
+cache_fetch read_whole(const cached_model& model) { return read_model(model); }
+cache_fetch inspect_only(const cached_model& model) { return inspect_model(model); }
+cache_fetch fill_bytes(const cached_model& model) { return read_bytes(model); }
 
 void touch(cache_state& state, const std::string& model_id) {
   state.recency.remove(model_id);
@@ -45,6 +33,7 @@ void drop(cache_state& state, const std::string& model_id) {
   if (it == state.entries.end())
     return;
   state.used -= it->second.model.buffer->size();
+  free_later(state.pools, std::move(it->second.model.buffer)); // unmapped on the frees pool
   state.entries.erase(it);
   state.recency.remove(model_id);
 }
@@ -113,11 +102,10 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
   publish(state);
 }
 
-// Starts `job` on a reader; its answer ends the read of `model_id`.
-template <class... Job>
-void start_read(self_pointer self, const std::string& model_id, std::uint64_t size, std::int64_t mtime, Job... job) {
-  auto worker = self->spawn<caf::detached>(reader);
-  self->request(worker, caf::infinite, job...)
+// Starts `job` on the reads pool; its answer ends the read of `model_id`.
+void start_read(self_pointer self, const std::string& model_id, std::uint64_t size, std::int64_t mtime,
+                blocking_job job) {
+  self->request(self->state.pools.reads, caf::infinite, run_atom::value, std::move(job))
     .then([self, model_id, size, mtime](cache_fetch& fetched) { finish_read(self, model_id, fetched, size, mtime); },
           [self, model_id, size, mtime](caf::error& error) {
             cache_fetch failed;
@@ -161,8 +149,7 @@ caf::result<cache_fetch> fetch(self_pointer self, const located_file& file, bool
   }
   if (!read_on_miss) {
     auto promise = self->make_response_promise<cache_fetch>();
-    auto worker = self->spawn<caf::detached>(reader);
-    self->request(worker, caf::infinite, inspect_atom::value, wanted)
+    self->request(state.pools.reads, caf::infinite, run_atom::value, reading(wanted, inspect_only))
       .then(
         [promise, size, mtime](cache_fetch& fetched) mutable {
           fetched.model.size_bytes = size;
@@ -174,7 +161,7 @@ caf::result<cache_fetch> fetch(self_pointer self, const located_file& file, bool
   }
   auto promise = self->make_response_promise<cache_fetch>();
   state.reading[model_id].waiters.push_back({promise, std::chrono::steady_clock::now()});
-  start_read(self, model_id, size, mtime, read_atom::value, wanted);
+  start_read(self, model_id, size, mtime, reading(wanted, read_whole));
   return promise;
 }
 
@@ -192,7 +179,7 @@ bool fill(self_pointer self, const cached_model& model) {
     return state.entries.count(model.model_id) > 0;
   }
   state.reading[model.model_id].fill = true;
-  start_read(self, model.model_id, model.size_bytes, model.mtime_ns, fill_atom::value, model);
+  start_read(self, model.model_id, model.size_bytes, model.mtime_ns, reading(model, fill_bytes));
   return true;
 }
 
@@ -314,7 +301,9 @@ void cache_board::publish(cache_report report, std::vector<std::weak_ptr<const g
   buffers_ = std::move(buffers);
 }
 
-cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, std::shared_ptr<cache_board> board) {
+cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, std::shared_ptr<cache_board> board,
+                                 worker_pools pools) {
+  self->state.pools = std::move(pools);
   self->state.budget = budget_bytes;
   self->state.board = std::move(board);
   publish(self->state);

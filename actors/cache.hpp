@@ -6,6 +6,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/service_faults.hpp"
+#include "actors/worker_pool.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -67,6 +68,7 @@ struct cache_state {
   std::uint64_t evictions = 0; // entries dropped for room, and models delete_model_cache evicted
   std::uint64_t bytes_read = 0;
   std::shared_ptr<cache_board> board;
+  worker_pools pools; // reads and inspections run on its reads pool
   service_fault fault; // inject_fault in progress
 };
 
@@ -96,6 +98,6 @@ cache_fetch read_model(const cached_model& model);
 cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress = {});
 
 cache_actor::behavior_type cache(cache_actor::stateful_pointer<cache_state> self, std::uint64_t budget_bytes,
-                                 std::shared_ptr<cache_board> board);
+                                 std::shared_ptr<cache_board> board, worker_pools pools);
 
 } // namespace modeld::actors

@@ -74,10 +74,12 @@ std::string torch_device(const device_info& info) {
   return info.kind == "cpu" ? std::string{"cpu"} : "cuda:" + std::to_string(info.index);
 }
 
-device_actor::behavior_type device(self_pointer self, device_info info, std::shared_ptr<device_board> board) {
+device_actor::behavior_type device(self_pointer self, device_info info, std::shared_ptr<device_board> board,
+                                   worker_pools pools) {
   self->state.memory = gpu::memory_account{info.total_bytes, info.budget_bytes};
   self->state.info = std::move(info);
   self->state.board = std::move(board);
+  self->state.pools = std::move(pools);
   publish_status(self);
   self->delayed_send(self, self->state.board->heartbeat_period(), heartbeat_atom::value);
   // Each handler that changes what status shows publishes the change before it returns.

@@ -1,11 +1,12 @@
 // The device actor: one per GPU or virtual CPU device. It owns the device's memory account
-// and the models resident in it; copies run on detached load workers so the actor keeps
-// answering status while they run.
+// and the models resident in it; copies run on the loads pool's workers, so the actor keeps
+// answering while they run.
 #pragma once
 
 #include "actors/actors.hpp"
 #include "actors/device_board.hpp"
 #include "actors/service_faults.hpp"
+#include "actors/worker_pool.hpp"
 #include "gpu/memory_account.hpp"
 
 #include <caf/actor_clock.hpp>
@@ -44,6 +45,7 @@ struct device_state {
   static inline const char* name = "device";
   device_info info;
   std::shared_ptr<device_board> board;
+  worker_pools pools; // loads, benchmarks and frees run there, never on this actor's thread
   gpu::memory_account memory;
   std::map<std::string, resident_model> resident; // model id -> weights in this device's memory
   std::map<std::string, pending_load> loading;    // model id -> load in progress
@@ -89,6 +91,6 @@ void measure_allocator_reserve(device_state& state);
 std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed);
 
 device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info,
-                                   std::shared_ptr<device_board> board);
+                                   std::shared_ptr<device_board> board, worker_pools pools);
 
 } // namespace modeld::actors

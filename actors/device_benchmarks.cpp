@@ -8,17 +8,6 @@
 namespace modeld::actors {
 namespace {
 
-using benchmark_worker_actor = caf::typed_actor<caf::replies_to<run_atom, benchmark_order, std::string>::with<benchmark_reply>>;
-
-benchmark_worker_actor::behavior_type benchmark_worker(benchmark_worker_actor::pointer self) {
-  return {
-    [self](run_atom, const benchmark_order& order, const std::string& device) {
-      self->quit(); // one benchmark per worker thread
-      return run_benchmark_order(order, device);
-    },
-  };
-}
-
 benchmark_reply failed(failure why) {
   benchmark_reply reply;
   reply.error = std::move(why);
@@ -95,7 +84,6 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
   running.promise = self->make_response_promise<benchmark_reply>();
   order.cancel = running.cancel; // the worker's copy of the order keeps the flag alive
   order.request.cancel = running.cancel.get();
-  auto worker = self->spawn<caf::detached>(benchmark_worker);
   auto device_id = state.info.id;
   auto finish = [self, ticket, needed](benchmark_reply reply) {
     add_system_info(self->state, reply); // before the run's reservation goes
@@ -108,7 +96,10 @@ caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_orde
     self->state.benchmarks.erase(it);
     publish_status(self);
   };
-  self->request(worker, caf::infinite, run_atom::value, order, torch_device(state.info))
+  blocking_job work{[order, device = torch_device(state.info)] {
+    return caf::make_message(run_benchmark_order(order, device));
+  }};
+  self->request(state.pools.benchmarks, caf::infinite, run_atom::value, std::move(work))
     .then(
       [finish, device_id](benchmark_reply& reply) {
         reply.device_id = device_id;

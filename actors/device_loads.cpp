@@ -34,13 +34,10 @@ struct load_outcome {
 } // namespace
 } // namespace modeld::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_outcome)
 
 namespace modeld::actors {
 namespace {
-
-using load_worker_actor = caf::typed_actor<caf::replies_to<run_atom, load_job>::with<load_outcome>>;
 
 std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& job) {
   auto reader = reader_of(job.path, job.file);
@@ -49,54 +46,50 @@ std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& 
   return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), job.request);
 }
 
-load_worker_actor::behavior_type load_worker(load_worker_actor::pointer self) {
-  return {
-    [self](run_atom, load_job& job) {
-      self->quit(); // one load per worker thread
-      load_outcome outcome;
-      // Taken out of the message, so the cache's buffer is released when this handler returns,
-      // before the device hears the outcome (the cache shows the entry in use until then).
-      auto buffer = std::move(job.buffer);
-      if (!buffer) { // a cache miss: the file is read here
-        outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
-        // Straight into a CPU device: host memory for the tensors (maybe a few components);
-        // else read_bytes asks for room for the whole file.
-        if (outcome.read_directly)
-          if (auto refusal = host_room_for_bytes(job.model_id, job.device_bytes)) {
-            outcome.error_code = refusal->code;
-            outcome.error = refusal->message;
-            return outcome;
-          }
-        if (!outcome.read_directly) {
-          cached_model model;
-          model.model_id = job.model_id;
-          model.path = job.path;
-          model.report = job.report;
-          model.file = job.file;
-          auto fetched = read_bytes(model, job.request.progress);
-          if (!fetched.ok) {
-            outcome.error_code = fetched.error.code;
-            outcome.error = fetched.error.message;
-            return outcome;
-          }
-          buffer = outcome.read = fetched.model.buffer;
-          outcome.disk_to_host_ms = fetched.disk_to_host_ms;
-        }
-      }
-      auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request) : load_from_file(job);
-      if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
-        outcome.error = error->message;
-        if (error->out_of_memory)
-          outcome.error_code = errc::insufficient_memory;
+// One load, on a worker of the loads pool. The job is taken by value, so the cache's buffer is
+// released when this returns, before the device hears the outcome (the cache shows the entry
+// in use until then).
+load_outcome run_load(load_job job) {
+  load_outcome outcome;
+  auto buffer = std::move(job.buffer);
+  if (!buffer) { // a cache miss: the file is read here
+    outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
+    // Straight into a CPU device: host memory for the tensors (maybe a few components);
+    // else read_bytes asks for room for the whole file.
+    if (outcome.read_directly)
+      if (auto refusal = host_room_for_bytes(job.model_id, job.device_bytes)) {
+        outcome.error_code = refusal->code;
+        outcome.error = refusal->message;
         return outcome;
       }
-      auto& success = std::get<gpu::load_success>(loaded);
-      outcome.ok = true;
-      outcome.weights = success.weights;
-      outcome.host_to_device_ms = success.timing.host_to_device_ms;
-      return outcome;
-    },
-  };
+    if (!outcome.read_directly) {
+      cached_model model;
+      model.model_id = job.model_id;
+      model.path = job.path;
+      model.report = job.report;
+      model.file = job.file;
+      auto fetched = read_bytes(model, job.request.progress);
+      if (!fetched.ok) {
+        outcome.error_code = fetched.error.code;
+        outcome.error = fetched.error.message;
+        return outcome;
+      }
+      buffer = outcome.read = fetched.model.buffer;
+      outcome.disk_to_host_ms = fetched.disk_to_host_ms;
+    }
+  }
+  auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request) : load_from_file(job);
+  if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
+    outcome.error = error->message;
+    if (error->out_of_memory)
+      outcome.error_code = errc::insufficient_memory;
+    return outcome;
+  }
+  auto& success = std::get<gpu::load_success>(loaded);
+  outcome.ok = true;
+  outcome.weights = success.weights;
+  outcome.host_to_device_ms = success.timing.host_to_device_ms;
+  return outcome;
 }
 
 // A load joins one in progress only when it asks for the same copy: the same dtype and the
@@ -134,7 +127,8 @@ void release(device_state& state, const std::string& model_id, unload_reply& rep
   state.memory.release(it->second.info.bytes);
   reply.freed_bytes += it->second.info.bytes;
   reply.unloaded.push_back(model_id);
-  state.resident.erase(it); // the last reference to the weights: their memory is freed here
+  free_later(state.pools, std::move(it->second.weights)); // the last reference: freed on the frees pool
+  state.resident.erase(it);
   ++state.unloads;
 }
 
@@ -283,8 +277,8 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   request.cancel = load.cancel.get();
   load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request, needed, load.cancel};
   state.loading.emplace(model_id, std::move(load));
-  auto worker = self->spawn<caf::detached>(load_worker);
-  self->request(worker, caf::infinite, run_atom::value, std::move(job))
+  blocking_job work{[job = std::move(job)]() mutable { return caf::make_message(run_load(std::move(job))); }};
+  self->request(state.pools.loads, caf::infinite, run_atom::value, std::move(work))
     .then([self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); },
           [self, model_id](caf::error& error) {
             load_outcome outcome;

@@ -13,7 +13,7 @@ namespace {
 using self_pointer = supervisor_actor::stateful_pointer<supervisor_state>;
 
 void start_device(self_pointer self, const device_info& info) {
-  auto handle = self->spawn(device, info, self->state.registry->board());
+  auto handle = self->spawn(device, info, self->state.registry->board(), self->state.pools);
   self->monitor(handle);
   auto& state = self->state;
   state.children[handle.address()] = info.id;
@@ -43,9 +43,10 @@ void on_child_down(self_pointer self, const caf::down_msg& msg) {
 } // namespace
 
 supervisor_actor::behavior_type supervisor(self_pointer self, std::shared_ptr<device_registry> registry,
-                                           restart_policy policy) {
+                                           restart_policy policy, worker_pools pools) {
   self->state.registry = std::move(registry);
   self->state.policy = policy;
+  self->state.pools = std::move(pools);
   for (auto& info : self->state.registry->devices())
     start_device(self, info);
   self->set_down_handler([self](caf::down_msg& msg) { on_child_down(self, msg); });

@@ -6,6 +6,7 @@
 #include "actors/actors.hpp"
 #include "actors/registry.hpp"
 #include "actors/restart_policy.hpp"
+#include "actors/worker_pool.hpp"
 
 #include <caf/actor_addr.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -22,6 +23,7 @@ struct supervisor_state {
   static inline const char* name = "supervisor";
   std::shared_ptr<device_registry> registry;
   restart_policy policy;
+  worker_pools pools; // handed to every device
   std::map<caf::actor_addr, std::string> children; // live child -> device id
   std::map<std::string, device_actor> handles;      // device id -> its current actor
   std::map<std::string, std::deque<restart_policy::time_point>> crashes;
@@ -31,6 +33,7 @@ struct supervisor_state {
 };
 
 supervisor_actor::behavior_type supervisor(supervisor_actor::stateful_pointer<supervisor_state> self,
-                                           std::shared_ptr<device_registry> registry, restart_policy policy);
+                                           std::shared_ptr<device_registry> registry, restart_policy policy,
+                                           worker_pools pools);
 
 } // namespace modeld::actors

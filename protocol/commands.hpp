@@ -34,10 +34,11 @@ struct service_context {
   std::vector<std::string> model_roots; // canonical
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;
+  actors::worker_pools::gauges pool_gauges{};
   std::atomic<std::uint64_t> next_ticket{1};
   status_texts statuses{}; // status answers, serialized once per change
 
-  status_sources status_from() const { return {registry, services, cache_board}; }
+  status_sources status_from() const { return {registry, services, cache_board, pool_gauges}; }
 };
 
 // An answer's data already serialized in the connection's key style (status answers, shared

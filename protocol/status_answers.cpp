@@ -10,9 +10,10 @@ namespace modeld::protocol {
 boost::json::value status_data(const status_sources& sources, status_shape shape, const std::string& device_id) {
   auto status = actors::read_status(*sources.registry, device_id, actors::epoch_ms());
   auto services = sources.services->snapshot();
-  if (shape == status_shape::device)
-    return device_status_json(status, *services);
-  return model_status_json(status, *sources.cache_board->read(), *services);
+  auto data = shape == status_shape::device ? device_status_json(status, *services)
+                                            : model_status_json(status, *sources.cache_board->read(), *services);
+  data.as_object()["workers"] = workers_json(sources.pools);
+  return data;
 }
 
 std::shared_ptr<const std::string> status_texts::read(const status_sources& sources, status_shape shape,

@@ -1,6 +1,6 @@
 // Answers of get_device_status, get_model_status (and get_vram_model_status) and the pushes of
 // subscribe_status, read from published state: the device registry and board, the services'
-// registry and the cache board. No actor is asked, so a status answer never waits on a device,
+// registry, the cache board and the worker pools' gauges. No actor is asked, so a status answer never waits on a device,
 // hung or not.
 //
 // A status answer is serialized once and shared: the text of each shape, device filter and key
@@ -13,6 +13,7 @@
 #include "actors/cache.hpp"
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
+#include "actors/worker_pool.hpp"
 #include "protocol/key_style.hpp"
 
 #include <boost/json/value.hpp>
@@ -35,6 +36,7 @@ struct status_sources {
   std::shared_ptr<const actors::device_registry> registry;
   std::shared_ptr<const actors::service_registry> services;
   std::shared_ptr<const actors::cache_board> cache_board;
+  actors::worker_pools::gauges pools;
 };
 
 // The answer's data now, as JSON in snake_case.

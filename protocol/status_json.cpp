@@ -115,6 +115,17 @@ json::value device_status_json(const actors::cluster_status& status, const actor
                       {"services", services_json(services)}};
 }
 
+json::object workers_json(const actors::worker_pools::gauges& pools) {
+  auto gauge = [](const std::shared_ptr<actors::pool_gauge>& g) {
+    return json::object{{"workers", g->workers.load()}, {"busy", g->busy.load()}, {"queued", g->queued.load()},
+                        {"done", g->done.load()}};
+  };
+  return {{"loads", gauge(pools.loads)},
+          {"reads", gauge(pools.reads)},
+          {"benchmarks", gauge(pools.benchmarks)},
+          {"frees", gauge(pools.frees)}};
+}
+
 json::object cache_json(const actors::cache_report& cache, const std::string& model_id) {
   json::array entries;
   for (auto& e : cache.entries)

@@ -6,6 +6,7 @@
 #include "actors/messages.hpp"
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
+#include "actors/worker_pool.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -27,6 +28,9 @@ boost::json::value device_status_json(const actors::cluster_status& status,
                                       const actors::service_registry::entries& services);
 boost::json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache,
                                      const actors::service_registry::entries& services);
+
+// The worker pools: {loads, reads, benchmarks, frees}, each {workers, busy, queued, done}.
+boost::json::object workers_json(const actors::worker_pools::gauges& pools);
 
 // get_model_cache: {budget_bytes, used_bytes, entries[], statistics{hits, misses, evictions,
 // bytes_read}}, entries of one model only when `model_id` is set.

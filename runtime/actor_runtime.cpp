@@ -32,7 +32,8 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   config_.set("work-stealing.moderate-poll-attempts", std::size_t{0});
   system_ = std::make_unique<caf::actor_system>(config_);
   registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices), settings.status_deadline);
-  supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{});
+  pools_ = actors::spawn_worker_pools(*system_, settings.pools);
+  supervisor_ = system_->spawn(actors::supervisor, registry_, actors::restart_policy{}, pools_);
   wait_until_started(supervisor_, "devices");
   // Blocking I/O (SQLite, directory walks) runs on threads of its own, off the scheduler.
   // A restarted store reopens nothing: the SQLite connection outlives its actors.
@@ -40,9 +41,9 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   spawners[static_cast<std::size_t>(actors::service::metadata_store)] = [store = settings.store](caf::actor_system& sys) {
     return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::detached>(actors::metadata_store, store));
   };
-  spawners[static_cast<std::size_t>(actors::service::cache)] = [bytes = settings.cache_bytes,
-                                                                 board = cache_board_](caf::actor_system& sys) {
-    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::cache, bytes, board));
+  spawners[static_cast<std::size_t>(actors::service::cache)] = [bytes = settings.cache_bytes, board = cache_board_,
+                                                                 pools = pools_](caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::cache, bytes, board, pools));
   };
   spawners[static_cast<std::size_t>(actors::service::validation)] = [workers = settings.validation_workers](
                                                                       caf::actor_system& sys) {
@@ -95,6 +96,7 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
   bool clean = stop_children(supervisor_);
   // Last: validation, the cache, then the store (writes already acknowledged are on disk).
   clean = stop_children(service_supervisor_) && clean;
+  actors::stop_worker_pools(pools_); // their running jobs were cancelled with their actors
   return clean;
 }
 

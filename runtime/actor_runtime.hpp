@@ -9,6 +9,7 @@
 #include "actors/cache.hpp"
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
+#include "actors/worker_pool.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 
@@ -30,6 +31,7 @@ struct runtime_settings {
   std::size_t validation_workers = 2;
   std::uint64_t cache_bytes = 4ull << 30;
   std::chrono::milliseconds status_deadline{250};
+  actors::pool_sizes pools;
 };
 
 class actor_runtime {
@@ -43,6 +45,7 @@ public:
   std::shared_ptr<const actors::service_registry> services() const { return services_; }
   actors::scanner_actor scanner() const { return scanner_; }
   std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
+  const actors::worker_pools::gauges& pool_gauges() const { return pools_.gauge; }
 
   // Scans every model root and waits for the catalog to be written.
   actors::scan_summary initial_scan();
@@ -58,6 +61,7 @@ private:
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
   std::shared_ptr<actors::device_registry> registry_;
+  actors::worker_pools pools_;
   actors::supervisor_actor supervisor_;
   std::shared_ptr<actors::service_registry> services_ = std::make_shared<actors::service_registry>();
   actors::supervisor_actor service_supervisor_;

@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
                                      options.actor_threads,
                                      std::max(1u, std::thread::hardware_concurrency()),
                                      options.cache_size_bytes,
-                                     std::chrono::milliseconds(options.status_deadline_ms)};
+                                     std::chrono::milliseconds(options.status_deadline_ms),
+                                     options.pools};
   std::optional<runtime::actor_runtime> actors;
   try {
     actors.emplace(std::move(settings));
@@ -130,7 +131,8 @@ int main(int argc, char** argv) {
   }
   protocol::service_context context{actors->bridge(),  actors->registry(),    actors->services(),
                                     actors->scanner(), actors->cache_board(),
-                                    options.model_roots, options.auth_token, options.fault_injection};
+                                    options.model_roots, options.auth_token, options.fault_injection,
+                                    actors->pool_gauges()};
   std::unique_ptr<protocol::server> server;
   try {
     server = std::make_unique<protocol::server>(io, asio::ip::tcp::endpoint{address, options.listen_port}, context,

@@ -106,6 +106,12 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{600000}))->capture_default_str();
   app.add_option("--status-deadline-ms", out.status_deadline_ms, "A device not heard from for longer is unresponsive (its heartbeat comes 4 times as often)")
     ->check(CLI::Range(1u, 60000u))->capture_default_str();
+  app.add_option("--load-workers", out.pools.loads, "Loads (reads and copies into devices) that run at once")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{256}))->capture_default_str();
+  app.add_option("--read-workers", out.pools.reads, "RAM cache reads and inspections that run at once")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{256}))->capture_default_str();
+  app.add_option("--benchmark-workers", out.pools.benchmarks, "Benchmark runs at once")
+    ->check(CLI::Range(std::size_t{1}, std::size_t{64}))->capture_default_str();
   app.add_option("--io-threads", out.io_threads, "Threads running the TCP front end")
     ->check(CLI::Range(1u, 64u))->capture_default_str();
   app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler")

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/log.hpp"
+#include "actors/worker_pool.hpp"
 #include "gpu/device_spec.hpp"
 #include "protocol/limits.hpp"
 
@@ -26,6 +27,7 @@ struct options {
   unsigned io_threads = 1;
   unsigned actor_threads = 1;
   std::uint32_t status_deadline_ms = 250;
+  actors::pool_sizes pools;
   protocol::server_limits limits;
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;

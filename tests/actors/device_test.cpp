@@ -11,13 +11,15 @@ using namespace modeld::actors;
 namespace {
 
 struct fixture : modeld::test::deterministic_system {
+  worker_pools pools = spawn_worker_pools(system, pool_sizes{1, 1, 1, 1});
   device_actor dev = system.spawn(device, device_info{"cpu:0", "cpu", 0, "virtual CPU device", 4096, 1024},
-                                  std::make_shared<device_board>(std::vector<std::string>{"cpu:0"}));
+                                  std::make_shared<device_board>(std::vector<std::string>{"cpu:0"}), pools);
   caf::scoped_actor self{system};
 
   fixture() { run(); }
   ~fixture() {
     caf::anon_send_exit(dev, caf::exit_reason::kill);
+    stop_worker_pools(pools);
     run();
   }
 

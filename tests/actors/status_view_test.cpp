@@ -20,12 +20,14 @@ struct fixture : modeld::test::deterministic_system {
     std::vector<device_info>{{"cpu:0", "cpu", 0, "virtual CPU device", 1000, 800},
                              {"cpu:1", "cpu", 1, "virtual CPU device", 2000, 2000}},
     deadline);
-  supervisor_actor supervisor = system.spawn(modeld::actors::supervisor, registry, restart_policy{});
+  worker_pools pools = spawn_worker_pools(system, pool_sizes{1, 1, 1, 1});
+  supervisor_actor supervisor = system.spawn(modeld::actors::supervisor, registry, restart_policy{}, pools);
   caf::scoped_actor self{system};
 
   fixture() { run(); }
   ~fixture() {
     caf::anon_send_exit(supervisor, caf::exit_reason::kill);
+    stop_worker_pools(pools);
     run();
   }
 

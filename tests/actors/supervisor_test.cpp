@@ -17,10 +17,15 @@ std::vector<device_info> two_devices() {
 
 struct supervised : modeld::test::deterministic_system {
   std::shared_ptr<device_registry> registry = std::make_shared<device_registry>(two_devices());
-  supervisor_actor supervisor = system.spawn(modeld::actors::supervisor, registry, restart_policy{});
+  worker_pools pools = spawn_worker_pools(system, pool_sizes{1, 1, 1, 1});
+  supervisor_actor supervisor = system.spawn(modeld::actors::supervisor, registry, restart_policy{}, pools);
 
   supervised() { run(); }
-  ~supervised() { caf::anon_send_exit(supervisor, caf::exit_reason::kill); run(); }
+  ~supervised() {
+    caf::anon_send_exit(supervisor, caf::exit_reason::kill);
+    stop_worker_pools(pools);
+    run();
+  }
 
   void crash(const std::string& device_id) {
     caf::anon_send_exit(registry->find(device_id)->handle, caf::exit_reason::kill);
