@@ -57,6 +57,10 @@ def rss_bytes(pid):
     return 0
 
 
+# How long a connection waits for any answer before it counts what is unanswered as lost.
+STALL_SECONDS = 60
+
+
 class Ledger:
     """Every request sent and every answer seen, by request_id."""
 
@@ -141,8 +145,12 @@ class Connection:
         return rid, fut
 
     async def call(self, command, data=None, **envelope):
+        """The answer, or None when the connection closed or nothing came within STALL_SECONDS."""
         _, fut = await self.send(command, data, **envelope)
-        return await fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), STALL_SECONDS)
+        except asyncio.TimeoutError:
+            return None
 
     def random_request(self):
         r, model = self.rng, self.rng.choice(self.models())
@@ -193,9 +201,11 @@ class Connection:
             elif roll < 0.04 and self.subscriptions:
                 await self.call("unsubscribe", {"subscription_id": self.subscriptions.pop()})
             while len(pending) >= 4:
-                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                done, pending = await asyncio.wait(pending, timeout=STALL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                if not done:  # nothing answered for a long time: what is unanswered counts as lost
+                    return
         if pending:
-            await asyncio.wait(pending, timeout=60)
+            await asyncio.wait(pending, timeout=STALL_SECONDS)
 
     async def put_metadata(self, envelope):
         model = self.rng.choice(self.models())
@@ -391,7 +401,8 @@ class Storm:
         malformed = len(self.ledger.malformed)
         growth = (rss_after - rss_before) / rss_before if rss_before else 0
         if lost:
-            problems.append(f"{lost} requests never answered")
+            examples = [f"{rid} ({self.ledger.sent[rid]})" for rid in self.ledger.sent if rid not in self.ledger.answers]
+            problems.append(f"{lost} requests never answered, e.g. " + ", ".join(examples[:8]))
         if twice:
             problems.append(f"{twice} requests answered more than once")
         if malformed:
