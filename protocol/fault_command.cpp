@@ -51,16 +51,19 @@ std::optional<std::string_view> device_target(std::string_view target) {
   return target.substr(prefix.size());
 }
 
-// The fault is in: logged (with the request that injected it) and answered.
-json::value fault_answer(const request& req, const std::string& target, const actors::fault_request& request) {
-  log::warning("fault_injected", {{"request_id", request_id_text(req.request_id)},
-                                  {"target", target},
-                                  {"mode", request.mode},
-                                  {"duration_ms", request.duration_ms}});
+json::value fault_answer(const std::string& target, const actors::fault_request& request) {
   return json::object{{"target", target},
                       {"mode", request.mode},
                       {"duration_ms", request.duration_ms},
                       {"injected", true}};
+}
+
+// The fault is in: one log line, with the request that injected it.
+void log_injected(const request& req, const std::string& target, const actors::fault_request& request) {
+  log::warning("fault_injected", {{"request_id", request_id_text(req.request_id)},
+                                  {"target", target},
+                                  {"mode", request.mode},
+                                  {"duration_ms", request.duration_ms}});
 }
 
 // cache, metadata_store, validation: the service supervisor restarts them after a crash.
@@ -82,7 +85,8 @@ asio::awaitable<command_result> inject_service_fault(service_context& context, c
   // A crash may take the service down before its acknowledgement leaves: that is the fault.
   if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
     co_return actor_failure(*error, "injecting the fault");
-  co_return fault_answer(req, target, request);
+  log_injected(req, target, request);
+  co_return fault_answer(target, request);
 }
 
 } // namespace
@@ -131,7 +135,8 @@ asio::awaitable<command_result> inject_fault(service_context& context, request& 
   // A crash may take the device down before its acknowledgement leaves: that is the fault.
   if (auto* error = std::get_if<caf::error>(&reply); error && request.mode != "crash")
     co_return actor_failure(*error, "injecting the fault");
-  co_return fault_answer(req, *target_value, request);
+  log_injected(req, *target_value, request);
+  co_return fault_answer(*target_value, request);
 }
 
 } // namespace modeld::protocol

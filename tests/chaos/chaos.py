@@ -358,8 +358,13 @@ class Storm:
         await self.storm(min(5, self.args.seconds), faults=False)
         await self.settle(control)
         rss_before = rss_bytes(self.proc.pid)
+        # Closed through the storm: idle all along, a long storm would outlast modeld's idle
+        # timeout (10 minutes), which closes it with a line of its own.
+        await control.close()
         await self.storm(self.args.seconds, faults=True)
         faults_stopped = time.monotonic()
+        control = Connection("checks", self.port, self.ledger, self.rng, self.models, 0)
+        await control.open()
 
         problems = []
         ready_after = await self.wait_ready(control, 10 - (time.monotonic() - faults_stopped) + 1.5)
