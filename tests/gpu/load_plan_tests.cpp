@@ -1,5 +1,6 @@
 // The load planner alone, over reports built here: no torch, no files.
 #include "gpu/load_plan.hpp"
+#include "tensor_fixtures.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,20 +13,7 @@ namespace {
 
 using namespace modeld;
 using namespace modeld::gpu;
-
-// A tensor of `bytes` bytes at `begin`, stored plainly.
-formats::tensor_info stored_tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
-                                   std::uint64_t elements, std::uint64_t begin, std::uint64_t bytes) {
-  formats::tensor_info t;
-  t.name = std::move(name);
-  t.dtype = std::move(dtype);
-  t.shape = std::move(shape);
-  t.element_count = elements;
-  t.data_begin = begin;
-  t.data_end = begin + bytes;
-  t.byte_size = bytes;
-  return t;
-}
+using modeld::test::stored_tensor;
 
 // A report whose file holds `tensors` back to back, in one component "other".
 formats::model_report report_of(std::vector<formats::tensor_info> tensors,

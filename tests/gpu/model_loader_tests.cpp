@@ -1,5 +1,6 @@
 #include "gpu/model_loader.hpp"
 #include "gpu/torch_weights.hpp"
+#include "tensor_fixtures.hpp"
 
 #include "formats/inspect.hpp"
 
@@ -24,6 +25,7 @@ namespace {
 
 using namespace modeld;
 using namespace modeld::gpu;
+using modeld::test::stored_tensor;
 
 // The tensors of weights the libtorch loader loaded, by name.
 const std::vector<std::pair<std::string, at::Tensor>>& loaded_tensor_table(const loaded_weights& weights) {
@@ -182,28 +184,15 @@ private:
   std::vector<std::uint8_t> bytes_;
 };
 
-formats::tensor_info raw_tensor(std::string name, std::string dtype, std::vector<std::uint64_t> shape,
-                                std::uint64_t elements, std::uint64_t begin, std::uint64_t bytes) {
-  formats::tensor_info t;
-  t.name = std::move(name);
-  t.dtype = std::move(dtype);
-  t.shape = std::move(shape);
-  t.element_count = elements;
-  t.data_begin = begin;
-  t.data_end = begin + bytes;
-  t.byte_size = bytes;
-  return t;
-}
-
 // 64 bytes: an 8-byte F8 tensor, a 36-byte Q4_0 block (GGUF-style), a U16 pair and a F32 pair.
 formats::model_report hand_made_report() {
   formats::model_report report;
   report.format = formats::model_format::safetensors;
   report.file.size_bytes = 64;
-  report.tensors.push_back(raw_tensor("fp8", "F8_E4M3", {8}, 8, 0, 8));
-  report.tensors.push_back(raw_tensor("quantized", "Q4_0", {32}, 32, 8, 18));
-  report.tensors.push_back(raw_tensor("counts", "U16", {2}, 2, 26, 4));
-  report.tensors.push_back(raw_tensor("pair", "F32", {2}, 2, 30, 8));
+  report.tensors.push_back(stored_tensor("fp8", "F8_E4M3", {8}, 8, 0, 8));
+  report.tensors.push_back(stored_tensor("quantized", "Q4_0", {32}, 32, 8, 18));
+  report.tensors.push_back(stored_tensor("counts", "U16", {2}, 2, 26, 4));
+  report.tensors.push_back(stored_tensor("pair", "F32", {2}, 2, 30, 8));
   report.components.push_back({"other", 4, 44, 38, {"F32", "F8_E4M3", "Q4_0", "U16"}});
   return report;
 }

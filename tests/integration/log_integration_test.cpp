@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -106,11 +105,7 @@ TEST_CASE("in JSON format every decision is one object naming its request", "[lo
 TEST_CASE("refused clients and slow requests are logged as text lines with their request", "[log]") {
   temp_dir dir;
   auto token_file = dir.path + "/token";
-  {
-    std::FILE* f = std::fopen(token_file.c_str(), "w");
-    std::fputs("s3cret-token\n", f);
-    std::fclose(f);
-  }
+  write_file(token_file, "s3cret-token\n");
   demo_server s({"--auth-token-file", token_file, "--slow-request-ms", "1"});
   line_client intruder(s.server->port());
   error_code_of(intruder.call({{"request_id", "guess-1"}, {"command", "hello"}, {"data", {{"token", "guess"}}}}));
