@@ -5,25 +5,6 @@
 #include <algorithm>
 
 namespace modeld::actors {
-namespace {
-
-void add_counters(device_status& into, const device_status& from) {
-  into.loads += from.loads;
-  into.unloads += from.unloads;
-  into.evictions += from.evictions;
-  into.cache_hits += from.cache_hits;
-  into.load_time_ms_total += from.load_time_ms_total;
-}
-
-// The counters alone, the rest empty.
-device_status counters_of(const device_status& status) {
-  device_status counters;
-  add_counters(counters, status);
-  return counters;
-}
-
-} // namespace
-
 device_board::device_board(std::vector<std::string> device_ids, std::chrono::milliseconds deadline)
   : ids_(std::move(device_ids)), deadline_(deadline), times_(std::make_unique<times[]>(ids_.size())),
     carried_(ids_.size()) {

@@ -109,4 +109,9 @@ typename Inspector::result_type inspect(Inspector& f, fault_request& x) {
 // healthy: every device answered; down: none did (or there are none); else degraded.
 std::string overall_health(const std::vector<device_report>& devices);
 
+// Adds `from`'s counters (loads, unloads, evictions, cache hits, load time) to `into`'s.
+void add_counters(device_status& into, const device_status& from);
+// The counters alone, the rest empty.
+device_status counters_of(const device_status& status);
+
 } // namespace modeld::actors

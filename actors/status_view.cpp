@@ -5,14 +5,6 @@
 namespace modeld::actors {
 namespace {
 
-void copy_counters(device_status& into, const device_status& from) {
-  into.loads = from.loads;
-  into.unloads = from.unloads;
-  into.evictions = from.evictions;
-  into.cache_hits = from.cache_hits;
-  into.load_time_ms_total = from.load_time_ms_total;
-}
-
 std::string silence_reason(const device_liveness& liveness, std::chrono::milliseconds deadline, std::int64_t now_ms) {
   if (liveness.silent_until_ms > now_ms)
     return "it stopped answering (an injected hang) for another " + std::to_string(liveness.silent_until_ms - now_ms) +
@@ -44,7 +36,7 @@ device_report report_of(const device_registry& registry, const registry_entry& e
   }
   report.state = std::string{to_string(health)};
   if (latest) // its counters only: a restarting or failed device holds no models
-    copy_counters(report.status, latest->status);
+    add_counters(report.status, latest->status);
   return report;
 }
 

@@ -205,10 +205,7 @@ void session::on_line(std::string_view line, clock::time_point received) {
     return;
   }
   if (!authenticated_ && command->name != "hello") {
-    log::warning("auth_refused", {{"request_id", request_id_text(req.request_id)},
-                                  {"connection", connection_number_},
-                                  {"peer", peer_},
-                                  {"reason", "request before hello"}});
+    log_refused(req, "request before hello");
     reply(req.request_id, protocol_error{error_code::unauthenticated, "send hello with the server's token first"},
           received);
     return;
@@ -240,14 +237,18 @@ bool session::answer_connection_command(const command_entry& command, request& r
   return true;
 }
 
+void session::log_refused(const request& req, std::string_view reason) const {
+  log::warning("auth_refused", {{"request_id", request_id_text(req.request_id)},
+                                {"connection", connection_number_},
+                                {"peer", peer_},
+                                {"reason", reason}});
+}
+
 void session::answer_hello(request& req, clock::time_point received) {
   if (context_.auth_token) {
     auto* token = req.data.if_contains("token");
     if (token == nullptr || !token->is_string() || !same_token(token->get_string(), *context_.auth_token)) {
-      log::warning("auth_refused", {{"request_id", request_id_text(req.request_id)},
-                                    {"connection", connection_number_},
-                                    {"peer", peer_},
-                                    {"reason", token == nullptr ? "hello without a token" : "wrong token"}});
+      log_refused(req, token == nullptr ? "hello without a token" : "wrong token");
       reply(req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"}, received);
       close_after_flush_ = true;
       read_cancel_.emit(asio::cancellation_type::terminal);

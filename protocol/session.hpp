@@ -71,6 +71,8 @@ private:
   bool answer_connection_command(const command_entry& command, request& req, clock::time_point received);
   // A command answered from published state, inline; an exception becomes INTERNAL.
   command_result run_instant(const command_entry& command, const request& req);
+  // One auth_refused log line (never the token).
+  void log_refused(const request& req, std::string_view reason) const;
   // Logs a slow request (over --slow-request-ms) and a state change that failed.
   void note_outcome(const command_entry& command, const request& req, const command_result& result,
                     clock::time_point received) const;
