@@ -83,6 +83,23 @@ TEST_CASE("response_case switches the connection's keys", "[integration]") {
   CHECK(bad.at("Error").at("Code") == "INVALID_REQUEST");
 }
 
+TEST_CASE("status answers shared between connections keep each connection's key style", "[integration]") {
+  modeld_process server;
+  line_client pascal(server.port()), snake(server.port());
+  REQUIRE(pascal.call({{"command", "hello"}, {"data", {{"response_case", "pascal"}}}}).at("Success") == true);
+  for (int round = 0; round < 3; ++round) { // within one rendering's lifetime, and across it
+    auto mine = pascal.call({{"RequestId", "p"}, {"Command", "GetModelStatus"}});
+    CHECK(mine.at("RequestId") == "p");
+    CHECK(mine.at("Data").at("Workers").at("Loads").at("Workers") == 2);
+    CHECK(mine.at("Data").at("Devices").at(0).as_object().contains("StatusAgeMs"));
+    auto theirs = snake.call({{"request_id", "s"}, {"command", "get_model_status"}});
+    CHECK(theirs.at("request_id") == "s");
+    CHECK(theirs.at("data").at("workers").at("loads").at("workers") == 2);
+    CHECK(theirs.at("data").at("devices").at(0).as_object().contains("status_age_ms"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(round * 10));
+  }
+}
+
 TEST_CASE("errors of the envelope and of commands", "[integration]") {
   modeld_process server;
   line_client client(server.port());
