@@ -2,8 +2,8 @@
 # The README's second command: installs what is missing, builds, and runs every test:
 # the CMake build's ctest suite, the chaos test, the packaging check, the alternate Meson
 # build with its tests, each fuzzer for a bounded time (and the protocol fuzzer's corpus
-# replayed against a running server), and the unit, integration and chaos tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# replayed against a running server), the unit, integration and chaos tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent ones under ThreadSanitizer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,5 +29,7 @@ echo "== protocol corpus replayed against a running modeld"
 python3 "$root/tests/fuzz_replay/replay.py" "$root/build/runtime/modeld"
 echo "== sanitizers: AddressSanitizer + UndefinedBehaviorSanitizer"
 "$root/scripts/test-sanitizers.sh" address,undefined
+echo "== sanitizers: ThreadSanitizer"
+"$root/scripts/test-sanitizers.sh" thread
 echo "== all tests passed"
 echo "ctest: ${ctest_total:-0} passed, 0 failed"
