@@ -1,13 +1,16 @@
-// Values exchanged with the metadata store, scanner and validation actors. They never leave
-// the process (no remote actors take them), so they travel as unsafe message types instead
-// of carrying inspect overloads for every catalog record.
+// Values exchanged with the metadata store, scanner and validation actors. Plain values carry
+// inspect overloads (every field), so they can be serialized and cross a node. The few that
+// carry an open file or a progress callback are local to the process and still travel as
+// unsafe message types (listed at the end).
 #pragma once
 
 #include "catalog/discovery.hpp"
+#include "catalog/record_serialization.hpp"
 #include "catalog/records.hpp"
 #include "formats/inspect.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -23,6 +26,8 @@ namespace modeld::actors {
 struct model_record {
   catalog::catalog_entry entry;
   catalog::user_metadata metadata;
+
+  bool operator==(const model_record&) const = default;
 };
 
 struct model_query {
@@ -34,32 +39,44 @@ struct model_query {
   std::set<std::string> loaded_ids; // models resident on some device now
   std::uint64_t offset = 0;
   std::uint64_t limit = 100;
+
+  bool operator==(const model_query&) const = default;
 };
 
 struct model_page {
   std::vector<model_record> models;
   std::uint64_t total = 0; // matching models before paging
+
+  bool operator==(const model_page&) const = default;
 };
 
 struct model_lookup {
   bool found = false;
   model_record record;
+
+  bool operator==(const model_lookup&) const = default;
 };
 
 struct metadata_write {
   std::string model_id;
   catalog::metadata_patch patch;
   std::optional<std::int64_t> expected_revision;
+
+  bool operator==(const metadata_write&) const = default;
 };
 
 struct metadata_written {
   bool found = false;
   catalog::put_outcome outcome = catalog::put_outcome::written;
   model_record record; // after the write; on conflict, as it stands
+
+  bool operator==(const metadata_written&) const = default;
 };
 
 struct known_catalog {
   std::map<std::string, catalog::known_file> files;
+
+  bool operator==(const known_catalog&) const = default;
 };
 
 struct scan_summary {
@@ -68,6 +85,8 @@ struct scan_summary {
   std::uint64_t removed = 0;
   std::uint64_t unchanged = 0;
   std::vector<catalog::scan_error> errors;
+
+  bool operator==(const scan_summary&) const = default;
 };
 
 // A file a request names, resolved inside the roots and opened now (formats::open_beneath):
@@ -88,6 +107,8 @@ struct validation_cache_key {
   std::string level;
   std::uint64_t size_bytes = 0;
   std::int64_t mtime_ns = 0;
+
+  bool operator==(const validation_cache_key&) const = default;
 };
 
 struct validation_record {
@@ -95,6 +116,8 @@ struct validation_record {
   std::string result_json;
   std::string sha256; // empty unless comprehensive
   std::string autov2;
+
+  bool operator==(const validation_record&) const = default;
 };
 
 // Progress of a long validation: done/total bytes and the stage ("hashing").
@@ -120,21 +143,70 @@ struct validation_outcome {
   std::string result_json; // the `data` of post_model_validate
   std::string sha256;
   std::string autov2;
+
+  bool operator==(const validation_outcome&) const = default;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_record& x) {
+  return f(caf::meta::type_name("model_record"), x.entry, x.metadata);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_query& x) {
+  return f(caf::meta::type_name("model_query"), catalog::optional_of(x.type), catalog::optional_of(x.architecture),
+           catalog::optional_of(x.format), catalog::optional_of(x.tag), catalog::optional_of(x.loaded), x.loaded_ids, x.offset, x.limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_page& x) {
+  return f(caf::meta::type_name("model_page"), x.models, x.total);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_lookup& x) {
+  return f(caf::meta::type_name("model_lookup"), x.found, x.record);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, metadata_write& x) {
+  return f(caf::meta::type_name("metadata_write"), x.model_id, x.patch, catalog::optional_of(x.expected_revision));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, metadata_written& x) {
+  return f(caf::meta::type_name("metadata_written"), x.found, x.outcome, x.record);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, known_catalog& x) {
+  return f(caf::meta::type_name("known_catalog"), x.files);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_summary& x) {
+  return f(caf::meta::type_name("scan_summary"), x.added, x.updated, x.removed, x.unchanged, x.errors);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validation_cache_key& x) {
+  return f(caf::meta::type_name("validation_cache_key"), x.model_id, x.level, x.size_bytes, x.mtime_ns);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validation_record& x) {
+  return f(caf::meta::type_name("validation_record"), x.key, x.result_json, x.sha256, x.autov2);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validation_outcome& x) {
+  return f(caf::meta::type_name("validation_outcome"), x.cancelled, x.describes_file, x.result_json, x.sha256,
+           x.autov2);
+}
 
 } // namespace modeld::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::model_query)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::model_page)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::model_lookup)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::metadata_write)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::metadata_written)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::known_catalog)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::scan_summary)
+// Local to the process: a progress callback, an open file.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::scan_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::located_file)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_cache_key)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_job)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_outcome)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::catalog::scan_changes)

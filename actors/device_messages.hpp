@@ -1,15 +1,18 @@
 // Values exchanged with the RAM cache and the device actors for loads, unloads and
-// benchmarks. Local to the process (they carry shared buffers and loaded weights), so they
-// travel as unsafe message types.
+// benchmarks. Plain values carry inspect overloads (every field), so they can be serialized and
+// cross a node. Those that carry host buffers, open files, reports or callbacks are local to
+// the process and still travel as unsafe message types (listed at the end).
 #pragma once
 
 #include "catalog/errc.hpp"
+#include "catalog/optional_field.hpp"
 
 #include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 #include "gpu/model_loader.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -17,6 +20,23 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace modeld::gpu {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_measurement& x) {
+  return f(caf::meta::type_name("benchmark_measurement"), x.kind, x.run_ms, x.median_ms, x.p95_ms,
+           x.throughput_per_s, catalog::optional_of(x.achieved_gflops), catalog::optional_of(x.baseline_gflops),
+           x.peak_memory_bytes, x.input_shape, x.iterations);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_facts& x) {
+  return f(caf::meta::type_name("device_facts"), x.torch_version, x.threads, x.device_name, x.memory_total,
+           x.memory_used);
+}
+
+} // namespace modeld::gpu
 
 namespace modeld::actors {
 
@@ -39,6 +59,8 @@ struct memory_shortfall {
   std::uint64_t needed_bytes = 0; // what the work needs
   std::uint64_t free_bytes = 0;   // what is free now
   std::uint64_t budget_bytes = 0; // the device's budget; the host's available memory
+
+  bool operator==(const memory_shortfall&) const = default;
 };
 
 // Why a load, read or benchmark did not happen: its code (the front end maps it to the wire
@@ -51,6 +73,8 @@ struct failure {
   errc code = errc::internal;
   std::string message;
   std::optional<memory_shortfall> memory; // set with every INSUFFICIENT_MEMORY
+
+  bool operator==(const failure&) const = default;
 };
 
 inline failure out_of_memory(std::string message, memory_shortfall figures) {
@@ -74,6 +98,8 @@ struct cache_entry_info {
   bool in_use = false; // a device load still reads it
   std::int64_t cached_at_ms = 0;
   std::int64_t last_used_ms = 0;
+
+  bool operator==(const cache_entry_info&) const = default;
 };
 
 struct cache_report {
@@ -84,6 +110,8 @@ struct cache_report {
   std::uint64_t misses = 0;
   std::uint64_t evictions = 0;
   std::uint64_t bytes_read = 0;
+
+  bool operator==(const cache_report&) const = default;
 };
 
 struct load_order {
@@ -122,6 +150,8 @@ struct load_reply {
 struct unload_reply {
   std::vector<std::string> unloaded;
   std::uint64_t freed_bytes = 0;
+
+  bool operator==(const unload_reply&) const = default;
 };
 
 // A measured benchmark on one device: a fresh read of the file, a load into the device's
@@ -153,15 +183,48 @@ struct benchmark_reply {
   std::uint64_t memory_total = 0;
   std::uint64_t memory_budget = 0;
   std::uint64_t memory_used = 0;
+
+  bool operator==(const benchmark_reply&) const = default;
 };
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, memory_shortfall& x) {
+  return f(caf::meta::type_name("memory_shortfall"), x.memory, x.needed_bytes, x.free_bytes, x.budget_bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, failure& x) {
+  return f(caf::meta::type_name("failure"), x.code, x.message, catalog::optional_of(x.memory));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_entry_info& x) {
+  return f(caf::meta::type_name("cache_entry_info"), x.model_id, x.bytes, x.pinned, x.in_use, x.cached_at_ms, x.last_used_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_report& x) {
+  return f(caf::meta::type_name("cache_report"), x.budget_bytes, x.used_bytes, x.entries, x.hits, x.misses, x.evictions,
+           x.bytes_read);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_reply& x) {
+  return f(caf::meta::type_name("benchmark_reply"), x.ok, x.error, x.device_id, x.disk_to_host_ms,
+           x.host_to_device_ms, x.loaded_bytes, x.inference_ran, x.measurement, x.facts, x.device_name,
+           x.memory_total, x.memory_budget, x.memory_used);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unload_reply& x) {
+  return f(caf::meta::type_name("unload_reply"), x.unloaded, x.freed_bytes);
+}
 
 } // namespace modeld::actors
 
+// Local to the process: host buffers, open files, parsed reports, loaded weights, callbacks.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::benchmark_order)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::benchmark_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cached_model)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cache_fetch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cache_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_order)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::unload_reply)

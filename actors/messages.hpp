@@ -18,6 +18,8 @@ struct device_info {
   std::string name;
   std::uint64_t total_bytes = 0;
   std::uint64_t budget_bytes = 0;
+
+  bool operator==(const device_info&) const = default;
 };
 
 struct loaded_model {
@@ -27,6 +29,8 @@ struct loaded_model {
   std::uint64_t bytes = 0;
   std::int64_t loaded_at_ms = 0; // Unix epoch milliseconds
   std::int64_t last_used_ms = 0;
+
+  bool operator==(const loaded_model&) const = default;
 };
 
 // What a device actor says about itself.
@@ -44,6 +48,8 @@ struct device_status {
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;       // loads served from the RAM cache
   double load_time_ms_total = 0;      // sum of measured load times
+
+  bool operator==(const device_status&) const = default;
 };
 
 // One device in an aggregated answer. `answered` is false when the device was restarting,
@@ -60,11 +66,15 @@ struct device_report {
   bool has_last_status = false;   // unresponsive: `status` is the last report
   std::uint32_t restarts = 0;
   std::string last_error;
+
+  bool operator==(const device_report&) const = default;
 };
 
 struct cluster_status {
   std::string overall_health; // healthy, degraded, down
   std::vector<device_report> devices;
+
+  bool operator==(const cluster_status&) const = default;
 };
 
 template <class Inspector>
@@ -81,7 +91,7 @@ typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
-           x.budget_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.load_time_ms_total);
+           x.budget_bytes, x.allocator_reserve_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.load_time_ms_total);
 }
 
 template <class Inspector>
@@ -99,6 +109,8 @@ typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
 struct fault_request {
   std::string mode; // crash, hang, slow
   std::uint32_t duration_ms = 0;
+
+  bool operator==(const fault_request&) const = default;
 };
 
 template <class Inspector>

@@ -19,6 +19,8 @@ struct known_file {
   std::string root;
   std::uint64_t size_bytes = 0;
   std::int64_t mtime_ns = 0;
+
+  bool operator==(const known_file&) const = default;
 };
 
 struct discovered_file {
@@ -37,6 +39,8 @@ struct scan_error {
   std::string path;
   std::string code;
   std::string message;
+
+  bool operator==(const scan_error&) const = default;
 };
 
 struct discovery_limits {

@@ -32,6 +32,8 @@ struct catalog_entry {
   std::string invalid_reason;
   std::int64_t discovered_at_ms = 0;   // Unix epoch milliseconds
   std::int64_t updated_at_ms = 0;
+
+  bool operator==(const catalog_entry&) const = default;
 };
 
 // Fields a user edits; revision 0 means never written.
@@ -47,6 +49,8 @@ struct user_metadata {
   std::int64_t revision = 0;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+
+  bool operator==(const user_metadata&) const = default;
 };
 
 // A partial update: an absent field stays as it is.
@@ -59,6 +63,8 @@ struct metadata_patch {
   std::optional<std::string> version;
   std::optional<std::vector<std::string>> tags; // already normalized
   std::optional<std::string> custom_json;
+
+  bool operator==(const metadata_patch&) const = default;
 };
 
 struct metadata_put {
@@ -78,6 +84,8 @@ struct put_result {
 struct scan_changes {
   std::vector<catalog_entry> upserts;
   std::vector<std::string> removals; // model ids
+
+  bool operator==(const scan_changes&) const = default;
 };
 
 } // namespace modeld::catalog

@@ -142,6 +142,8 @@ struct benchmark_measurement {
   std::uint64_t peak_memory_bytes = 0;
   std::vector<std::int64_t> input_shape;
   std::uint32_t iterations = 0;
+
+  bool operator==(const benchmark_measurement&) const = default;
 };
 
 std::variant<benchmark_measurement, std::string> run_benchmark(const loaded_weights& weights,
@@ -157,6 +159,8 @@ struct device_facts {
   std::string device_name;        // the CUDA device's name; "cpu" for CPU devices
   std::uint64_t memory_total = 0; // CUDA: the device's memory; 0 on CPU devices
   std::uint64_t memory_used = 0;  // CUDA: allocated by this process; 0 on CPU devices
+
+  bool operator==(const device_facts&) const = default;
 };
 device_facts describe_device(const std::string& device);
 
