@@ -53,8 +53,6 @@ using metadata_store_actor = caf::typed_actor<
   caf::replies_to<known_atom>::with<known_catalog>,
   // Writes what a scan found, in one transaction.
   caf::replies_to<apply_atom, catalog::scan_changes>::with<ok_atom>,
-  // Filters and pages the catalog.
-  caf::replies_to<query_atom, model_query>::with<model_page>,
   // One model with its user metadata.
   caf::replies_to<get_atom, std::string>::with<model_lookup>,
   // A partial metadata update; acknowledged once durable. Puts that arrive together are

@@ -16,7 +16,6 @@ using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
 using known_atom = caf::atom_constant<caf::atom("known")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
-using query_atom = caf::atom_constant<caf::atom("query")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using cached_atom = caf::atom_constant<caf::atom("cached")>;

@@ -24,19 +24,35 @@ auto guarded(F&& call) -> caf::result<decltype(call())> {
   }
 }
 
+// Changes the record of `id` (a new one if there is none) on a copy, since a published snapshot
+// may share the current one.
+template <class Change>
+void edit(metadata_store_state& state, const std::string& id, Change change) {
+  auto& slot = state.models[id];
+  auto next = slot ? std::make_shared<model_record>(*slot) : std::make_shared<model_record>();
+  change(*next);
+  slot = std::move(next);
+}
+
+void publish(const metadata_store_state& state) {
+  state.board->publish(state.models);
+}
+
 void load(self_pointer self) {
   auto& state = self->state;
+  state.models.clear();
   for (auto& entry : state.store->load_catalog()) {
     auto id = entry.model_id;
     auto metadata = state.store->metadata(id);
-    state.models[id] = model_record{std::move(entry), std::move(metadata)};
+    state.models[id] = std::make_shared<const model_record>(model_record{std::move(entry), std::move(metadata)});
   }
+  publish(state);
 }
 
 known_catalog known_files(const metadata_store_state& state) {
   known_catalog known;
   for (auto& [id, record] : state.models)
-    known.files[id] = catalog::known_file{record.entry.root, record.entry.size_bytes, record.entry.mtime_ns};
+    known.files[id] = catalog::known_file{record->entry.root, record->entry.size_bytes, record->entry.mtime_ns};
   return known;
 }
 
@@ -45,27 +61,16 @@ void apply(self_pointer self, const catalog::scan_changes& changes) {
   state.store->apply_scan(changes);
   for (auto& id : changes.removals)
     state.models.erase(id);
-  for (auto& entry : changes.upserts) {
-    auto& record = state.models[entry.model_id];
-    auto discovered = record.entry.discovered_at_ms;
-    record.entry = entry;
-    if (discovered != 0)
-      record.entry.discovered_at_ms = discovered;
-    if (record.metadata.revision == 0)
-      record.metadata = state.store->metadata(entry.model_id);
-  }
-}
-
-model_page query(const metadata_store_state& state, const model_query& q) {
-  model_page page;
-  for (auto& [id, record] : state.models) {
-    if (!matches(record, q))
-      continue;
-    if (page.total >= q.offset && page.models.size() < q.limit)
-      page.models.push_back(record);
-    ++page.total;
-  }
-  return page;
+  for (auto& entry : changes.upserts)
+    edit(state, entry.model_id, [&](model_record& record) {
+      auto discovered = record.entry.discovered_at_ms;
+      record.entry = entry;
+      if (discovered != 0)
+        record.entry.discovered_at_ms = discovered;
+      if (record.metadata.revision == 0)
+        record.metadata = state.store->metadata(entry.model_id);
+    });
+  publish(state);
 }
 
 caf::result<metadata_written> put(self_pointer self, const metadata_write& write) {
@@ -98,11 +103,12 @@ void flush(self_pointer self) {
       p.promise.deliver(caf::make_error(caf::sec::runtime_error, std::string{"metadata store: "} + e.what()));
     return;
   }
-  for (std::size_t i = 0; i < pending.size(); ++i) {
-    auto& record = state.models[puts[i].model_id];
-    record.metadata = results[i].metadata;
-    pending[i].promise.deliver(metadata_written{true, results[i].outcome, record});
-  }
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    edit(state, puts[i].model_id, [&](model_record& record) { record.metadata = results[i].metadata; });
+  // Published before any answer, so a client that saw its write acknowledged reads it back.
+  publish(state);
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    pending[i].promise.deliver(metadata_written{true, results[i].outcome, *state.models[puts[i].model_id]});
 }
 
 void remember(self_pointer self, const validation_record& record) {
@@ -110,48 +116,45 @@ void remember(self_pointer self, const validation_record& record) {
   state.store->store_validation(record.key.model_id, record.key.level, record.key.size_bytes, record.key.mtime_ns,
                                 record.result_json, epoch_ms());
   auto model = state.models.find(record.key.model_id);
-  if (model == state.models.end() || model->second.entry.size_bytes != record.key.size_bytes ||
-      model->second.entry.mtime_ns != record.key.mtime_ns)
+  if (model == state.models.end() || model->second->entry.size_bytes != record.key.size_bytes ||
+      model->second->entry.mtime_ns != record.key.mtime_ns)
     return;
+  const auto& id = record.key.model_id;
+  bool changed = false;
   // The catalog's validity is that of the file's latest inspection, at whatever level.
   boost::json::error_code ec;
   auto result = boost::json::parse(record.result_json, ec);
   if (!ec && result.is_object()) {
     auto [is_valid, reason] = catalog::validity_of(result.get_object());
-    auto& entry = model->second.entry;
+    auto& entry = model->second->entry;
     if (is_valid != entry.is_valid || reason != entry.invalid_reason) {
-      state.store->set_validity(record.key.model_id, is_valid, reason);
-      entry.is_valid = is_valid;
-      entry.invalid_reason = std::move(reason);
+      state.store->set_validity(id, is_valid, reason);
+      edit(state, id, [&](model_record& changing) {
+        changing.entry.is_valid = is_valid;
+        changing.entry.invalid_reason = std::move(reason);
+      });
+      changed = true;
     }
   }
-  if (record.sha256.empty())
-    return;
-  state.store->set_checksums(record.key.model_id, record.sha256, record.autov2);
-  model->second.entry.sha256 = record.sha256;
-  model->second.entry.autov2 = record.autov2;
+  if (!record.sha256.empty()) {
+    state.store->set_checksums(id, record.sha256, record.autov2);
+    edit(state, id, [&](model_record& changing) {
+      changing.entry.sha256 = record.sha256;
+      changing.entry.autov2 = record.autov2;
+    });
+    changed = true;
+  }
+  if (changed)
+    publish(state);
 }
 
 } // namespace
 
-bool matches(const model_record& record, const model_query& q) {
-  auto& e = record.entry;
-  if (q.type && e.type != *q.type)
-    return false;
-  if (q.architecture && e.architecture != *q.architecture)
-    return false;
-  if (q.format && e.format != *q.format)
-    return false;
-  if (q.tag && !catalog::has_tag(record.metadata.tags, *q.tag))
-    return false;
-  if (q.loaded && *q.loaded != (q.loaded_ids.count(e.model_id) > 0))
-    return false;
-  return true;
-}
-
-metadata_store_actor::behavior_type metadata_store(self_pointer self, std::shared_ptr<catalog::model_store> store) {
+metadata_store_actor::behavior_type metadata_store(self_pointer self, std::shared_ptr<catalog::model_store> store,
+                                                   std::shared_ptr<catalog_board> board) {
   // The store was opened by the runtime, which reports a failure to open before serving.
   self->state.store = std::move(store);
+  self->state.board = std::move(board);
   load(self);
   return {
     [self](known_atom) { return known_files(self->state); },
@@ -161,10 +164,9 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
         return ok_atom::value;
       });
     },
-    [self](query_atom, const model_query& q) { return query(self->state, q); },
     [self](get_atom, const std::string& model_id) {
       auto it = self->state.models.find(model_id);
-      return it == self->state.models.end() ? model_lookup{} : model_lookup{true, it->second};
+      return it == self->state.models.end() ? model_lookup{} : model_lookup{true, *it->second};
     },
     [self](put_atom, const metadata_write& write) { return put(self, write); },
     [self](flush_atom) { flush(self); },

@@ -1,9 +1,10 @@
 // The metadata store actor: the only owner of the SQLite store. Runs detached, since every
-// write waits for the disk. Keeps the catalog and its user metadata in memory as well, so
-// queries never touch SQLite.
+// write waits for the disk. Keeps the catalog and its user metadata in memory as well, and
+// publishes it to the catalog board on every change, so queries touch neither SQLite nor it.
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/catalog_board.hpp"
 #include "actors/service_faults.hpp"
 #include "catalog/model_store.hpp"
 
@@ -19,7 +20,8 @@ namespace modeld::actors {
 struct metadata_store_state {
   static inline const char* name = "metadata_store";
   std::shared_ptr<catalog::model_store> store;
-  std::map<std::string, model_record> models; // model id -> catalog entry + user metadata
+  std::shared_ptr<catalog_board> board;
+  shared_records models; // model id -> catalog entry + user metadata, as last published
   struct pending_put {
     metadata_write write;
     caf::typed_response_promise<metadata_written> promise;
@@ -29,10 +31,8 @@ struct metadata_store_state {
   service_fault fault; // inject_fault in progress
 };
 
-// True when `record` passes every filter of `query`.
-bool matches(const model_record& record, const model_query& query);
-
 metadata_store_actor::behavior_type metadata_store(metadata_store_actor::stateful_pointer<metadata_store_state> self,
-                                                   std::shared_ptr<catalog::model_store> store);
+                                                   std::shared_ptr<catalog::model_store> store,
+                                                   std::shared_ptr<catalog_board> board);
 
 } // namespace modeld::actors

@@ -5,6 +5,7 @@
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
 #include "actors/cache.hpp"
+#include "actors/catalog_board.hpp"
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "protocol/envelope.hpp"
@@ -31,6 +32,7 @@ struct service_context {
   std::shared_ptr<const actors::service_registry> services; // store, cache, validation: look up at each use
   actors::scanner_actor scanner;
   std::shared_ptr<const actors::cache_board> cache_board;
+  std::shared_ptr<const actors::catalog_board> catalog; // get_models, get_model: never ask the store
   std::vector<std::string> model_roots; // canonical
   std::optional<std::string> auth_token;
   bool fault_injection_enabled = false;

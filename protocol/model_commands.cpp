@@ -102,10 +102,7 @@ asio::awaitable<command_result> get_models(service_context& context, request& re
     co_return *error;
   auto& q = std::get<model_query>(query);
   q.loaded_ids = loaded_model_ids(context);
-  auto reply = co_await ask<model_page>(context.bridge, context.services->store(), caf::infinite, query_atom::value, q);
-  if (auto* error = std::get_if<caf::error>(&reply))
-    co_return actor_failure(*error, "catalog query");
-  auto& page = std::get<model_page>(reply);
+  auto page = query_models(*context.catalog->read(), q);
   json::array models;
   for (auto& record : page.models)
     models.emplace_back(model_json(record, q.loaded_ids.count(record.entry.model_id) > 0));
@@ -114,12 +111,16 @@ asio::awaitable<command_result> get_models(service_context& context, request& re
 }
 
 asio::awaitable<command_result> get_model(service_context& context, request& req) {
-  auto found = co_await lookup(context, req.data);
-  if (auto* error = std::get_if<protocol_error>(&found))
+  auto id = required_model_id(req.data);
+  if (auto* error = std::get_if<protocol_error>(&id))
     co_return *error;
-  auto& record = std::get<model_record>(found);
+  auto& model_id = std::get<std::string>(id);
+  auto catalog = context.catalog->read();
+  auto found = catalog->models.find(model_id);
+  if (found == catalog->models.end())
+    co_return model_not_found(model_id);
   auto loaded = loaded_model_ids(context);
-  co_return json::value(json::object{{"model", model_json(record, loaded.count(record.entry.model_id) > 0)}});
+  co_return json::value(json::object{{"model", model_json(*found->second, loaded.count(model_id) > 0)}});
 }
 
 asio::awaitable<command_result> post_model_scan(service_context& context, request& req) {

@@ -38,8 +38,9 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   // Blocking I/O (SQLite, directory walks) runs on threads of its own, off the scheduler.
   // A restarted store reopens nothing: the SQLite connection outlives its actors.
   actors::service_spawners spawners;
-  spawners[static_cast<std::size_t>(actors::service::metadata_store)] = [store = settings.store](caf::actor_system& sys) {
-    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::detached>(actors::metadata_store, store));
+  spawners[static_cast<std::size_t>(actors::service::metadata_store)] = [store = settings.store,
+                                                                          board = catalog_board_](caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::detached>(actors::metadata_store, store, board));
   };
   spawners[static_cast<std::size_t>(actors::service::cache)] = [bytes = settings.cache_bytes, board = cache_board_,
                                                                  pools = pools_](caf::actor_system& sys) {

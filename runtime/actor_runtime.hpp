@@ -7,6 +7,7 @@
 #include "actors/actors.hpp"
 #include "actors/bridge.hpp"
 #include "actors/cache.hpp"
+#include "actors/catalog_board.hpp"
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "actors/worker_pool.hpp"
@@ -45,6 +46,7 @@ public:
   std::shared_ptr<const actors::service_registry> services() const { return services_; }
   actors::scanner_actor scanner() const { return scanner_; }
   std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
+  std::shared_ptr<const actors::catalog_board> catalog_board() const { return catalog_board_; }
   const actors::worker_pools::gauges& pool_gauges() const { return pools_.gauge; }
 
   // Scans every model root and waits for the catalog to be written.
@@ -67,6 +69,7 @@ private:
   actors::supervisor_actor service_supervisor_;
   actors::scanner_actor scanner_;
   std::shared_ptr<actors::cache_board> cache_board_ = std::make_shared<actors::cache_board>();
+  std::shared_ptr<actors::catalog_board> catalog_board_ = std::make_shared<actors::catalog_board>();
   std::unique_ptr<actors::actor_bridge> bridge_;
   bool stopped_ = false;
 };

@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     return fail(std::string{"modeld: "} + e.what());
   }
   protocol::service_context context{actors->bridge(),  actors->registry(),    actors->services(),
-                                    actors->scanner(), actors->cache_board(),
+                                    actors->scanner(), actors->cache_board(),    actors->catalog_board(),
                                     options.model_roots, options.auth_token, options.fault_injection,
                                     actors->pool_gauges()};
   std::unique_ptr<protocol::server> server;

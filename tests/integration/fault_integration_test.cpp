@@ -87,8 +87,8 @@ TEST_CASE("a hung device yields a partial, degraded answer by the deadline", "[f
   CHECK(client.call({{"command", "get_device_list"}}).at("success") == true);
 }
 
-// Status never waits on anything (it reads what the devices published), so these take a
-// catalog query to a hung store as the work that takes longer.
+// Status and catalog queries never wait on anything (they read what the devices and the store
+// published), so these take a metadata read from a hung store as the work that takes longer.
 TEST_CASE("timeout_ms answers TIMEOUT when the work takes longer", "[faults]") {
   modeld_process server({"--enable-fault-injection"});
   line_client client(server.port());
@@ -96,7 +96,10 @@ TEST_CASE("timeout_ms answers TIMEOUT when the work takes longer", "[faults]") {
                        {"data", {{"target", "metadata_store"}, {"mode", "hang"}, {"duration_ms", 3000}}}})
             .at("success") == true);
   auto start = std::chrono::steady_clock::now();
-  auto response = client.call({{"request_id", "t"}, {"command", "get_models"}, {"timeout_ms", 100}});
+  auto response = client.call({{"request_id", "t"},
+                               {"command", "get_model_metadata"},
+                               {"data", {{"model_id", "demo.safetensors"}}},
+                               {"timeout_ms", 100}});
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   CHECK(error_code_of(response) == "TIMEOUT");
   CHECK(response.at("error").at("details").at("timeout_ms") == 100);
@@ -109,7 +112,7 @@ TEST_CASE("cancel ends an in-flight request with CANCELLED", "[faults]") {
   REQUIRE(client.call({{"command", "inject_fault"},
                        {"data", {{"target", "metadata_store"}, {"mode", "hang"}, {"duration_ms", 4000}}}})
             .at("success") == true);
-  client.send({{"request_id", "slow-1"}, {"command", "get_models"}});
+  client.send({{"request_id", "slow-1"}, {"command", "get_model_metadata"}, {"data", {{"model_id", "demo.safetensors"}}}});
   client.send({{"request_id", "c-1"}, {"command", "cancel"}, {"data", {{"target_request_id", "slow-1"}}}});
   auto first = client.read_json(std::chrono::seconds(2));
   auto second = client.read_json(std::chrono::seconds(2));

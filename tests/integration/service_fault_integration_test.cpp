@@ -126,6 +126,24 @@ TEST_CASE("a hung store holds requests until the hang ends, then answers them al
   CHECK(s.service("metadata_store").at("restarts") == 0);
 }
 
+TEST_CASE("get_models and get_model answer from the published catalog while the store hangs", "[faults][services]") {
+  fault_server s;
+  // A write acknowledged before the hang is in what they answer.
+  data_of(s.call("put_model_metadata", {{"model_id", sd15}, {"metadata", {{"name", "published name"}}}}));
+  REQUIRE(s.inject("metadata_store", "hang", 1500).at("success") == true);
+  auto start = std::chrono::steady_clock::now();
+  auto models = data_of(s.call("get_models"));
+  CHECK(models.at("total").to_number<int>() > 0);
+  auto model = data_of(s.call("get_model", {{"model_id", sd15}})).at("model");
+  CHECK(model.at("name") == "published name");
+  CHECK(model.at("revision") == 1);
+  CHECK(error_code_of(s.call("get_model", {{"model_id", "no/such.safetensors"}})) == "MODEL_NOT_FOUND");
+  CHECK(std::chrono::steady_clock::now() - start < 700ms);
+  // The store itself still holds what asks it (metadata reads and writes) until the hang ends.
+  auto held = s.client->call({{"command", "get_model_metadata"}, {"data", {{"model_id", sd15}}}, {"timeout_ms", 100}});
+  CHECK(error_code_of(held) == "TIMEOUT");
+}
+
 TEST_CASE("a slow cache answers, only later", "[faults][services]") {
   fault_server s;
   REQUIRE(s.inject("cache", "slow", 600).at("success") == true);
