@@ -191,11 +191,13 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
     co_return protocol_error{error_code::cancelled, "validation was cancelled"};
   if (!result.describes_file)
     co_return validation_answer(result.result_json, file, false);
+  // Remembered (and the catalog republished) before the answer, so what a client reads next
+  // (get_model's checksum and validity) already shows this validation. A store that fails to
+  // remember it (restarting, disk full) costs only the cache entry: the answer stands.
   validation_record record{key, result.result_json, result.sha256, result.autov2};
-  if (auto store = context.services->store()) // not remembered while the store restarts
-    context.bridge.dispatch([store, record](actors::gateway_actor* self) {
-      self->request(store, caf::infinite, remember_atom::value, record).then([](ok_atom) {}, [](caf::error&) {});
-    });
+  auto remembered = co_await ask<ok_atom>(context.bridge, context.services->store(), caf::infinite, remember_atom::value,
+                                          record);
+  (void)remembered;
   co_return validation_answer(result.result_json, file, false);
 }
 

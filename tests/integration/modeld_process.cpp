@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cstdlib>
@@ -22,9 +23,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-pid_t spawn(const std::vector<std::string>& args, int stdout_fd, int stderr_fd) {
+pid_t spawn(std::string binary, const std::vector<std::string>& args, int stdout_fd, int stderr_fd) {
   std::vector<char*> argv;
-  std::string binary = MODELD_BINARY;
   argv.push_back(binary.data());
   std::vector<std::string> copies = args;
   for (auto& a : copies)
@@ -56,16 +56,14 @@ std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds limit) {
   }
 }
 
-std::string drain_fd(int fd) {
-  std::string text;
+// Appends what `fd` has now to `text`; false at end of file.
+bool read_available(int fd, std::string& text) {
   std::array<char, 4096> buffer{};
-  while (true) {
-    auto n = read(fd, buffer.data(), buffer.size());
-    if (n <= 0)
-      break;
-    text.append(buffer.data(), static_cast<std::size_t>(n));
-  }
-  return text;
+  auto n = read(fd, buffer.data(), buffer.size());
+  if (n <= 0)
+    return false;
+  text.append(buffer.data(), static_cast<std::size_t>(n));
+  return true;
 }
 
 std::string make_temp_dir() {
@@ -83,22 +81,42 @@ temp_dir::~temp_dir() {
   fs::remove_all(path, ec);
 }
 
-process_result run_modeld(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
+process_result run_program(const std::string& binary, const std::vector<std::string>& args,
+                           std::chrono::milliseconds limit) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
-  pid_t pid = spawn(args, out_pipe[1], err_pipe[1]);
+  pid_t pid = spawn(binary, args, out_pipe[1], err_pipe[1]);
   close(out_pipe[1]);
   close(err_pipe[1]);
-  auto code = wait_for(pid, limit);
+  process_result result;
+  // Read both streams until both end (the program and whatever inherited them exited) or the
+  // limit passes.
+  std::array<pollfd, 2> streams{pollfd{out_pipe[0], POLLIN, 0}, pollfd{err_pipe[0], POLLIN, 0}};
+  std::array<std::string*, 2> texts{&result.stdout_text, &result.stderr_text};
+  auto deadline = clock::now() + limit;
+  while ((streams[0].fd >= 0 || streams[1].fd >= 0) && clock::now() < deadline) {
+    if (poll(streams.data(), streams.size(), 20) <= 0)
+      continue;
+    for (std::size_t i = 0; i < streams.size(); ++i)
+      if (streams[i].fd >= 0 && (streams[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+          !read_available(streams[i].fd, *texts[i]))
+        streams[i].fd = -1; // poll skips negative descriptors
+  }
+  auto code = wait_for(pid, std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::max(clock::duration::zero(), deadline - clock::now())));
   if (!code) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }
-  process_result result{code.value_or(-1), drain_fd(out_pipe[0]), drain_fd(err_pipe[0])};
+  result.exit_code = code.value_or(-1);
   close(out_pipe[0]);
   close(err_pipe[0]);
   return result;
+}
+
+process_result run_modeld(const std::vector<std::string>& args, std::chrono::milliseconds limit) {
+  return run_program(MODELD_BINARY, args, limit);
 }
 
 void write_demo_models(const std::string& dir) {
@@ -128,7 +146,7 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   if (pipe2(out_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
   int log = open((base_dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  pid_ = spawn(args, out_pipe[1], log);
+  pid_ = spawn(MODELD_BINARY, args, out_pipe[1], log);
   close(out_pipe[1]);
   close(log);
   // Read stdout until the `listening on HOST:PORT` line, at most 30 s.

@@ -18,6 +18,11 @@ struct process_result {
   std::string stderr_text;
 };
 
+// Runs `binary` with `args` to completion (killed past `limit`), capturing both streams as
+// they come, so a chatty program cannot stall on a full pipe.
+process_result run_program(const std::string& binary, const std::vector<std::string>& args,
+                           std::chrono::milliseconds limit = std::chrono::seconds(20));
+
 // Runs modeld with `args` to completion (at most `limit`), capturing both streams.
 process_result run_modeld(const std::vector<std::string>& args,
                           std::chrono::milliseconds limit = std::chrono::seconds(20));
