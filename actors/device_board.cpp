@@ -7,7 +7,7 @@
 namespace modeld::actors {
 device_board::device_board(std::vector<std::string> device_ids, std::chrono::milliseconds deadline)
   : ids_(std::move(device_ids)), deadline_(deadline), times_(std::make_unique<times[]>(ids_.size())),
-    carried_(ids_.size()) {
+    load_times_(std::make_unique<load_times[]>(ids_.size())), carried_(ids_.size()) {
   auto initial = std::make_shared<board_snapshot>();
   initial->devices.resize(ids_.size());
   snapshot_ = std::move(initial);
@@ -60,6 +60,16 @@ void device_board::silent_until(const caf::actor_addr& from, std::string_view de
   std::lock_guard lock{mutex_};
   if (is_latest(*index, from))
     times_[*index].silent_until_ms.store(until_ms);
+}
+
+void device_board::record_load(std::string_view device_id, std::chrono::duration<double> took, bool from_cache) {
+  if (auto index = index_of(device_id))
+    (from_cache ? load_times_[*index].from_cache : load_times_[*index].from_disk).observe(took);
+}
+
+const metrics::histogram& device_board::load_seconds(std::size_t device_index, bool from_cache) const {
+  auto& times = load_times_[device_index];
+  return from_cache ? times.from_cache : times.from_disk;
 }
 
 std::shared_ptr<const board_snapshot> device_board::read() const {

@@ -13,12 +13,18 @@
 // A device's counters are carried from one incarnation to the next, so they never go
 // backwards across a restart. Writes from an incarnation that is no longer the latest are
 // ignored (a device that went down may still have a heartbeat in flight).
+//
+// The board also keeps each device's load durations (a histogram per device, split by whether
+// the load was served from host memory), recorded by the device where a load completes: one
+// relaxed atomic add per load, no snapshot. Like the counters they outlive incarnations.
 #pragma once
 
 #include "actors/messages.hpp"
+#include "metrics/histogram.hpp"
 
 #include <caf/actor_addr.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -52,6 +58,11 @@ struct device_liveness {
   }
 };
 
+// Upper bounds (seconds) of the load duration histograms: a small model from host memory takes
+// milliseconds, a large checkpoint read from disk a minute or more.
+inline constexpr std::array<double, 14> load_seconds_buckets{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                             2.5,  5,     10,   20,  30,   60,  120};
+
 class device_board {
 public:
   // `device_ids` in the order of --devices; `deadline`: a device not heard from for longer is
@@ -65,6 +76,12 @@ public:
   void heard(const caf::actor_addr& from, std::string_view device_id);
   // The device will not answer until `until_ms` (Unix epoch milliseconds).
   void silent_until(const caf::actor_addr& from, std::string_view device_id, std::int64_t until_ms);
+
+  // A load that loaded on the device took `took` (as its statistics count it); `from_cache`:
+  // served from host memory.
+  void record_load(std::string_view device_id, std::chrono::duration<double> took, bool from_cache);
+  // Durations of the loads recorded for the device at `device_index`.
+  const metrics::histogram& load_seconds(std::size_t device_index, bool from_cache) const;
 
   std::shared_ptr<const board_snapshot> read() const;
   device_liveness liveness(std::size_t device_index) const;
@@ -81,6 +98,10 @@ private:
     std::atomic<std::int64_t> heard_ms{0};
     std::atomic<std::int64_t> silent_until_ms{0};
   };
+  struct load_times {
+    metrics::histogram from_disk{load_seconds_buckets};
+    metrics::histogram from_cache{load_seconds_buckets};
+  };
 
   // Whether `from` is the incarnation that last published for `index` (under mutex_).
   bool is_latest(std::size_t index, const caf::actor_addr& from) const;
@@ -88,6 +109,7 @@ private:
   const std::vector<std::string> ids_;
   const std::chrono::milliseconds deadline_;
   std::unique_ptr<times[]> times_;
+  std::unique_ptr<load_times[]> load_times_;
   mutable std::mutex mutex_; // writers; readers only load the snapshot pointer under it
   std::shared_ptr<const board_snapshot> snapshot_;
   std::vector<device_status> carried_; // per device: counters of the incarnations before the latest

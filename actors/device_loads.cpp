@@ -186,6 +186,8 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   state.resident.emplace(model_id, std::move(model));
   ++state.loads;
   state.load_time_ms_total += load_ms;
+  // The same duration, once per load like `loads`, into the board's histogram (metrics).
+  state.board->record_load(state.info.id, std::chrono::duration<double, std::milli>(load_ms), load.order.from_cache);
   // A load served from host memory: the event the cache counts as a hit too, once, when the
   // request whose answer `counts` reports it.
   if (load.order.from_cache)

@@ -78,6 +78,8 @@ const command_entry* find_command(std::string_view name) {
   return nullptr;
 }
 
+std::size_t command_index(const command_entry& command) { return static_cast<std::size_t>(&command - commands.data()); }
+
 std::vector<std::string_view> capabilities() {
   std::vector<std::string_view> names;
   for (auto& entry : commands)

@@ -9,6 +9,7 @@
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "protocol/envelope.hpp"
+#include "protocol/request_metrics.hpp"
 #include "protocol/status_answers.hpp"
 
 #include <asio/awaitable.hpp>
@@ -39,6 +40,7 @@ struct service_context {
   actors::worker_pools::gauges pool_gauges{};
   std::atomic<std::uint64_t> next_ticket{1};
   status_texts statuses{}; // status answers, serialized once per change
+  request_metrics requests{}; // counted where each request is answered; read by GET /metrics
 
   status_sources status_from() const { return {registry, services, cache_board, pool_gauges}; }
 };
@@ -68,6 +70,8 @@ const command_entry* find_command(std::string_view name);
 
 // Every command, for hello's capabilities[].
 std::vector<std::string_view> capabilities();
+// Where `command` (an entry find_command returned) stands in capabilities().
+std::size_t command_index(const command_entry& command);
 
 inline constexpr std::string_view server_version = "0.1.0";
 inline constexpr int protocol_version = 1;

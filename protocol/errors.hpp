@@ -6,6 +6,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -30,8 +31,11 @@ enum class error_code {
   timeout,
   cancelled,
   fault_injection_disabled,
-  internal,
+  internal, // stays the last: error_code_count
 };
+
+// How many codes there are: the size of tables indexed by code (the request metrics).
+inline constexpr std::size_t error_code_count = static_cast<std::size_t>(error_code::internal) + 1;
 
 // The wire spelling, e.g. "FRAME_TOO_LARGE".
 std::string_view to_string(error_code code);

@@ -185,13 +185,13 @@ void session::on_frame(const frame& f, clock::time_point received) {
                                                       std::to_string(limits_.max_frame_bytes) + " bytes"};
   error.details["limit_bytes"] = limits_.max_frame_bytes;
   error.details["line_bytes"] = f.size;
-  reply(nullptr, error, received);
+  reply(nullptr, nullptr, error, received);
 }
 
 void session::on_line(std::string_view line, clock::time_point received) {
   auto parsed = parse_request(line);
   if (auto* rejected = std::get_if<rejected_request>(&parsed)) {
-    reply(rejected->request_id, rejected->error, received);
+    reply(nullptr, rejected->request_id, rejected->error, received);
     return;
   }
   auto& req = std::get<request>(parsed);
@@ -201,13 +201,13 @@ void session::on_line(std::string_view line, clock::time_point received) {
   if (command == nullptr) {
     protocol_error error{error_code::unknown_command, "unknown command '" + req.command + "'"};
     error.details["command"] = req.command;
-    reply(req.request_id, error, received);
+    reply(nullptr, req.request_id, error, received);
     return;
   }
   if (!authenticated_ && command->name != "hello") {
     log_refused(req, "request before hello");
-    reply(req.request_id, protocol_error{error_code::unauthenticated, "send hello with the server's token first"},
-          received);
+    reply(command, req.request_id,
+          protocol_error{error_code::unauthenticated, "send hello with the server's token first"}, received);
     return;
   }
   if (answer_connection_command(*command, req, received))
@@ -215,7 +215,7 @@ void session::on_line(std::string_view line, clock::time_point received) {
   if (command->instant) {
     auto result = run_instant(*command, req);
     note_outcome(*command, req, result, received);
-    reply(req.request_id, std::move(result), received);
+    reply(command, req.request_id, std::move(result), received);
     return;
   }
   start_request(*command, std::move(req), received);
@@ -223,15 +223,15 @@ void session::on_line(std::string_view line, clock::time_point received) {
 
 bool session::answer_connection_command(const command_entry& command, request& req, clock::time_point received) {
   if (command.name == "ping")
-    reply(req.request_id, json::value(json::object{}), received);
+    reply(&command, req.request_id, json::value(json::object{}), received);
   else if (command.name == "hello")
-    answer_hello(req, received);
+    answer_hello(command, req, received);
   else if (command.name == "cancel")
-    answer_cancel(req, received);
+    answer_cancel(command, req, received);
   else if (command.name == "subscribe_status")
-    answer_subscribe(req, received);
+    answer_subscribe(command, req, received);
   else if (command.name == "unsubscribe")
-    answer_unsubscribe(req, received);
+    answer_unsubscribe(command, req, received);
   else
     return false;
   return true;
@@ -244,12 +244,13 @@ void session::log_refused(const request& req, std::string_view reason) const {
                                 {"reason", reason}});
 }
 
-void session::answer_hello(request& req, clock::time_point received) {
+void session::answer_hello(const command_entry& command, request& req, clock::time_point received) {
   if (context_.auth_token) {
     auto* token = req.data.if_contains("token");
     if (token == nullptr || !token->is_string() || !same_token(token->get_string(), *context_.auth_token)) {
       log_refused(req, token == nullptr ? "hello without a token" : "wrong token");
-      reply(req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"}, received);
+      reply(&command, req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"},
+            received);
       close_after_flush_ = true;
       read_cancel_.emit(asio::cancellation_type::terminal);
       return;
@@ -259,7 +260,7 @@ void session::answer_hello(request& req, clock::time_point received) {
   if (auto* response_case = req.data.if_contains("response_case")) {
     auto style = response_case->is_string() ? parse_key_case(response_case->get_string()) : std::nullopt;
     if (!style) {
-      reply(req.request_id, invalid_field("response_case", "response_case must be snake, camel or pascal"),
+      reply(&command, req.request_id, invalid_field("response_case", "response_case must be snake, camel or pascal"),
             received);
       return;
     }
@@ -280,21 +281,22 @@ void session::answer_hello(request& req, clock::time_point received) {
      {{"max_frame_bytes", limits_.max_frame_bytes},
       {"max_in_flight_per_connection", limits_.max_in_flight_per_connection}}},
   };
-  reply(req.request_id, json::value(std::move(data)), received);
+  reply(&command, req.request_id, json::value(std::move(data)), received);
 }
 
-void session::answer_cancel(request& req, clock::time_point received) {
+void session::answer_cancel(const command_entry& command, request& req, clock::time_point received) {
   auto* target = req.data.if_contains("target_request_id");
   if (target == nullptr || !(target->is_string() || target->is_int64() || target->is_uint64())) {
-    reply(req.request_id, invalid_field("target_request_id", "target_request_id must name a request of this connection"),
-          received);
+    reply(&command, req.request_id,
+          invalid_field("target_request_id", "target_request_id must name a request of this connection"), received);
     return;
   }
   auto [first, last] = pending_.equal_range(request_id_text(*target));
   bool found = first != last;
   for (auto it = first; it != last; ++it)
     it->second->abort(pending_request::reason::cancelled);
-  reply(req.request_id, json::value(json::object{{"target_request_id", *target}, {"cancelled", found}}), received);
+  reply(&command, req.request_id, json::value(json::object{{"target_request_id", *target}, {"cancelled", found}}),
+        received);
 }
 
 void session::abort_in_flight() {
@@ -375,7 +377,7 @@ asio::awaitable<void> session::run_request(const command_entry& command, request
       pending_.erase(it);
       break;
     }
-  reply(req.request_id, std::move(result), received);
+  reply(&command, req.request_id, std::move(result), received);
   --in_flight_;
   last_activity_ = clock::now();
   wake_reader();
@@ -405,13 +407,18 @@ void session::note_outcome(const command_entry& command, const request& req, con
                  {{"request_id", id}, {"command", command.name}, {"code", code}, {"message", error->message}});
 }
 
-void session::reply(const json::value& id, command_result result, clock::time_point received) {
-  if (auto* error = std::get_if<protocol_error>(&result))
-    enqueue(error_line(id, *error, elapsed_ms(received), style_));
+void session::reply(const command_entry* command, const json::value& id, command_result result,
+                    clock::time_point received) {
+  // One clock read for both: the metrics count the time the answer states.
+  const auto took_ms = elapsed_ms(received);
+  auto* error = std::get_if<protocol_error>(&result);
+  context_.requests.record(command, error, std::chrono::duration<double, std::milli>(took_ms));
+  if (error)
+    enqueue(error_line(id, *error, took_ms, style_));
   else if (auto* serialized = std::get_if<serialized_data>(&result))
-    enqueue(success_line(id, *serialized->json, elapsed_ms(received), style_));
+    enqueue(success_line(id, *serialized->json, took_ms, style_));
   else
-    enqueue(success_line(id, std::move(std::get<json::value>(result)), elapsed_ms(received), style_));
+    enqueue(success_line(id, std::move(std::get<json::value>(result)), took_ms, style_));
 }
 
 void session::enqueue(std::string line) {

@@ -76,15 +76,18 @@ private:
   // Logs a slow request (over --slow-request-ms) and a state change that failed.
   void note_outcome(const command_entry& command, const request& req, const command_result& result,
                     clock::time_point received) const;
-  void answer_hello(request& req, clock::time_point received);
-  void answer_cancel(request& req, clock::time_point received);
+  void answer_hello(const command_entry& command, request& req, clock::time_point received);
+  void answer_cancel(const command_entry& command, request& req, clock::time_point received);
   // subscribe_status / unsubscribe (session_subscriptions.cpp).
-  void answer_subscribe(request& req, clock::time_point received);
-  void answer_unsubscribe(request& req, clock::time_point received);
+  void answer_subscribe(const command_entry& command, request& req, clock::time_point received);
+  void answer_unsubscribe(const command_entry& command, request& req, clock::time_point received);
   asio::awaitable<void> push_status(std::string subscription_id, std::string device_id,
                                     std::chrono::milliseconds interval);
   void stop_subscriptions();
-  void reply(const boost::json::value& id, command_result result, clock::time_point received);
+  // Writes the answer and counts it in the request metrics: `command` is null for a line
+  // whose command is unknown or could not be read.
+  void reply(const command_entry* command, const boost::json::value& id, command_result result,
+             clock::time_point received);
   void enqueue(std::string line);
   void close();
   void wake_reader();

@@ -21,32 +21,33 @@ constexpr std::size_t max_subscriptions = 16;
 
 } // namespace
 
-void session::answer_subscribe(request& req, clock::time_point received) {
+void session::answer_subscribe(const command_entry& command, request& req, clock::time_point received) {
   auto interval = optional_count(req.data, "interval_ms", max_interval_ms);
   if (auto* error = std::get_if<protocol_error>(&interval))
-    return reply(req.request_id, *error, received);
+    return reply(&command, req.request_id, *error, received);
   auto interval_ms = std::get<std::optional<std::uint64_t>>(interval).value_or(1000);
   if (interval_ms < min_interval_ms)
-    return reply(req.request_id,
+    return reply(&command, req.request_id,
                  invalid_field("interval_ms", "interval_ms must be at least " + std::to_string(min_interval_ms)),
                  received);
   auto device = optional_string(req.data, "device_id", 64);
   if (auto* error = std::get_if<protocol_error>(&device))
-    return reply(req.request_id, *error, received);
+    return reply(&command, req.request_id, *error, received);
   auto device_id = std::get<std::optional<std::string>>(device).value_or("");
   if (!device_id.empty() && !context_.registry->contains(device_id)) {
     protocol_error error{error_code::device_not_found, "device '" + device_id + "' does not exist"};
     error.details["device_id"] = device_id;
-    return reply(req.request_id, error, received);
+    return reply(&command, req.request_id, error, received);
   }
   if (subscriptions_.size() >= max_subscriptions)
-    return reply(req.request_id,
+    return reply(&command, req.request_id,
                  protocol_error{error_code::overloaded, "at most " + std::to_string(max_subscriptions) +
                                                           " status subscriptions per connection"},
                  received);
   auto id = "sub-" + std::to_string(connection_number_) + "-" + std::to_string(++next_subscription_);
   subscriptions_.emplace(id, std::make_shared<asio::steady_timer>(executor()));
-  reply(req.request_id, json::value(json::object{{"subscription_id", id}, {"interval_ms", interval_ms}}), received);
+  reply(&command, req.request_id, json::value(json::object{{"subscription_id", id}, {"interval_ms", interval_ms}}),
+        received);
   asio::co_spawn(
     executor(),
     [self = shared_from_this(), id, device_id, interval_ms] {
@@ -55,18 +56,19 @@ void session::answer_subscribe(request& req, clock::time_point received) {
     asio::detached);
 }
 
-void session::answer_unsubscribe(request& req, clock::time_point received) {
+void session::answer_unsubscribe(const command_entry& command, request& req, clock::time_point received) {
   auto id = optional_string(req.data, "subscription_id", 128);
   if (auto* error = std::get_if<protocol_error>(&id))
-    return reply(req.request_id, *error, received);
+    return reply(&command, req.request_id, *error, received);
   auto& value = std::get<std::optional<std::string>>(id);
   auto found = value ? subscriptions_.find(*value) : subscriptions_.end();
   if (found == subscriptions_.end())
-    return reply(req.request_id, invalid_field("subscription_id", "no such subscription on this connection"),
+    return reply(&command, req.request_id, invalid_field("subscription_id", "no such subscription on this connection"),
                  received);
   found->second->cancel();
   subscriptions_.erase(found);
-  reply(req.request_id, json::value(json::object{{"subscription_id", *value}, {"unsubscribed", true}}), received);
+  reply(&command, req.request_id, json::value(json::object{{"subscription_id", *value}, {"unsubscribed", true}}),
+        received);
 }
 
 asio::awaitable<void> session::push_status(std::string subscription_id, std::string device_id,

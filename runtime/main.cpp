@@ -5,6 +5,8 @@
 #include "actors/log.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
+#include "metrics/http_listener.hpp"
+#include "protocol/metrics_page.hpp"
 #include "protocol/server.hpp"
 #include "runtime/actor_runtime.hpp"
 #include "runtime/options.hpp"
@@ -105,6 +107,11 @@ int main(int argc, char** argv) {
   auto address = asio::ip::make_address(options.listen_host, ec);
   if (ec)
     return fail("modeld: --listen host '" + options.listen_host + "' is not an IP address");
+  if (options.metrics_listen) { // checked here too, so that a typo fails before the start-up scan
+    asio::ip::make_address(options.metrics_listen->host, ec);
+    if (ec)
+      return fail("modeld: --metrics-listen host '" + options.metrics_listen->host + "' is not an IP address");
+  }
 
   auto opened = catalog::model_store::open(std::filesystem::path(options.data_dir) / "modeld.sqlite3");
   if (auto* error = std::get_if<std::string>(&opened))
@@ -133,6 +140,20 @@ int main(int argc, char** argv) {
                                     actors->scanner(), actors->cache_board(),    actors->catalog_board(),
                                     options.model_roots, options.auth_token, options.fault_injection,
                                     actors->pool_gauges()};
+  // Before the protocol's `listening on` line, which stays the last line and the sign that
+  // everything is up.
+  std::unique_ptr<metrics::http_listener> metrics_listener;
+  if (auto& where = options.metrics_listen) {
+    try {
+      metrics_listener = std::make_unique<metrics::http_listener>(where->host, where->port,
+                                                                  [&context] { return protocol::metrics_page(context); });
+    } catch (const std::exception& e) {
+      return fail("modeld: cannot listen on " + where->host + ":" + std::to_string(where->port) +
+                  " for --metrics-listen: " + e.what());
+    }
+    std::cout << "metrics listening on " << metrics_listener->address() << ":" << metrics_listener->port() << std::endl;
+    log::info("metrics_listening", {{"address", metrics_listener->address()}, {"port", metrics_listener->port()}});
+  }
   std::unique_ptr<protocol::server> server;
   try {
     server = std::make_unique<protocol::server>(io, asio::ip::tcp::endpoint{address, options.listen_port}, context,
@@ -158,6 +179,7 @@ int main(int argc, char** argv) {
   io.run();
   for (auto& t : threads)
     t.join();
+  metrics_listener.reset(); // scrapes read the actors' state: stop them before the actors
 
   bool clean = actors->stop(actor_stop_time);
   if (clean)

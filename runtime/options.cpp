@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 
@@ -18,10 +19,11 @@ namespace modeld::runtime {
 namespace fs = std::filesystem;
 namespace {
 
-std::optional<std::string> parse_listen(const std::string& text, options& out) {
+// HOST:PORT (a bracketed IPv6 host, `localhost` for 127.0.0.1), or why not, for `flag`.
+std::variant<listen_address, std::string> parse_listen(std::string_view flag, const std::string& text) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size())
-    return "--listen '" + text + "' must be HOST:PORT";
+    return std::string{flag} + " '" + text + "' must be HOST:PORT";
   auto host = text.substr(0, colon);
   auto port_text = text.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -29,10 +31,8 @@ std::optional<std::string> parse_listen(const std::string& text, options& out) {
   unsigned port = 0;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
-    return "--listen port '" + port_text + "' must be a number from 0 to 65535";
-  out.listen_host = host == "localhost" ? "127.0.0.1" : host;
-  out.listen_port = static_cast<std::uint16_t>(port);
-  return std::nullopt;
+    return std::string{flag} + " port '" + port_text + "' must be a number from 0 to 65535";
+  return listen_address{host == "localhost" ? "127.0.0.1" : host, static_cast<std::uint16_t>(port)};
 }
 
 std::optional<std::string> check_model_roots(options& out) {
@@ -79,13 +79,15 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   out.actor_threads = std::max(1u, std::thread::hardware_concurrency() / 2);
   CLI::App app{"modeld: model-management service for GPU hosts (NDJSON over TCP)", "modeld"};
   auto* config = app.set_config("--config", "", "Read flags from a file of `name = value` lines (names without --)");
-  std::string listen = "127.0.0.1:7311", devices = "auto", cache_size = "4GiB", token_file;
+  std::string listen = "127.0.0.1:7311", metrics_listen, devices = "auto", cache_size = "4GiB", token_file;
   std::uint64_t half_line_ms = out.limits.half_line_timeout.count();
   std::uint64_t idle_ms = out.limits.idle_timeout.count();
   std::uint64_t drain_ms = out.limits.drain_grace.count();
   std::uint64_t slow_ms = out.limits.slow_request.count();
   std::string log_level = "info", log_format = "text";
   app.add_option("--listen", listen, "HOST:PORT to listen on (port 0: pick one, print it)")->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT serving GET /metrics in the Prometheus text format (port 0: pick one, print it)");
   app.add_option("--model-root", out.model_roots, "Directory of model files (repeatable)");
   app.add_option("--data-dir", out.data_dir, "Directory for the store and state")->capture_default_str();
   app.add_option("--devices", devices, "auto, or e.g. cpu:0=4GiB,cpu:1=4GiB,cuda:0=20GiB")->capture_default_str();
@@ -146,8 +148,17 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   out.limits.slow_request = std::chrono::milliseconds(slow_ms);
   out.log_level = *log::parse_level(log_level); // checked above
   out.log_format = *log::parse_format(log_format);
-  if (auto error = parse_listen(listen, out))
+  auto address = parse_listen("--listen", listen);
+  if (auto* error = std::get_if<std::string>(&address))
     return early_exit{2, "modeld: " + *error};
+  out.listen_host = std::get<listen_address>(address).host;
+  out.listen_port = std::get<listen_address>(address).port;
+  if (!metrics_listen.empty()) {
+    auto metrics = parse_listen("--metrics-listen", metrics_listen);
+    if (auto* error = std::get_if<std::string>(&metrics))
+      return early_exit{2, "modeld: " + *error};
+    out.metrics_listen = std::get<listen_address>(metrics);
+  }
   auto spec = gpu::parse_device_spec(devices);
   if (auto* error = std::get_if<std::string>(&spec))
     return early_exit{2, "modeld: --devices: " + *error};

@@ -15,9 +15,16 @@
 
 namespace modeld::runtime {
 
+// A HOST:PORT flag's value.
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
 struct options {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 7311;
+  std::optional<listen_address> metrics_listen; // --metrics-listen: GET /metrics served there
   std::vector<std::string> model_roots;
   std::string data_dir = "modeld-data";
   gpu::device_spec devices;

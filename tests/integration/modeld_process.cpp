@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <fcntl.h>
@@ -64,6 +65,20 @@ bool read_available(int fd, std::string& text) {
     return false;
   text.append(buffer.data(), static_cast<std::size_t>(n));
   return true;
+}
+
+// The first complete line of `text` that starts with `prefix`.
+std::optional<std::string> line_starting(const std::string& text, std::string_view prefix) {
+  std::size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos; start = end + 1, end = text.find('\n', start))
+    if (text.compare(start, prefix.size(), prefix) == 0)
+      return text.substr(start, end - start);
+  return std::nullopt;
+}
+
+// The port of a `... HOST:PORT` line.
+std::uint16_t port_of(const std::string& line) {
+  return static_cast<std::uint16_t>(std::stoi(line.substr(line.rfind(':') + 1)));
 }
 
 std::string make_temp_dir() {
@@ -149,10 +164,11 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   pid_ = spawn(MODELD_BINARY, args, out_pipe[1], log);
   close(out_pipe[1]);
   close(log);
-  // Read stdout until the `listening on HOST:PORT` line, at most 30 s.
+  // Read stdout until the `listening on HOST:PORT` line, at most 30 s. With --metrics-listen a
+  // `metrics listening on HOST:PORT` line comes before it.
   std::string seen;
   auto deadline = clock::now() + std::chrono::seconds(30);
-  while (clock::now() < deadline && seen.find('\n') == std::string::npos) {
+  while (clock::now() < deadline && !line_starting(seen, "listening on ")) {
     pollfd p{out_pipe[0], POLLIN, 0};
     if (poll(&p, 1, 100) > 0) {
       char buffer[256];
@@ -163,12 +179,14 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
     }
   }
   close(out_pipe[0]);
-  auto colon = seen.rfind(':');
-  if (seen.rfind("listening on ", 0) != 0 || colon == std::string::npos) {
+  auto listening = line_starting(seen, "listening on ");
+  if (!listening) {
     stop(SIGKILL);
     FAIL("modeld did not start; stdout: " << seen);
   }
-  port_ = static_cast<std::uint16_t>(std::stoi(seen.substr(colon + 1)));
+  port_ = port_of(*listening);
+  if (auto metrics = line_starting(seen, "metrics listening on "))
+    metrics_port_ = port_of(*metrics);
 }
 
 modeld_process::~modeld_process() {

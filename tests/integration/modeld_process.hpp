@@ -37,6 +37,8 @@ public:
   modeld_process& operator=(const modeld_process&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // The port of `metrics listening on HOST:PORT` (with --metrics-listen), if modeld printed one.
+  std::optional<std::uint16_t> metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
   const std::string& data_dir() const { return data_dir_; }
   // What modeld wrote to stderr so far.
@@ -49,6 +51,7 @@ public:
 private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::optional<std::uint16_t> metrics_port_;
   std::string base_dir_;
   std::string data_dir_;
 };
