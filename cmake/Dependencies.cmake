@@ -18,6 +18,10 @@ endfunction()
 modeld_find_library(openssl_crypto openssl/evp.h crypto)
 modeld_find_library(sqlite3 sqlite3.h sqlite3)
 
+# zlib (zlib1g-dev): raw DEFLATE and CRC-32 of zip entries (formats/inflate.cpp, crc32.cpp).
+find_package(ZLIB REQUIRED)
+add_library(deps::zlib ALIAS ZLIB::ZLIB)
+
 if(MODELD_TESTS)
   find_package(Catch2 2 REQUIRED)
 endif()

@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <boost/json/array.hpp>
+#include <openssl/crypto.h>
 
 #include <exception>
 
@@ -28,12 +29,14 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
-// Compares without an early exit, so the time taken does not reveal the token's prefix.
+// Compares without an early exit (OpenSSL's CRYPTO_memcmp), so the time taken does not reveal
+// the token's prefix. The work depends only on the length the client sent: a token of another
+// length is compared with itself, and its answer is no whatever that comparison says.
 bool same_token(std::string_view given, std::string_view expected) {
-  unsigned char difference = given.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < given.size(); ++i)
-    difference |= static_cast<unsigned char>(given[i] ^ expected[i % (expected.empty() ? 1 : expected.size())]);
-  return difference == 0 && !expected.empty();
+  const bool same_length = given.size() == expected.size();
+  const auto against = same_length ? expected : given;
+  const bool same_bytes = CRYPTO_memcmp(given.data(), against.data(), given.size()) == 0;
+  return same_length && same_bytes && !expected.empty();
 }
 
 } // namespace

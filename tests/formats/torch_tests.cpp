@@ -2,6 +2,7 @@
 
 #include "formats/mapped_file.hpp"
 #include "formats/torch_archive.hpp"
+#include "deflate_fixture.hpp"
 #include "pickle_builder.hpp"
 #include "torch_fixture.hpp"
 #include "zip_builder.hpp"
@@ -167,6 +168,59 @@ TEST_CASE("torch zip: deflated pickles are inflated and scanned", "[torch]") {
   issue_sink unscannable;
   inspect(broken, unscannable);
   CHECK(unscannable.has("ZIP_UNSCANNABLE_PICKLE"));
+}
+
+namespace {
+
+// The raw-deflate (fixed Huffman, Python's zlib) form of a pickle calling posix.system('id').
+bytes deflated_evil_pickle() {
+  return lit("\x6b\x60\x4a\x2e\xc8\x2f\xce\xac\xe0\x2a\xae\x2c\x2e\x49\xcd\xe5\x2a\x64\x88\x60"
+             "\x62\x60\x60\xc8\x4c\x29\x64\x6c\x2d\x64\x0a\x2a\x64\xd6\x03\x00");
+}
+
+// The message of the first issue with `code`, or "".
+std::string message_of(const issue_sink& issues, std::string_view code) {
+  for (const auto& i : issues.items())
+    if (i.code == code)
+      return i.message;
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("torch zip: deflated pickles that lie about their size or end early", "[torch]") {
+  const auto with_deflated = [](bytes data, std::uint32_t declared) {
+    auto items = torch_items();
+    auto entry = item("m/hidden.pkl", std::move(data));
+    entry.method = 8;
+    entry.uncompressed_size = declared;
+    items.push_back(std::move(entry));
+    issue_sink issues;
+    inspect(items, issues);
+    return issues;
+  };
+  // More output than declared (34 bytes come out): inflating stops at the declared size.
+  const auto longer = with_deflated(deflated_evil_pickle(), 20);
+  CHECK(longer.has("ZIP_UNSCANNABLE_PICKLE"));
+  CHECK(message_of(longer, "ZIP_UNSCANNABLE_PICKLE").find("output exceeds the declared size") != std::string::npos);
+  // Less output than declared.
+  CHECK(with_deflated(deflated_evil_pickle(), 40).has("ZIP_UNSCANNABLE_PICKLE"));
+  // Truncated stream.
+  auto cut = deflated_evil_pickle();
+  cut.resize(cut.size() - 4);
+  const auto truncated = with_deflated(cut, 34);
+  CHECK(truncated.has("ZIP_UNSCANNABLE_PICKLE"));
+  CHECK(message_of(truncated, "ZIP_UNSCANNABLE_PICKLE").find("input ends inside the stream") != std::string::npos);
+
+  // A real bomb (1 MiB of zeros in about 1 KiB, Python's zlib at level 9): declared honestly it
+  // is a ZIP_BOMB by ratio; declared small, it stops at that size.
+  const auto zeros = deflate_fixture("zeros_1mib.deflate");
+  const auto honest = with_deflated(zeros, 1u << 20);
+  CHECK(honest.has("ZIP_BOMB"));
+  const auto lying = with_deflated(zeros, 4096);
+  CHECK_FALSE(lying.has("ZIP_BOMB"));
+  CHECK(lying.has("ZIP_UNSCANNABLE_PICKLE"));
+  CHECK(message_of(lying, "ZIP_UNSCANNABLE_PICKLE").find("output exceeds the declared size") != std::string::npos);
 }
 
 TEST_CASE("torch legacy: hand-built file", "[torch]") {

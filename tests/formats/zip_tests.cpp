@@ -3,6 +3,7 @@
 #include "formats/crc32.hpp"
 #include "formats/inflate.hpp"
 #include "formats/zip_reader.hpp"
+#include "deflate_fixture.hpp"
 #include "zip_builder.hpp"
 
 using namespace modeld::formats;
@@ -24,6 +25,8 @@ TEST_CASE("crc32 matches the zip polynomial", "[zip]") {
   const auto text = from_string("123456789");
   CHECK(crc32(view(text)) == 0xCBF43926u);
   CHECK(crc32(view(from_string("6789")), crc32(view(from_string("12345")))) == 0xCBF43926u);
+  CHECK(crc32({}, 0xCBF43926u) == 0xCBF43926u); // an empty span continues, whatever its data()
+  CHECK(crc32(view(bytes{})) == 0u);
 }
 
 TEST_CASE("zip: a clean archive", "[zip]") {
@@ -291,4 +294,83 @@ TEST_CASE("inflate: stored, fixed and dynamic blocks", "[zip][inflate]") {
   CHECK_FALSE(inflate_raw(view(bytes(dynamic.begin(), dynamic.begin() + 100)), 10'000, error));
   CHECK_FALSE(inflate_raw(view(bytes{0x07}), 100, error)); // reserved block type
   CHECK_FALSE(inflate_raw(view(bytes{0x01, 0x03, 0x00, 0x00, 0x00}), 100, error)); // LEN/NLEN
+}
+
+TEST_CASE("inflate: streams written by Python's zlib round-trip", "[zip][inflate]") {
+  for (const auto& c : deflate_cases()) {
+    INFO("case " << c.name);
+    const auto plain = deflate_fixture(c.name + ".plain");
+    const auto deflated = deflate_fixture(c.name + ".deflate");
+    REQUIRE(plain.size() == c.size);
+    CHECK(crc32(view(plain)) == c.crc);
+    const auto half = plain.size() / 2;
+    CHECK(crc32({plain.data() + half, plain.size() - half}, crc32({plain.data(), half})) == c.crc);
+
+    std::string error;
+    const auto out = inflate_raw(view(deflated), plain.size(), error);
+    REQUIRE(out);
+    CHECK(*out == plain);
+    CHECK(out->capacity() <= plain.size()); // never allocated past the declared size
+
+    const auto head = inflate_prefix(view(deflated), 64);
+    REQUIRE(head);
+    CHECK(*head == bytes(plain.begin(), plain.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(64, plain.size()))));
+
+    // More output than declared (a size lie, or a bomb): stops at the declared size.
+    if (!plain.empty()) {
+      error.clear();
+      CHECK_FALSE(inflate_raw(view(deflated), plain.size() - 1, error));
+      CHECK(error == "output exceeds the declared size");
+    }
+    // Truncated anywhere: a prefix of a valid stream is never valid on its own.
+    for (const auto cut : {deflated.size() - 1, deflated.size() / 2, std::size_t{0}}) {
+      error.clear();
+      CHECK_FALSE(inflate_raw({deflated.data(), cut}, plain.size(), error));
+      CHECK(error == "input ends inside the stream");
+    }
+  }
+}
+
+TEST_CASE("inflate: caps, truncation, corruption and bounded memory", "[zip][inflate]") {
+  const auto zeros = deflate_fixture("zeros_1mib.deflate"); // 1 MiB of zeros in ~1 KiB
+  std::string error;
+
+  // A bomb declaring a small size stops at that size rather than at its own.
+  CHECK_FALSE(inflate_raw(view(zeros), 4096, error));
+  CHECK(error == "output exceeds the declared size");
+  const auto head = inflate_prefix(view(zeros), 4096);
+  REQUIRE(head);
+  CHECK(*head == bytes(4096, 0));
+  CHECK(inflate_prefix(view(zeros), 0) == std::optional<bytes>(bytes{}));
+
+  // A declared size far beyond what comes out costs what comes out, not what was declared.
+  const auto text = deflate_fixture("text_level6.deflate");
+  const auto out = inflate_raw(view(text), 1ULL << 40, error);
+  REQUIRE(out);
+  CHECK(out->size() == 300'000);
+  CHECK(out->capacity() < (1u << 20));
+  const auto empty = inflate_raw(view(deflate_fixture("empty.deflate")), 1ULL << 40, error);
+  REQUIRE(empty);
+  CHECK(empty->empty());
+  CHECK(empty->capacity() < (1u << 20));
+
+  // Bytes after the end of the stream are not part of it (as before zlib).
+  auto trailing = deflate_fixture("one_byte.deflate");
+  trailing.push_back(0xFF);
+  const auto one = inflate_raw(view(trailing), 1, error);
+  REQUIRE(one);
+  CHECK(*one == bytes{0x80});
+
+  // Corruption: a bad block type, a distance before the start of the output.
+  error.clear();
+  CHECK_FALSE(inflate_raw(view(bytes{0x07}), 100, error));
+  CHECK_FALSE(error.empty());
+  CHECK_FALSE(inflate_prefix(view(bytes{0x07}), 4));
+  // Fixed block: literal 'a', then length 3 at distance 2 (only one byte out so far).
+  error.clear();
+  CHECK_FALSE(inflate_raw(view(bytes{0x4b, 0x04, 0x42, 0x00}), 100, error));
+  CHECK(error.find("distance") != std::string::npos); // zlib: "invalid distance too far back"
+
+  // A truncated stream is no prefix either, once the cut comes before `count` bytes are out.
+  CHECK_FALSE(inflate_prefix({text.data(), 10}, 4096));
 }

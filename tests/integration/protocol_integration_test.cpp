@@ -242,6 +242,12 @@ TEST_CASE("with a token file, clients must say hello with the token", "[integrat
   line_client intruder(server.port());
   CHECK(error_code_of(intruder.call({{"command", "hello"}, {"data", {{"token", "guess"}}}})) == "UNAUTHENTICATED");
   CHECK(intruder.closed_by_server());
+
+  // One byte off at the end, a prefix, the token and more, nothing: each refused.
+  for (const char* wrong : {"s3cret-tokeN", "s3cret-toke", "s3cret-token-and-more", ""}) {
+    line_client other(server.port());
+    CHECK(error_code_of(other.call({{"command", "hello"}, {"data", {{"token", wrong}}}})) == "UNAUTHENTICATED");
+  }
 }
 
 TEST_CASE("subscribe_status pushes status until unsubscribe", "[integration]") {
