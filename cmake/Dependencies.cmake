@@ -67,6 +67,19 @@ if(NOT MODELD_FORMATS_ONLY)
   add_library(deps::cli11 INTERFACE IMPORTED)
   set_target_properties(deps::cli11 PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${CLI11_INCLUDE_DIR}")
 
+  # ncurses with wide characters (ncursesw: model ids may hold any UTF-8) draws `modelctl top`.
+  set(CURSES_NEED_NCURSES TRUE)
+  set(CURSES_NEED_WIDE TRUE)
+  find_package(Curses)
+  if(NOT CURSES_FOUND)
+    message(FATAL_ERROR "modeld: ncursesw not found; run scripts/install-deps.sh")
+  endif()
+  add_library(deps::curses INTERFACE IMPORTED)
+  set_target_properties(deps::curses PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${CURSES_INCLUDE_DIRS}"
+    INTERFACE_COMPILE_OPTIONS "${CURSES_CFLAGS}"
+    INTERFACE_LINK_LIBRARIES "${CURSES_LIBRARIES}")
+
   # libtorch: Debian's libtorch-dev puts the C++ API under torch/csrc/api/include.
   find_path(TORCH_INCLUDE_DIR torch/torch.h PATHS /usr/include/torch/csrc/api/include)
   find_library(TORCH_LIBRARY torch)

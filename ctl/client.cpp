@@ -50,6 +50,17 @@ double ms_since(std::chrono::steady_clock::time_point since) {
 
 } // namespace
 
+bool succeeded(const json::object& line) {
+  auto* success = line.if_contains("success");
+  return success != nullptr && success->is_bool() && success->get_bool();
+}
+
+std::string error_field(const json::object& line, std::string_view key) {
+  auto* error = line.if_contains("error");
+  auto* field = error && error->is_object() ? error->get_object().if_contains(key) : nullptr;
+  return field && field->is_string() ? std::string{field->get_string()} : std::string{};
+}
+
 client::client(const address& where, std::chrono::milliseconds connect_timeout)
   : where_(to_string(where)), socket_(io_), id_prefix_("modelctl-" + std::to_string(getpid()) + "-"),
     splitter_(max_line_bytes) {
@@ -131,20 +142,27 @@ void client::start_read() {
   });
 }
 
-std::optional<json::object> client::next_line(clock::time_point deadline) {
+client::waited client::wait_for_line(clock::time_point deadline, bool answering) {
   while (lines_.empty()) {
     if (interrupt_pending_)
-      return std::nullopt;
+      return waited::interrupted;
     if (line_too_large_)
       throw transport_error("modeld at " + where_ + " sent a line longer than " +
                             std::to_string(max_line_bytes >> 20) + " MiB");
     if (read_error_)
       throw transport_error(read_error_ == asio::error::eof
-                              ? "modeld at " + where_ + " closed the connection before answering"
+                              ? "modeld at " + where_ + " closed the connection" + (answering ? " before answering" : "")
                               : "connection to modeld at " + where_ + " lost: " + read_error_.message());
     start_read();
-    run_one(deadline, "waiting for the answer");
+    if (io_.stopped())
+      io_.restart();
+    if (io_.run_one_until(deadline) == 0 && clock::now() >= deadline)
+      return waited::timed_out;
   }
+  return waited::line;
+}
+
+json::object client::pop_line() {
   auto text = std::move(lines_.front());
   lines_.pop_front();
   json::error_code ec;
@@ -152,6 +170,24 @@ std::optional<json::object> client::next_line(clock::time_point deadline) {
   if (ec || !value.is_object())
     throw transport_error("modeld at " + where_ + " sent a line that is not a JSON object: " + text.substr(0, 200));
   return std::move(value.get_object());
+}
+
+std::optional<json::object> client::next_line(clock::time_point deadline) {
+  switch (wait_for_line(deadline, true)) {
+  case waited::interrupted:
+    return std::nullopt;
+  case waited::timed_out:
+    throw transport_error("timed out waiting for the answer (modeld at " + where_ + ")");
+  case waited::line:
+    break;
+  }
+  return pop_line();
+}
+
+std::optional<json::object> client::next_message(clock::time_point deadline) {
+  if (wait_for_line(deadline, false) != waited::line)
+    return std::nullopt;
+  return pop_line();
 }
 
 void client::send_cancel(const std::string& target, clock::time_point deadline) {
@@ -165,7 +201,8 @@ void client::send_cancel(const std::string& target, clock::time_point deadline) 
 }
 
 reply client::call(std::string_view command, json::object data, const call_options& options) {
-  watch_interrupt();
+  if (options.cancel_on_interrupt)
+    watch_interrupt();
   reply out;
   out.request_id = id_prefix_ + std::to_string(++next_id_);
   json::object request{{"request_id", out.request_id},

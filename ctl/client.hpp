@@ -1,6 +1,7 @@
 // A blocking NDJSON client of modeld: one request at a time, every wait (connect, write, read)
 // bounded by a deadline, progress events handed to a callback, and Ctrl-C turned into the
-// protocol's `cancel` for the request in flight.
+// protocol's `cancel` for the request in flight. After a `subscribe_status` call, the lines
+// modeld pushes unasked are read one at a time with next_message (modelctl top).
 #pragma once
 
 #include "ctl/address.hpp"
@@ -42,6 +43,9 @@ struct call_options {
   std::chrono::milliseconds timeout{60000};
   // Called for each progress event; when set, the request asks for them (`stream: true`).
   std::function<void(const progress_event&)> on_progress;
+  // Ctrl-C while waiting sends `cancel` for the request. Off where the caller owns SIGINT
+  // itself (top, whose full-screen terminal must be restored before it exits).
+  bool cancel_on_interrupt = true;
 };
 
 struct reply {
@@ -54,8 +58,15 @@ struct reply {
   double round_trip_ms = 0;
 };
 
+// Whether a response line reports success; an error field of a failed one ("code",
+// "message"), empty when absent.
+bool succeeded(const boost::json::object& line);
+std::string error_field(const boost::json::object& line, std::string_view key);
+
 class client {
 public:
+  using clock = std::chrono::steady_clock;
+
   // Resolves and connects within `connect_timeout`; throws transport_error.
   client(const address& where, std::chrono::milliseconds connect_timeout);
   client(const client&) = delete;
@@ -64,12 +75,23 @@ public:
   // Sends `command` with `data` and waits for its answer; throws transport_error.
   reply call(std::string_view command, boost::json::object data, const call_options& options);
 
+  // The next line modeld sends that no call is waiting for (a pushed status event), or
+  // nullopt when `deadline` passes first; lines already received return at once, whatever
+  // the deadline. Throws transport_error when the connection is lost or a line is no JSON
+  // object.
+  std::optional<boost::json::object> next_message(clock::time_point deadline);
+
 private:
-  using clock = std::chrono::steady_clock;
+  enum class waited { line, interrupted, timed_out };
 
   // Runs one completion handler; throws transport_error once `deadline` passes.
   void run_one(clock::time_point deadline, std::string_view waiting_for);
   void write_line(std::string line, clock::time_point deadline);
+  // Until a line is queued, Ctrl-C arrives or `deadline` passes; throws transport_error when
+  // the connection is lost (`answering`: a call waits, which the message says).
+  waited wait_for_line(clock::time_point deadline, bool answering);
+  // The queued line, parsed.
+  boost::json::object pop_line();
   // The next line from modeld, or nullopt when Ctrl-C arrived first.
   std::optional<boost::json::object> next_line(clock::time_point deadline);
   void start_read();

@@ -3,6 +3,7 @@
 #include "ctl/commands.hpp"
 #include "ctl/exit_codes.hpp"
 #include "ctl/run.hpp"
+#include "ctl/top.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
   add_meta_commands(app, chosen);
   add_load_commands(app, chosen);
   add_cache_commands(app, chosen);
+  // top is no single request: it runs its own loop (ctl/top.cpp) instead of run().
+  top_options top;
+  add_top_command(app, top);
 
   try {
     app.parse(argc, argv);
@@ -59,5 +63,7 @@ int main(int argc, char** argv) {
   global_options options{std::get<address>(where), std::nullopt, json, std::chrono::milliseconds(timeout_ms)};
   if (*token_option)
     options.token_file = token_file;
+  if (app.got_subcommand("top"))
+    return run_top(options, top);
   return run(options, chosen);
 }

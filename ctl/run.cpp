@@ -14,10 +14,6 @@ namespace modeld::ctl {
 namespace json = boost::json;
 namespace {
 
-// Connecting is quick or hopeless: a long --timeout-ms for a benchmark should not make an
-// unreachable host hang for as long.
-constexpr std::chrono::milliseconds connect_limit{10000};
-
 // The file's first line, trimmed at the end as modeld trims its own token file.
 std::optional<std::string> read_token(const std::string& path) {
   std::ifstream file(path);
@@ -31,15 +27,19 @@ std::optional<std::string> read_token(const std::string& path) {
   return token;
 }
 
-bool succeeded(const json::object& line) {
-  auto* success = line.if_contains("success");
-  return success != nullptr && success->is_bool() && success->get_bool();
+} // namespace
+
+bool token_for(const global_options& options, std::optional<std::string>& token) {
+  if (!options.token_file)
+    return true;
+  token = read_token(*options.token_file);
+  if (!token)
+    std::cerr << "modelctl: --token-file '" << *options.token_file << "' cannot be read or holds no token\n";
+  return token.has_value();
 }
 
-std::string error_field(const json::object& line, std::string_view key) {
-  auto* error = line.if_contains("error");
-  auto* field = error && error->is_object() ? error->get_object().if_contains(key) : nullptr;
-  return field && field->is_string() ? std::string{field->get_string()} : std::string{};
+reply authenticate(client& connection, const std::string& token, const call_options& options) {
+  return connection.call("hello", {{"token", token}, {"client", "modelctl"}}, options);
 }
 
 int report_error(const json::object& line, bool sent_token) {
@@ -53,6 +53,8 @@ int report_error(const json::object& line, bool sent_token) {
     std::cerr << "  modeld wants a token: pass --token-file FILE\n";
   return exit_server_error;
 }
+
+namespace {
 
 int report_interrupted(const reply& answer) {
   std::cerr << "modelctl: interrupted: sent cancel for request " << answer.request_id;
@@ -70,18 +72,13 @@ int report_interrupted(const reply& answer) {
 
 int run(const global_options& options, const invocation& what) {
   std::optional<std::string> token;
-  if (options.token_file) {
-    token = read_token(*options.token_file);
-    if (!token) {
-      std::cerr << "modelctl: --token-file '" << *options.token_file << "' cannot be read or holds no token\n";
-      return exit_usage;
-    }
-  }
+  if (!token_for(options, token))
+    return exit_usage;
   try {
     client connection(options.server, std::min(options.timeout, connect_limit));
     call_options plain{options.timeout, {}};
     if (token) {
-      auto hello = connection.call("hello", {{"token", *token}, {"client", "modelctl"}}, plain);
+      auto hello = authenticate(connection, *token, plain);
       if (hello.interrupted)
         return report_interrupted(hello);
       if (!succeeded(hello.line))

@@ -150,10 +150,14 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   data_dir_ = data_dir.empty() ? base_dir_ + "/data" : data_dir;
   auto model_root = base_dir_ + "/models";
   fs::create_directories(model_root);
-  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--data-dir", data_dir_, "--model-root", model_root};
-  bool has_devices = false;
-  for (auto& a : extra_args)
+  std::vector<std::string> args{"--data-dir", data_dir_, "--model-root", model_root};
+  bool has_devices = false, has_listen = false;
+  for (auto& a : extra_args) {
     has_devices = has_devices || a == "--devices";
+    has_listen = has_listen || a == "--listen";
+  }
+  if (!has_listen)
+    args.insert(args.end(), {"--listen", "127.0.0.1:0"});
   if (!has_devices)
     args.insert(args.end(), {"--devices", "cpu:0=1GiB,cpu:1=1GiB"});
   args.insert(args.end(), extra_args.begin(), extra_args.end());

@@ -30,7 +30,8 @@ process_result run_modeld(const std::vector<std::string>& args,
 class modeld_process {
 public:
   // Starts modeld with `extra_args` plus a data dir (a temp one unless given) and an empty
-  // temp model root, on 127.0.0.1:0.
+  // temp model root, on 127.0.0.1:0 unless `extra_args` has a --listen (a test that restarts
+  // modeld on the same port).
   explicit modeld_process(std::vector<std::string> extra_args = {}, std::string data_dir = {});
   ~modeld_process();
   modeld_process(const modeld_process&) = delete;
