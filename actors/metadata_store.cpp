@@ -107,8 +107,11 @@ void flush(self_pointer self) {
     edit(state, puts[i].model_id, [&](model_record& record) { record.metadata = results[i].metadata; });
   // Published before any answer, so a client that saw its write acknowledged reads it back.
   publish(state);
+  // Each answer carries the metadata as its own write left it: two puts to one model in a batch
+  // get two revisions, not both the last.
   for (std::size_t i = 0; i < pending.size(); ++i)
-    pending[i].promise.deliver(metadata_written{true, results[i].outcome, *state.models[puts[i].model_id]});
+    pending[i].promise.deliver(metadata_written{
+      true, results[i].outcome, model_record{state.models[puts[i].model_id]->entry, results[i].metadata}});
 }
 
 void remember(self_pointer self, const validation_record& record) {
