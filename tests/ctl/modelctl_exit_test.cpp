@@ -11,10 +11,6 @@
 #include <chrono>
 #include <csignal>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 using namespace modeld::test;
 namespace json = boost::json;
 
@@ -23,27 +19,6 @@ namespace {
 const std::string sd15 = "checkpoints/demo-sd15.safetensors";
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// A socket on 127.0.0.1 that is bound and, if asked, listening, but never accepts or answers:
-// bound only, connections to it are refused; listening, they are accepted by the kernel and
-// then hear nothing.
-struct silent_port {
-  explicit silent_port(bool listening) {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    socklen_t length = sizeof address;
-    REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    port = ntohs(address.sin_port);
-    if (listening)
-      REQUIRE(listen(fd, 8) == 0);
-  }
-  ~silent_port() { close(fd); }
-  int fd = -1;
-  std::uint16_t port = 0;
-};
 
 } // namespace
 

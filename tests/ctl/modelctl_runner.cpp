@@ -5,6 +5,10 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace modeld::test {
 namespace {
 
@@ -70,5 +74,20 @@ boost::json::value json_of(const ctl_result& result) {
   REQUIRE(result.out.find('\n') == result.out.size() - 1); // one document, one line
   return boost::json::parse(result.out);
 }
+
+silent_port::silent_port(bool listening) {
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  port = ntohs(address.sin_port);
+  if (listening)
+    REQUIRE(listen(fd, 8) == 0);
+}
+
+silent_port::~silent_port() { close(fd); }
 
 } // namespace modeld::test

@@ -38,4 +38,16 @@ std::string field_of(const std::string& out, const std::string& key);
 // The --json output parsed; fails the test unless modelctl succeeded with one JSON document.
 boost::json::value json_of(const ctl_result& result);
 
+// A socket on 127.0.0.1 that is bound and, if asked, listening, but never accepts or answers:
+// bound only, connections to it are refused; listening, they are accepted by the kernel and
+// then hear nothing. Closed, its port is one that was free a moment ago.
+struct silent_port {
+  explicit silent_port(bool listening);
+  ~silent_port();
+  silent_port(const silent_port&) = delete;
+  silent_port& operator=(const silent_port&) = delete;
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+
 } // namespace modeld::test

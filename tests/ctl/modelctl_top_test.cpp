@@ -112,17 +112,7 @@ std::string restarts_of(const std::string& pane, const std::string& device_id) {
 }
 
 // A port on 127.0.0.1 that was free a moment ago, for a modeld that must come back on it.
-std::uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  socklen_t length = sizeof address;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  close(fd);
-  return ntohs(address.sin_port);
-}
+std::uint16_t free_port() { return silent_port{false}.port; }
 
 void require_tmux() {
   INFO("modelctl top is tested inside tmux, and " << tmux_binary
