@@ -50,6 +50,7 @@ device_status make_device_status(const device_state& state) {
   status.unloads = state.unloads;
   status.evictions = state.evictions;
   status.cache_hits = state.cache_hits;
+  status.failed_loads = state.failed_loads;
   status.load_time_ms_total = state.load_time_ms_total;
   return status;
 }

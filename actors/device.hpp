@@ -53,6 +53,7 @@ struct device_state {
   std::uint64_t unloads = 0;
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;
+  std::uint64_t failed_loads = 0; // device_status::failed_loads
   double load_time_ms_total = 0;
   std::map<std::uint64_t, running_benchmark> benchmarks; // ticket -> benchmark in progress
 

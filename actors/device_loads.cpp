@@ -120,6 +120,13 @@ load_reply failed(failure why) {
 
 load_reply failed(errc code, std::string message) { return failed(failure{code, std::move(message)}); }
 
+// A load the device could not do (out of memory, an unreadable or unconvertible file), as
+// opposed to one refused as a bad or duplicate request or cancelled: counted in failed_loads.
+load_reply failed_on_device(device_state& state, failure why) {
+  ++state.failed_loads;
+  return failed(std::move(why));
+}
+
 void release(device_state& state, const std::string& model_id, unload_reply& reply) {
   auto it = state.resident.find(model_id);
   if (it == state.resident.end())
@@ -161,7 +168,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   if (!outcome.ok || load.unload_requested || load.cancel->load()) {
     auto reply = load.unload_requested ? failed(errc::cancelled, "'" + model_id + "' was unloaded while it loaded")
                  : load.cancel->load() ? failed(errc::cancelled, "the load of '" + model_id + "' was cancelled")
-                                       : failed(failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
+                                       : failed_on_device(state, failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
                                                         outcome.error_code == errc::insufficient_memory
                                                           ? std::optional{shortfall(state, load.reserved_bytes)}
                                                           : std::nullopt});
@@ -170,7 +177,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   }
   auto bytes = outcome.weights->bytes();
   if (!state.memory.try_reserve(bytes)) {
-    deliver_all(load, failed(out_of_memory("'" + model_id + "' took " + std::to_string(bytes) +
+    deliver_all(load, failed_on_device(state, out_of_memory("'" + model_id + "' took " + std::to_string(bytes) +
                                              " bytes, more than planned and more than is free",
                                            shortfall(state, bytes))));
     return;
@@ -252,7 +259,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
     return failed(errc::invalid_request, *reason);
   auto needed = std::get<std::uint64_t>(planned);
   if (self->clock().now() < state.oom_until)
-    return failed(out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
+    return failed_on_device(state, out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
   measure_allocator_reserve(state);
   pending_load load;
   load.order = order;
@@ -260,7 +267,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   if (!state.memory.try_reserve(needed)) {
     auto candidates = order.evict ? eviction_candidates(state, needed) : std::vector<std::string>{};
     if (candidates.empty())
-      return failed(out_of_memory("'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id +
+      return failed_on_device(state, out_of_memory("'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id +
                                     " has " + std::to_string(state.memory.free()) + " free of a " +
                                     std::to_string(state.memory.budget()) + " byte budget" +
                                     (order.evict ? " even after eviction" : ""),

@@ -47,6 +47,7 @@ struct device_status {
   std::uint64_t unloads = 0;
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;       // loads served from the RAM cache
+  std::uint64_t failed_loads = 0;     // loads the device could not do: out of memory, a file it could not load
   double load_time_ms_total = 0;      // sum of measured load times
 
   bool operator==(const device_status&) const = default;
@@ -91,7 +92,8 @@ typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
-           x.budget_bytes, x.allocator_reserve_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.load_time_ms_total);
+           x.budget_bytes, x.allocator_reserve_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.failed_loads,
+           x.load_time_ms_total);
 }
 
 template <class Inspector>

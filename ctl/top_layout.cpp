@@ -105,8 +105,9 @@ line rates_line(const rates& r) {
   std::string read = "-";
   if (r.bytes_read)
     read = bytes_text(static_cast<std::uint64_t>(*r.bytes_read)) + "/s";
-  return {"per second  loads " + rate_text(r.loads) + "  unloads " + rate_text(r.unloads) + "  evictions " +
-          rate_text(r.evictions) + "  cache hits " + rate_text(r.cache_hits) + "  misses " + rate_text(r.cache_misses) +
+  return {"per second  requests " + rate_text(r.requests) + " (failed " + rate_text(r.failed_requests) +
+          ")  loads " + rate_text(r.loads) + " (failed " + rate_text(r.failed_loads) + ")  unloads " +
+          rate_text(r.unloads) + "  evictions " + rate_text(r.evictions) + "  cache hits " + rate_text(r.cache_hits) + "  misses " + rate_text(r.cache_misses) +
           "  read " + read};
 }
 

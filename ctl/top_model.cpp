@@ -74,6 +74,10 @@ void device_changes(const device_row& was, const device_row& now, std::vector<ch
     out.push_back({id + " " + was.state + " -> " + now.state, severity_of_state(now.state)});
   if (auto evicted = growth(was.evictions, now.evictions))
     out.push_back({id + " evicted " + plural(evicted, "model", "models"), severity::info});
+  if (auto failed = growth(was.failed_loads, now.failed_loads))
+    out.push_back({id + ": " + plural(failed, "load", "loads") + " failed (failed loads " +
+                     std::to_string(*now.failed_loads) + ")",
+                   severity::error});
   // A restart between two events takes the models with it; that is not an unload.
   if (restarted || !shows_models(was.state) || !shows_models(now.state))
     return;
@@ -102,13 +106,16 @@ snapshot parse_status(const json::value& data) {
   s.loads = count_at(data, {"statistics", "loads"});
   s.unloads = count_at(data, {"statistics", "unloads"});
   s.evictions = count_at(data, {"statistics", "evictions"});
+  s.failed_loads = count_at(data, {"statistics", "failed_loads"});
+  s.requests = count_at(data, {"requests", "answered"});
+  s.failed_requests = count_at(data, {"requests", "failed"});
   if (auto* devices = array_at(data, "devices"))
     for (auto& d : *devices) {
       if (!d.is_object())
         continue;
       device_row row{text(d, {"device_id"}), text(d, {"state"}),   count_at(d, {"memory", "used"}),
                      count_at(d, {"memory", "budget"}), count_at(d, {"restarts"}), error_at(d, {"last_error"}),
-                     count_at(d, {"statistics", "evictions"}), {}};
+                     count_at(d, {"statistics", "evictions"}), {}, count_at(d, {"statistics", "failed_loads"})};
       if (auto* models = array_at(d, "loaded_models"))
         for (auto& m : *models)
           if (m.is_object())
@@ -192,7 +199,10 @@ void model::on_status(const json::value& data, clock::time_point at, std::int64_
               per_second(was.evictions, now.evictions, seconds),
               per_second(was.cache.hits, now.cache.hits, seconds),
               per_second(was.cache.misses, now.cache.misses, seconds),
-              per_second(was.cache.bytes_read, now.cache.bytes_read, seconds)};
+              per_second(was.cache.bytes_read, now.cache.bytes_read, seconds),
+              per_second(was.requests, now.requests, seconds),
+              per_second(was.failed_requests, now.failed_requests, seconds),
+              per_second(was.failed_loads, now.failed_loads, seconds)};
     for (auto& c : changes_between(was, now))
       record(std::move(c), wall_ms);
   }

@@ -34,6 +34,7 @@ struct device_row {
   std::string last_error; // empty when none
   count evictions;
   std::vector<model_row> models;
+  count failed_loads; // statistics.failed_loads: out of memory, a file it could not load
 };
 
 struct service_row {
@@ -62,6 +63,8 @@ struct snapshot {
   std::vector<service_row> services;
   std::vector<pool_row> pools;
   count loads, unloads, evictions; // statistics{}: sums over the devices, never going back
+  count failed_loads;              // statistics.failed_loads, likewise
+  count requests, failed_requests; // requests{}: answered by this modeld since it started
   cache_row cache;
 };
 
@@ -75,6 +78,7 @@ snapshot parse_status(const boost::json::value& data);
 // and where a counter is missing or went back (a restarted cache counts from 0 again).
 struct rates {
   std::optional<double> loads, unloads, evictions, cache_hits, cache_misses, bytes_read;
+  std::optional<double> requests, failed_requests, failed_loads;
 };
 
 enum class severity { info, warning, error };
@@ -86,7 +90,7 @@ struct change {
 };
 
 // What changed from `before` to `after`, two successive statuses of one connection: health,
-// device states, restarts, evictions, models loaded and unloaded, service states, devices that
+// device states, restarts, evictions, failed loads, models loaded and unloaded, service states, devices that
 // came or went. Times are left 0.
 std::vector<change> changes_between(const snapshot& before, const snapshot& after);
 

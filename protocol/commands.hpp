@@ -42,7 +42,7 @@ struct service_context {
   status_texts statuses{}; // status answers, serialized once per change
   request_metrics requests{}; // counted where each request is answered; read by GET /metrics
 
-  status_sources status_from() const { return {registry, services, cache_board, pool_gauges}; }
+  status_sources status_from() const { return {registry, services, cache_board, pool_gauges, &requests}; }
 };
 
 // An answer's data already serialized in the connection's key style (status answers, shared

@@ -21,6 +21,18 @@ void request_metrics::record(const command_entry* command, const protocol_error*
   seconds_[which].observe(took);
 }
 
+request_metrics::totals request_metrics::sum() const noexcept {
+  totals out;
+  for (std::size_t c = 0; c < commands_.size(); ++c)
+    for (std::size_t code = 0; code < codes; ++code) {
+      auto count = counts_[c * codes + code].load(std::memory_order_relaxed);
+      out.answered += count;
+      if (code != 0)
+        out.failed += count;
+    }
+  return out;
+}
+
 void request_metrics::append_families(std::vector<metrics::family>& out) const {
   metrics::family total{"modeld_requests_total",
                         "Requests answered, by command (\"unknown\": not a command modeld knows, or a line that "

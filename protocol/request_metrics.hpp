@@ -36,6 +36,13 @@ public:
   // for a success.
   void record(const command_entry* command, const protocol_error* error, std::chrono::duration<double> took) noexcept;
 
+  // Requests answered so far, and those of them answered with an error (get_model_status's
+  // `requests`): a sum over the table, read by a status rendering, not on the request path.
+  struct totals {
+    std::uint64_t answered = 0, failed = 0;
+  };
+  totals sum() const noexcept;
+
   // modeld_requests_total and modeld_request_seconds; only the commands and codes seen so far
   // have series (the label set is bounded, but hundreds of zeros would bury the rest).
   void append_families(std::vector<metrics::family>& out) const;

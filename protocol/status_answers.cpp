@@ -13,6 +13,10 @@ boost::json::value status_data(const status_sources& sources, status_shape shape
   auto data = shape == status_shape::device ? device_status_json(status, *services)
                                             : model_status_json(status, *sources.cache_board->read(), *services);
   data.as_object()["workers"] = workers_json(sources.pools);
+  if (sources.requests != nullptr) {
+    auto totals = sources.requests->sum();
+    data.as_object()["requests"] = boost::json::object{{"answered", totals.answered}, {"failed", totals.failed}};
+  }
   return data;
 }
 

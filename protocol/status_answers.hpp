@@ -1,6 +1,6 @@
 // Answers of get_device_status, get_model_status (and get_vram_model_status) and the pushes of
 // subscribe_status, read from published state: the device registry and board, the services'
-// registry, the cache board and the worker pools' gauges. No actor is asked, so a status answer never waits on a device,
+// registry, the cache board, the worker pools' gauges and the front end's request counts. No actor is asked, so a status answer never waits on a device,
 // hung or not.
 //
 // A status answer is serialized once and shared: the text of each shape, device filter and key
@@ -15,6 +15,7 @@
 #include "actors/service_registry.hpp"
 #include "actors/worker_pool.hpp"
 #include "protocol/key_style.hpp"
+#include "protocol/request_metrics.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -37,6 +38,7 @@ struct status_sources {
   std::shared_ptr<const actors::service_registry> services;
   std::shared_ptr<const actors::cache_board> cache_board;
   actors::worker_pools::gauges pools;
+  const request_metrics* requests = nullptr; // the front end's request counts; null: none shown
 };
 
 // The answer's data now, as JSON in snake_case.

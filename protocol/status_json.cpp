@@ -77,6 +77,7 @@ json::object device_report_json(const actors::device_report& report) {
       {"unloads", report.status.unloads},
       {"evictions", report.status.evictions},
       {"cache_hits", report.status.cache_hits},
+      {"failed_loads", report.status.failed_loads},
       {"mean_load_time_ms", report.status.loads == 0 ? json::value(nullptr)
                                                      : json::value(report.status.load_time_ms_total /
                                                                    static_cast<double>(report.status.loads))}}},
@@ -148,13 +149,14 @@ json::object cache_json(const actors::cache_report& cache, const std::string& mo
 json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache,
                               const actors::service_registry::entries& services) {
   json::array loaded;
-  std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, ready = 0;
+  std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, failed_loads = 0, ready = 0;
   for (auto& report : status.devices) {
     // Counters of every device, carried across restarts, so the sums never go backwards.
     loads += report.status.loads;
     unloads += report.status.unloads;
     evictions += report.status.evictions;
     cache_hits += report.status.cache_hits;
+    failed_loads += report.status.failed_loads;
     if (report.answered)
       ++ready;
     if (report.answered || report.has_last_status)
@@ -172,7 +174,8 @@ json::value model_status_json(const actors::cluster_status& status, const actors
       {"loads", loads},
       {"unloads", unloads},
       {"evictions", evictions},
-      {"cache_hits", cache_hits}}},
+      {"cache_hits", cache_hits},
+      {"failed_loads", failed_loads}}},
     {"cache", cache_json(cache)},
   };
 }

@@ -51,6 +51,8 @@ std::vector<family> status_families(const status_sources& sources) {
                       "load_time_ms of their answers)",
                       metric_type::histogram};
   family evictions{"modeld_evictions_total", "Models unloaded to make room for a load", metric_type::counter};
+  family failed_loads{"modeld_failed_loads_total",
+                      "Loads the device could not do: out of memory, or a file it could not load", metric_type::counter};
   for (auto& report : status.devices) {
     const metrics::label device{"device", report.info.id};
     memory.samples.push_back(one({device, {"kind", "total"}}, static_cast<double>(report.info.total_bytes)));
@@ -61,6 +63,7 @@ std::vector<family> status_families(const status_sources& sources) {
     restarts.samples.push_back(one({device}, report.restarts));
     loaded.samples.push_back(one({device}, static_cast<double>(report.status.loaded_models.size())));
     evictions.samples.push_back(one({device}, static_cast<double>(report.status.evictions)));
+    failed_loads.samples.push_back(one({device}, static_cast<double>(report.status.failed_loads)));
     if (auto index = board.index_of(report.info.id))
       for (bool from_cache : {false, true})
         load_seconds.series.push_back({{device, {"from_cache", from_cache ? "true" : "false"}},
@@ -87,7 +90,7 @@ std::vector<family> status_families(const status_sources& sources) {
                service_states);
 
   std::vector<family> out;
-  for (auto* f : {&memory, &state, &restarts, &loaded, &load_seconds, &evictions, &cache_bytes, &hits, &misses,
+  for (auto* f : {&memory, &state, &restarts, &loaded, &load_seconds, &evictions, &failed_loads, &cache_bytes, &hits, &misses,
                   &service_state})
     out.push_back(std::move(*f));
   return out;

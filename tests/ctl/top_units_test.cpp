@@ -22,7 +22,7 @@ const model::clock::time_point t0{};
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 json::object device(const std::string& id, const std::string& state, std::uint64_t used, std::uint64_t restarts,
-                    json::array models = {}, std::uint64_t evictions = 0) {
+                    json::array models = {}, std::uint64_t evictions = 0, std::uint64_t failed_loads = 0) {
   json::object memory{{"total", 1u << 30}, {"budget", 1u << 30}};
   if (state != "restarting" && state != "failed")
     memory["used"] = used;
@@ -32,7 +32,7 @@ json::object device(const std::string& id, const std::string& state, std::uint64
           {"loaded_models", std::move(models)},
           {"restarts", restarts},
           {"last_error", restarts > 0 ? json::value("injected crash") : json::value()},
-          {"statistics", {{"loads", 0}, {"unloads", 0}, {"evictions", evictions}}}};
+          {"statistics", {{"loads", 0}, {"unloads", 0}, {"evictions", evictions}, {"failed_loads", failed_loads}}}};
 }
 
 json::object loaded(const std::string& id, std::uint64_t bytes, std::int64_t last_used_ms) {
@@ -41,6 +41,7 @@ json::object loaded(const std::string& id, std::uint64_t bytes, std::int64_t las
 
 struct counters {
   std::uint64_t loads = 0, unloads = 0, evictions = 0, hits = 0, misses = 0, bytes_read = 0, cache_evictions = 0;
+  std::uint64_t failed_loads = 0, requests = 0, failed_requests = 0;
 };
 
 json::value status(json::array devices, counters c = {}, std::string health = "healthy",
@@ -55,7 +56,9 @@ json::value status(json::array devices, counters c = {}, std::string health = "h
       {"devices_reachable", total},
       {"loads", c.loads},
       {"unloads", c.unloads},
-      {"evictions", c.evictions}}},
+      {"evictions", c.evictions},
+      {"failed_loads", c.failed_loads}}},
+    {"requests", {{"answered", c.requests}, {"failed", c.failed_requests}}},
     {"cache",
      {{"budget_bytes", 4u << 30},
       {"used_bytes", 2359296},
@@ -118,9 +121,10 @@ TEST_CASE("top's rates come from counter deltas between two events, '-' before",
   m.on_status(status({}, {.loads = 1, .hits = 10, .misses = 2, .bytes_read = 1000}), t0, now_ms);
   CHECK_FALSE(m.current_rates().loads);
   auto first = lay_out(m, {"127.0.0.1:7311", milliseconds(1000), true}, {120, 24}, 0, now_ms);
-  CHECK(contains(line_starting(first, "per second"), "loads -  unloads -"));
+  CHECK(contains(line_starting(first, "per second"), "requests - (failed -)  loads - (failed -)  unloads -"));
 
-  m.on_status(status({}, {.loads = 5, .unloads = 1, .hits = 13, .misses = 2, .bytes_read = 3000}),
+  m.on_status(status({}, {.loads = 5, .unloads = 1, .hits = 13, .misses = 2, .bytes_read = 3000, .failed_loads = 2,
+                          .requests = 400, .failed_requests = 6}),
               t0 + milliseconds(2000), now_ms + 2000);
   auto& r = m.current_rates();
   CHECK(*r.loads == Approx(2.0));
@@ -128,8 +132,12 @@ TEST_CASE("top's rates come from counter deltas between two events, '-' before",
   CHECK(*r.evictions == Approx(0.0));
   CHECK(*r.cache_hits == Approx(1.5));
   CHECK(*r.bytes_read == Approx(1000.0));
-  auto second = lay_out(m, {"127.0.0.1:7311", milliseconds(1000), true}, {120, 24}, 0, now_ms);
-  CHECK(contains(line_starting(second, "per second"), "loads 2.00  unloads 0.50"));
+  CHECK(*r.requests == Approx(200.0));
+  CHECK(*r.failed_requests == Approx(3.0));
+  CHECK(*r.failed_loads == Approx(1.0));
+  auto second = lay_out(m, {"127.0.0.1:7311", milliseconds(1000), true}, {160, 24}, 0, now_ms);
+  CHECK(contains(line_starting(second, "per second"),
+                 "requests 200.00 (failed 3.00)  loads 2.00 (failed 1.00)  unloads 0.50"));
   CHECK(contains(line_starting(second, "per second"), "read 1000B/s"));
   CHECK(contains(line_starting(second, "cache"), "hits 86.7% of 15 lookups"));
   CHECK(contains(line_starting(second, "queued"), "loads 3 (busy 1/2)"));
@@ -156,7 +164,7 @@ TEST_CASE("top derives changes from successive events", "[ctl][units]") {
   m.on_status(status({device("cpu:0", "ready", 1024, 0, {a}), device("cpu:1", "ready", 2048, 0, {b})}), t0, now_ms);
   CHECK(m.changes().empty()); // the first event is a baseline
 
-  m.on_status(status({device("cpu:0", "busy", 3072, 0, {a, b}, 1), device("cpu:1", "restarting", 0, 1)},
+  m.on_status(status({device("cpu:0", "busy", 3072, 0, {a, b}, 1, 2), device("cpu:1", "restarting", 0, 1)},
                      {.cache_evictions = 2}, "degraded", "restarting", 1),
               t0 + milliseconds(1000), now_ms + 1000);
   auto seen = texts_of(m);
@@ -165,6 +173,7 @@ TEST_CASE("top derives changes from successive events", "[ctl][units]") {
   CHECK(has("health healthy -> degraded"));
   CHECK(has("cpu:0 ready -> busy"));
   CHECK(has("cpu:0 evicted 1 model"));
+  CHECK(has("cpu:0: 2 loads failed (failed loads 2)"));
   CHECK(has("cpu:0 loaded b.gguf (fp16, 2KiB)"));
   CHECK(has("cpu:1 restarted (restarts 1): injected crash"));
   CHECK(has("cpu:1 ready -> restarting"));

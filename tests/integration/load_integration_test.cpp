@@ -90,15 +90,25 @@ TEST_CASE("a load that does not fit is refused, or makes room with evict", "[loa
   auto refused = s.call("post_model_load", {{"model_id", "checkpoints/copy.safetensors"}});
   CHECK(error_code_of(refused) == "INSUFFICIENT_MEMORY");
   CHECK(s.device("cpu:0").at("memory").at("used") == first.at("memory_used_bytes"));
+  CHECK(s.device("cpu:0").at("statistics").at("failed_loads") == 1);
 
   auto evicting = data_of(s.call("post_model_load", {{"model_id", "checkpoints/copy.safetensors"}, {"evict", true}}));
   CHECK(evicting.at("evicted") == json::array{sd15.c_str()});
   auto device = s.device("cpu:0");
   CHECK(device.at("memory").at("used") == evicting.at("memory_used_bytes"));
   CHECK(device.at("statistics").at("evictions") == 1);
+  CHECK(device.at("statistics").at("failed_loads") == 1); // the load that evicted did not fail
 
   load_server tiny("cpu:0=64KiB");
   CHECK(error_code_of(tiny.call("post_model_load", {{"model_id", sd15}, {"evict", true}})) == "INSUFFICIENT_MEMORY");
+  CHECK(error_code_of(tiny.call("post_model_load", {{"model_id", sd15}, {"dtype", "int4"}})) == "INVALID_REQUEST");
+  // A status text is reused for up to 10 ms: the counts below are read after that.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto status = data_of(tiny.call("get_model_status", {}));
+  CHECK(status.at("statistics").at("failed_loads") == 1); // a bad request is not a failed load
+  // The two requests answered before it, both refused (a status request counts once answered).
+  CHECK(status.at("requests").at("answered") == 2);
+  CHECK(status.at("requests").at("failed") == 2);
 }
 
 TEST_CASE("a cold load reads the file into the device and the cache fills behind it", "[load][cache]") {

@@ -164,6 +164,7 @@ TEST_CASE("metrics agree with get_model_status and count the requests sent", "[m
     {"modeld_cache_bytes", "gauge"},          {"modeld_cache_hits_total", "counter"},
     {"modeld_cache_misses_total", "counter"}, {"modeld_requests_total", "counter"},
     {"modeld_request_seconds", "histogram"},  {"modeld_service_state", "gauge"},
+    {"modeld_failed_loads_total", "counter"},
   };
   for (auto& [name, type] : families) {
     INFO(name);
@@ -191,6 +192,7 @@ TEST_CASE("metrics agree with get_model_status and count the requests sent", "[m
           static_cast<double>(device.at("loaded_models").as_array().size()));
     auto& stats = device.at("statistics");
     CHECK(m.at(series("modeld_evictions_total", {{"device", id}})) == stats.at("evictions").to_number<double>());
+    CHECK(m.at(series("modeld_failed_loads_total", {{"device", id}})) == stats.at("failed_loads").to_number<double>());
     // The histogram counts each load that loaded once, with the duration its statistics use.
     double count = 0, sum = 0;
     for (std::string from_cache : {"false", "true"}) {
