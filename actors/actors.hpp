@@ -4,6 +4,7 @@
 #include "actors/atoms.hpp"
 #include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
+#include "actors/load_messages.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/replies_to.hpp>
@@ -112,5 +113,14 @@ using cache_actor = caf::typed_actor<
   caf::replies_to<status_atom>::with<cache_report>,
   // inject_fault (service_faults.hpp).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
+
+// The load and unload use cases (load_coordinator.hpp): the front end's one ask for each.
+using load_coordinator_actor = caf::typed_actor<
+  // Places, resolves, fetches and loads a model; answers what loaded or why not.
+  caf::replies_to<load_atom, load_request>::with<load_result>,
+  // Unloads a model (or everything) from one device or every device.
+  caf::replies_to<unload_atom, unload_request>::with<unload_result>,
+  // The requester of `ticket` went away: forwarded to the device doing its load.
+  caf::reacts_to<drop_atom, std::uint64_t>>;
 
 } // namespace modeld::actors

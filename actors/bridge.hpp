@@ -4,6 +4,8 @@
 // job installs; they must post to their caller's executor and never block.
 #pragma once
 
+#include "actors/request_watches.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -20,21 +22,13 @@
 
 namespace modeld::actors {
 
-// What a gateway watches: the actors its requests went to. An actor that dies while holding a
-// request (a crash during a load, an exception in a handler) never answers it; the gateway
-// monitors every target and answers such requests with the cause of death instead.
+// What a gateway watches: the actors its requests went to (request_watches.hpp).
 struct gateway_state {
   static inline const char* name = "gateway";
-  std::uint64_t next_watch = 0;
-  std::map<caf::actor_addr, std::map<std::uint64_t, std::function<void(const caf::error&)>>> watches;
+  request_watches watches;
 };
 
 using gateway_actor = caf::stateful_actor<gateway_state>;
-
-// Calls `on_down` with the exit reason if `target` terminates before unwatch(id) (at once when
-// it is gone already). Run on `self`'s own thread only.
-std::uint64_t watch(gateway_actor* self, const caf::actor_addr& target, std::function<void(const caf::error&)> on_down);
-void unwatch(gateway_actor* self, const caf::actor_addr& target, std::uint64_t id);
 
 struct gateway_job {
   std::function<void(gateway_actor*)> run;

@@ -12,13 +12,16 @@
 #include "gpu/model_loader.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modeld::gpu {
@@ -64,7 +67,8 @@ struct memory_shortfall {
 };
 
 // Why a load, read or benchmark did not happen: its code (the front end maps it to the wire
-// code), a message for people, and for insufficient_memory the figures.
+// code), a message for people, for insufficient_memory the figures, and what it concerned
+// (`context`: "device_id", "model_id", "path"; the front end shows them as the error's details).
 struct failure {
   failure() = default;
   failure(errc code, std::string message, std::optional<memory_shortfall> memory = std::nullopt)
@@ -73,9 +77,20 @@ struct failure {
   errc code = errc::internal;
   std::string message;
   std::optional<memory_shortfall> memory; // set with every INSUFFICIENT_MEMORY
+  std::map<std::string, std::string> context;
+
+  // The same failure, also naming `key` (the device or model it concerned).
+  failure&& about(std::string key, std::string value) && {
+    context[std::move(key)] = std::move(value);
+    return std::move(*this);
+  }
 
   bool operator==(const failure&) const = default;
 };
+
+// An actor's error answer to a request made for `what` ("reading the model"): a typed modeld
+// error keeps its code; any other (a crashed or restarting actor, CAF's own) is internal.
+failure failure_of(const caf::error& error, std::string_view what);
 
 inline failure out_of_memory(std::string message, memory_shortfall figures) {
   return {errc::insufficient_memory, std::move(message), std::move(figures)};
@@ -194,7 +209,7 @@ typename Inspector::result_type inspect(Inspector& f, memory_shortfall& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failure& x) {
-  return f(caf::meta::type_name("failure"), x.code, x.message, catalog::optional_of(x.memory));
+  return f(caf::meta::type_name("failure"), x.code, x.message, catalog::optional_of(x.memory), x.context);
 }
 
 template <class Inspector>

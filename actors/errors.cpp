@@ -1,5 +1,7 @@
 #include "actors/errors.hpp"
 
+#include "actors/device_messages.hpp"
+
 #include <caf/make_message.hpp>
 #include <caf/message.hpp>
 
@@ -34,3 +36,13 @@ void add_errc_category(caf::actor_system_config& config) {
 }
 
 } // namespace modeld
+
+namespace modeld::actors {
+
+failure failure_of(const caf::error& error, std::string_view what) {
+  if (auto code = errc_of(error))
+    return {*code, std::string{what} + " failed: " + message_of(error)};
+  return {errc::internal, std::string{what} + " failed: " + caf::to_string(error)};
+}
+
+} // namespace modeld::actors

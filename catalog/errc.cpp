@@ -13,6 +13,7 @@ std::string_view to_string(errc code) {
     case errc::insufficient_memory: return "insufficient_memory";
     case errc::conflict: return "conflict";
     case errc::device_unavailable: return "device_unavailable";
+    case errc::device_not_found: return "device_not_found";
     case errc::cancelled: return "cancelled";
     case errc::invalid_request: return "invalid_request";
     case errc::internal: return "internal";

@@ -19,6 +19,7 @@ enum class errc : std::uint8_t {
   insufficient_memory,  // the device's (or the host's) memory cannot take it
   conflict,             // another change got there first (a revision, a fault already running)
   device_unavailable,   // restarting, failed, or gone while it held the request
+  device_not_found,     // no device of that id
   cancelled,            // its requester went away, or an unload overtook a load
   invalid_request,      // the request itself cannot be done as asked
   internal,             // anything else: a bug, an I/O error, a crashed component

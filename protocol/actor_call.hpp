@@ -7,6 +7,7 @@
 #include "actors/errors.hpp"
 
 #include "actors/bridge.hpp"
+#include "actors/device_messages.hpp"
 #include "protocol/errors.hpp"
 
 #include <asio/awaitable.hpp>
@@ -31,49 +32,40 @@ namespace modeld::protocol {
 template <class Result>
 using actor_reply = std::variant<Result, caf::error>;
 
-// INTERNAL for an actor that failed to answer (or answered with an error).
+// A typed failure as the wire shows it: its code, its message, and as details the memory
+// figures of an INSUFFICIENT_MEMORY and what it concerned (device_id, model_id, path).
+inline protocol_error from_failure(const actors::failure& f) {
+  protocol_error error{wire_code(f.code), f.message};
+  if (f.memory) {
+    error.details["memory"] = f.memory->memory;
+    error.details["needed_bytes"] = f.memory->needed_bytes;
+    error.details["free_bytes"] = f.memory->free_bytes;
+    error.details["budget_bytes"] = f.memory->budget_bytes;
+  }
+  for (auto& [key, value] : f.context)
+    error.details[key] = value;
+  return error;
+}
+
 // An actor's error answer: a typed modeld error keeps its code (and message); any other
 // error (a crashed or restarting actor, CAF's own) is INTERNAL.
 inline protocol_error actor_failure(const caf::error& error, std::string_view what) {
-  if (auto code = errc_of(error))
-    return {wire_code(*code), std::string{what} + " failed: " + message_of(error)};
-  return {error_code::internal, std::string{what} + " failed: " + caf::to_string(error)};
+  return from_failure(actors::failure_of(error, what));
 }
 
 template <class Result, class Handle, class Timeout, class... Ts>
 asio::awaitable<actor_reply<Result>> ask(actors::actor_bridge& bridge, Handle handle, Timeout timeout,
                                          Ts... args) {
   using channel_type = asio::experimental::channel<void(asio::error_code, std::shared_ptr<actor_reply<Result>>)>;
-  // A supervised service between a crash and its restart has no handle: the caller gets an
-  // error, as from an actor that went down.
-  if (!handle)
-    co_return actor_reply<Result>{caf::make_error(caf::sec::request_receiver_down, "restarting after a crash")};
   auto channel = std::make_shared<channel_type>(co_await asio::this_coro::executor, 1);
   auto deliver = [channel](actor_reply<Result> reply) {
     auto boxed = std::make_shared<actor_reply<Result>>(std::move(reply));
     asio::post(channel->get_executor(), [channel, boxed] { channel->try_send(asio::error_code{}, boxed); });
   };
   bridge.dispatch([handle = std::move(handle), timeout, deliver, args...](actors::gateway_actor* self) {
-    // The reply, or the target's death while it held the request (it would never answer).
-    auto answered = std::make_shared<bool>(false);
-    auto answer = [deliver, answered](actor_reply<Result> reply) {
-      if (!std::exchange(*answered, true))
-        deliver(std::move(reply));
-    };
-    auto target = handle.address();
-    auto watch_id = actors::watch(self, target, [answer](const caf::error& reason) {
-      answer(actor_reply<Result>{caf::make_error(caf::sec::request_receiver_down, caf::to_string(reason))});
-    });
-    self->request(handle, timeout, args...)
-      .then(
-        [self, target, watch_id, answer](Result& result) {
-          actors::unwatch(self, target, watch_id);
-          answer(actor_reply<Result>{std::move(result)});
-        },
-        [self, target, watch_id, answer](caf::error& error) {
-          actors::unwatch(self, target, watch_id);
-          answer(actor_reply<Result>{std::move(error)});
-        });
+    actors::watched_request<Result>(
+      self, handle, timeout, [deliver](Result& result) { deliver(actor_reply<Result>{std::move(result)}); },
+      [deliver](const caf::error& error) { deliver(actor_reply<Result>{error}); }, args...);
   });
   auto [ec, reply] = co_await channel->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
   if (ec || !reply)

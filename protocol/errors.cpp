@@ -43,6 +43,7 @@ error_code wire_code(errc code) {
     case errc::insufficient_memory: return error_code::insufficient_memory;
     case errc::conflict: return error_code::conflict;
     case errc::device_unavailable: return error_code::device_unavailable;
+    case errc::device_not_found: return error_code::device_not_found;
     case errc::cancelled: return error_code::cancelled;
     case errc::invalid_request: return error_code::invalid_request;
     case errc::none:

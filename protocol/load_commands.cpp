@@ -1,14 +1,14 @@
 #include "protocol/load_commands.hpp"
 
 #include "actors/epoch.hpp"
-#include "actors/log.hpp"
+#include "actors/load_coordinator.hpp"
+#include "actors/placement.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_writer.hpp"
 #include "protocol/model_commands.hpp"
 #include "protocol/progress_events.hpp"
 #include "protocol/status_json.hpp"
-#include "actors/status_view.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
@@ -24,17 +24,6 @@ using namespace actors;
 namespace {
 
 constexpr std::size_t max_components = 64;
-
-protocol_error from_failure(const failure& f) {
-  protocol_error error{wire_code(f.code), f.message};
-  if (f.memory) {
-    error.details["memory"] = f.memory->memory;
-    error.details["needed_bytes"] = f.memory->needed_bytes;
-    error.details["free_bytes"] = f.memory->free_bytes;
-    error.details["budget_bytes"] = f.memory->budget_bytes;
-  }
-  return error;
-}
 
 field_result<std::vector<std::string>> read_components(const json::object& data) {
   std::vector<std::string> components;
@@ -72,35 +61,10 @@ field_result<std::optional<registry_entry>> named_device(const service_context& 
   auto& value = std::get<std::optional<std::string>>(id);
   if (!value)
     return std::optional<registry_entry>{};
-  auto entry = context.registry->find(*value);
-  if (!entry) {
-    protocol_error error{error_code::device_not_found, "device '" + *value + "' does not exist"};
-    error.details["device_id"] = *value;
-    return error;
-  }
-  if (!entry->handle) {
-    protocol_error error{error_code::device_unavailable,
-                         "device '" + *value + "' is " + std::string{to_string(entry->health)}};
-    error.details["device_id"] = *value;
-    return error;
-  }
-  return std::optional<registry_entry>{*entry};
-}
-
-// The ready device with the most free memory, as the devices last published.
-std::optional<registry_entry> roomiest_device(const service_context& context) {
-  auto status = actors::read_status(*context.registry, {}, actors::epoch_ms());
-  std::optional<registry_entry> best;
-  std::uint64_t best_free = 0;
-  for (auto& device : status.devices) {
-    if (!device.answered || (best && device.status.free_bytes <= best_free))
-      continue;
-    if (auto entry = context.registry->find(device.info.id); entry && entry->handle) {
-      best = entry;
-      best_free = device.status.free_bytes;
-    }
-  }
-  return best;
+  auto named = actors::named_device(*context.registry, *value);
+  if (auto* why = std::get_if<failure>(&named))
+    return from_failure(*why);
+  return std::optional<registry_entry>{std::get<registry_entry>(named)};
 }
 
 // Resolves a cataloged model and fetches it through the RAM cache. Without `read_on_miss` a miss
@@ -112,11 +76,8 @@ asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_c
   if (auto* error = std::get_if<caf::error>(&located))
     co_return actor_failure(*error, "resolving the model");
   auto& file = std::get<located_file>(located);
-  if (!file.found) {
-    auto error = located_error(file.error);
-    error.details["model_id"] = model_id;
-    co_return error;
-  }
+  if (!file.found)
+    co_return from_failure(located_failure(file.error).about("model_id", model_id));
   auto fetched = co_await ask<cache_fetch>(context.bridge, context.services->cache(), caf::infinite, fetch_atom::value, file,
                                            read_on_miss);
   if (auto* error = std::get_if<caf::error>(&fetched))
@@ -150,14 +111,45 @@ asio::awaitable<std::variant<placement, protocol_error>> place(service_context& 
   if (auto* error = std::get_if<protocol_error>(&fetched))
     co_return *error;
   if (!device)
-    device = roomiest_device(context);
+    device = roomiest_device(*context.registry);
   if (!device)
     co_return protocol_error{error_code::device_unavailable, "no device is ready"};
   co_return placement{std::move(std::get<cache_fetch>(fetched)), std::move(*device)};
 }
 
+// The device id a request names, as given (the coordinator checks it), or "".
+field_result<std::string> device_id_of(const json::object& data) {
+  auto id = optional_string(data, "device_id", 64);
+  if (auto* error = std::get_if<protocol_error>(&id))
+    return *error;
+  return std::get<std::optional<std::string>>(id).value_or("");
+}
+
+json::value load_json(const load_result& loaded) {
+  // Only what was measured: nothing read into host memory (a cache hit, or a CPU device reading
+  // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
+  // from the file into the device (disk_to_device_ms), not host_to_device_ms.
+  json::object timings;
+  if (loaded.disk_to_host_ms)
+    timings["disk_to_host_ms"] = *loaded.disk_to_host_ms;
+  timings[loaded.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.host_to_device_ms;
+  return json::object{
+    {"model_id", loaded.model_id},
+    {"device_id", loaded.device_id},
+    {"memory_used_bytes", loaded.memory_used_bytes},
+    {"load_time_ms", loaded.load_time_ms},
+    {"from_cache", loaded.from_cache},
+    {"evicted", string_array(loaded.evicted)},
+    {"components", string_array(loaded.components)},
+    {"dtype", loaded.dtype},
+    {"timings", std::move(timings)},
+  };
+}
+
 } // namespace
 
+// Parse, one ask of the load coordinator (which places, resolves, fetches, loads and reports
+// to the cache), render.
 asio::awaitable<command_result> post_model_load(service_context& context, request& req) {
   auto model_id = required_model_id(req.data);
   if (auto* error = std::get_if<protocol_error>(&model_id))
@@ -171,114 +163,56 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   auto* evict = req.data.if_contains("evict");
   if (evict && !evict->is_bool())
     co_return invalid_field("evict", "evict must be true or false");
-  auto device = named_device(context, req.data);
-  if (auto* error = std::get_if<protocol_error>(&device))
+  auto device_id = device_id_of(req.data);
+  if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
-
-  auto placed = co_await place(context, std::get<std::string>(model_id), std::get<std::optional<registry_entry>>(device));
-  if (auto* error = std::get_if<protocol_error>(&placed))
-    co_return *error;
-  auto& [cached, chosen_device] = std::get<placement>(placed);
-  auto* target = &chosen_device;
 
   auto progress = progress_for(req);
-  load_order order{context.next_ticket++,
-                   cached.model,
-                   cached.from_cache,
-                   cached.disk_to_host_ms,
-                   std::get<std::vector<std::string>>(components),
-                   std::get<gpu::load_dtype>(dtype),
-                   evict && evict->get_bool(),
-                   progress ? *progress : gpu::progress_callback{}};
-  auto reply = co_await ask<load_reply>(context.bridge, target->handle, caf::infinite, load_atom::value, order);
+  load_request order{context.next_ticket++,
+                     request_id_text(req.request_id),
+                     std::get<std::string>(model_id),
+                     std::get<std::string>(device_id),
+                     std::get<std::vector<std::string>>(components),
+                     std::get<gpu::load_dtype>(dtype),
+                     evict && evict->get_bool(),
+                     progress ? *progress : gpu::progress_callback{}};
+  auto ticket = order.ticket;
+  auto reply = co_await ask<load_result>(context.bridge, context.loads, caf::infinite, load_atom::value, std::move(order));
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    abandon(context, *target, order.ticket);
-    co_return protocol_error{error_code::device_unavailable,
-                             "device " + target->info.id + " did not complete the load: " + caf::to_string(*error)};
+    // Cancelled, timed out, or the coordinator went down: a load nobody waits for stops.
+    context.bridge.dispatch([loads = context.loads, ticket](actors::gateway_actor* self) {
+      self->send(loads, drop_atom::value, ticket);
+    });
+    co_return actor_failure(*error, "the load");
   }
-  auto& loaded = std::get<load_reply>(reply);
-  if (!loaded.ok) {
-    auto error = from_failure(loaded.error);
-    error.details["device_id"] = target->info.id;
-    co_return error;
-  }
-  // Hits and misses are counted here, after the load loaded, by the one request whose answer
-  // `counts` (the first of those sharing one device load): the fetch above did not count, as
-  // the device may still have refused the load (MODEL_ALREADY_LOADED, INSUFFICIENT_MEMORY, ...),
-  // and the device counts its cache_hits for the same load, so the two agree. After a miss,
-  // the device read the file itself; the cache keeps the buffer it read, or reads the file
-  // after this answer. Awaited only until the fill is under way, so that a load sent after
-  // this answer finds it (and until the count is in, so statistics read after it include it).
-  if (loaded.counts || !loaded.from_cache) {
-    auto reported = cached.model;
-    reported.buffer = loaded.read; // null on a hit: the cache holds the bytes already
-    if (loaded.counts)
-      co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, loaded_atom::value, reported,
-                         loaded.from_cache);
-    else
-      co_await ask<bool>(context.bridge, context.services->cache(), caf::infinite, fill_atom::value, reported);
-  }
-  for (auto& evicted : loaded.evicted)
-    log::info("evicted", {{"request_id", request_id_text(req.request_id)},
-                          {"device_id", loaded.device_id},
-                          {"model_id", evicted},
-                          {"for_model_id", cached.model.model_id}});
-  // Only what was measured: nothing read into host memory (a cache hit, or a CPU device reading
-  // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
-  // from the file into the device (disk_to_device_ms), not host_to_device_ms.
-  json::object timings;
-  if (loaded.disk_to_host_ms)
-    timings["disk_to_host_ms"] = *loaded.disk_to_host_ms;
-  timings[loaded.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.host_to_device_ms;
-  co_return json::value(json::object{
-    {"model_id", cached.model.model_id},
-    {"device_id", loaded.device_id},
-    {"memory_used_bytes", loaded.memory_used_bytes},
-    {"load_time_ms", loaded.load_time_ms},
-    {"from_cache", loaded.from_cache},
-    {"evicted", string_array(loaded.evicted)},
-    {"components", string_array(loaded.components)},
-    {"dtype", loaded.dtype},
-    {"timings", std::move(timings)},
-  });
+  auto& loaded = std::get<load_result>(reply);
+  if (!loaded.ok)
+    co_return from_failure(loaded.error);
+  co_return load_json(loaded);
 }
 
 asio::awaitable<command_result> post_model_unload(service_context& context, request& req) {
   auto model_id = optional_string(req.data, "model_id", max_model_id);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
-  auto device = named_device(context, req.data);
-  if (auto* error = std::get_if<protocol_error>(&device))
+  auto device_id = device_id_of(req.data);
+  if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
-  std::vector<registry_entry> targets;
-  if (auto& named = std::get<std::optional<registry_entry>>(device))
-    targets.push_back(*named);
-  else
-    for (auto& entry : *context.registry->snapshot())
-      if (entry.handle)
-        targets.push_back(entry);
-  auto id = std::get<std::optional<std::string>>(model_id).value_or("");
+  unload_request order{std::get<std::optional<std::string>>(model_id).value_or(""), std::get<std::string>(device_id)};
+  auto reply = co_await ask<unload_result>(context.bridge, context.loads, caf::infinite, unload_atom::value, order);
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return actor_failure(*error, "the unload");
+  auto& result = std::get<unload_result>(reply);
+  if (!result.ok)
+    co_return from_failure(result.error);
   json::array unloaded, per_device;
   std::uint64_t freed = 0;
-  for (auto& target : targets) {
-    auto reply = co_await ask<unload_reply>(context.bridge, target.handle, caf::infinite, unload_atom::value, id);
-    if (auto* error = std::get_if<caf::error>(&reply)) {
-      protocol_error failed{error_code::device_unavailable,
-                            "device " + target.info.id + " did not complete the unload: " + caf::to_string(*error)};
-      failed.details["device_id"] = target.info.id;
-      co_return failed;
-    }
-    auto& result = std::get<unload_reply>(reply);
-    for (auto& m : result.unloaded)
+  for (auto& device : result.devices) {
+    for (auto& m : device.unloaded)
       unloaded.emplace_back(m);
-    freed += result.freed_bytes;
+    freed += device.freed_bytes;
     per_device.emplace_back(json::object{
-      {"device_id", target.info.id}, {"unloaded", string_array(result.unloaded)}, {"freed_bytes", result.freed_bytes}});
-  }
-  if (!id.empty() && unloaded.empty()) {
-    protocol_error error{error_code::model_not_loaded, "'" + id + "' is not loaded"};
-    error.details["model_id"] = id;
-    co_return error;
+      {"device_id", device.device_id}, {"unloaded", string_array(device.unloaded)}, {"freed_bytes", device.freed_bytes}});
   }
   co_return json::value(
     json::object{{"unloaded", std::move(unloaded)}, {"freed_bytes", freed}, {"devices", std::move(per_device)}});

@@ -1,6 +1,7 @@
 #include "protocol/model_commands.hpp"
 
 #include "actors/epoch.hpp"
+#include "actors/load_coordinator.hpp"
 #include "actors/status_view.hpp"
 #include "catalog/report_json.hpp"
 #include "protocol/actor_call.hpp"
@@ -79,13 +80,6 @@ json::value validation_answer(const std::string& result_json, const located_file
 }
 
 } // namespace
-
-protocol_error located_error(const catalog::scan_error& error) {
-  auto code = error.code == "MODEL_NOT_FOUND" ? error_code::model_not_found : error_code::path_not_allowed;
-  protocol_error out{code, error.message};
-  out.details["path"] = error.path;
-  return out;
-}
 
 std::set<std::string> loaded_model_ids(const service_context& context) {
   std::set<std::string> ids;
@@ -166,7 +160,7 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
     co_return actor_failure(*error, "resolving the model");
   auto& file = std::get<located_file>(located);
   if (!file.found)
-    co_return located_error(file.error);
+    co_return from_failure(actors::located_failure(file.error));
 
   auto level_value = std::get<formats::validation_level>(level);
   validation_cache_key key{file.model_id, std::string{catalog::to_string(level_value)}, file.size_bytes, file.mtime_ns};

@@ -11,10 +11,6 @@
 
 namespace modeld::protocol {
 
-// The wire error for a file that could not be resolved or opened inside the roots:
-// MODEL_NOT_FOUND, else PATH_NOT_ALLOWED (outside the roots, a link that leaves them, unreadable).
-protocol_error located_error(const catalog::scan_error& error);
-
 // Models resident on some device, as the devices last published.
 std::set<std::string> loaded_model_ids(const service_context& context);
 

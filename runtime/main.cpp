@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
     return fail(std::string{"modeld: "} + e.what());
   }
   protocol::service_context context{actors->bridge(),  actors->registry(),    actors->services(),
-                                    actors->scanner(), actors->cache_board(),    actors->catalog_board(),
+                                    actors->scanner(), actors->loads(),          actors->cache_board(),
+                                    actors->catalog_board(),
                                     options.model_roots, options.auth_token, options.fault_injection,
                                     actors->pool_gauges()};
   // Before the protocol's `listening on` line, which stays the last line and the sign that

@@ -38,6 +38,7 @@ TEST_CASE("every error code has its wire code", "[errors]") {
   CHECK(protocol::wire_code(errc::insufficient_memory) == error_code::insufficient_memory);
   CHECK(protocol::wire_code(errc::conflict) == error_code::conflict);
   CHECK(protocol::wire_code(errc::device_unavailable) == error_code::device_unavailable);
+  CHECK(protocol::wire_code(errc::device_not_found) == error_code::device_not_found);
   CHECK(protocol::wire_code(errc::cancelled) == error_code::cancelled);
   CHECK(protocol::wire_code(errc::invalid_request) == error_code::invalid_request);
   CHECK(protocol::wire_code(errc::internal) == error_code::internal);

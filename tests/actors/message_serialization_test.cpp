@@ -3,6 +3,7 @@
 // missing from an inspect overload makes its round trip differ.
 #include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
+#include "actors/load_messages.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -178,6 +179,29 @@ TEST_CASE("device and cache messages cross a node unchanged", "[serialization]")
   benchmark.memory_budget = 6;
   benchmark.memory_used = 5;
   check_round_trip(benchmark);
+}
+
+TEST_CASE("the load coordinator's answers cross a node unchanged", "[serialization]") {
+  check_round_trip(failure{errc::device_not_found, "no such device"}.about("device_id", "cuda:7"));
+  load_result loaded;
+  loaded.ok = true;
+  loaded.model_id = "checkpoints/a.safetensors";
+  loaded.device_id = "cpu:1";
+  loaded.memory_used_bytes = 2048;
+  loaded.load_time_ms = 1.5;
+  loaded.disk_to_host_ms = 0.75;
+  loaded.host_to_device_ms = 0.5;
+  loaded.from_cache = true;
+  loaded.evicted = {"b.gguf"};
+  loaded.components = {"unet", "vae"};
+  loaded.dtype = "fp16";
+  check_round_trip(loaded);
+  load_result refused;
+  refused.error = failure{errc::insufficient_memory, "full", memory_shortfall{"device", 9, 1, 8}}.about("device_id", "cpu:0");
+  check_round_trip(refused);
+  check_round_trip(unload_request{"a.safetensors", "cpu:0"});
+  check_round_trip(unload_result{true, {}, {{"cpu:0", {"a", "b"}, 10}, {"cpu:1", {}, 0}}});
+  check_round_trip(unload_result{false, failure{errc::model_not_loaded, "not loaded"}.about("model_id", "a"), {}});
 }
 
 TEST_CASE("status messages cross a node unchanged", "[serialization]") {

@@ -1,0 +1,44 @@
+// The load and unload use cases, as an actor. It owns the sequence of asks a load takes
+// (the device named or placed, the model resolved by the scanner, fetched through the RAM
+// cache, loaded by the device, reported back to the cache) with `.then` continuations, never
+// blocking, and answers one typed result; the front end parses, asks once and renders. It
+// watches the devices it waits on, so a device that dies holding a load is answered for, and
+// forwards the requester's drop to the device doing the work.
+#pragma once
+
+#include "actors/actors.hpp"
+#include "actors/registry.hpp"
+#include "actors/request_watches.hpp"
+#include "actors/service_registry.hpp"
+
+#include <caf/stateful_actor.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace modeld::actors {
+
+struct load_coordinator_state {
+  static inline const char* name = "load_coordinator";
+  std::shared_ptr<const device_registry> devices;
+  std::shared_ptr<const service_registry> services;
+  scanner_actor scanner;
+  request_watches watches;
+  std::map<std::uint64_t, device_actor> working; // ticket -> the device doing its load
+  std::set<std::uint64_t> started;               // tickets between their start and their answer
+  std::set<std::uint64_t> dropped;               // of those, dropped before a device took them
+};
+
+using load_coordinator_pointer = load_coordinator_actor::stateful_pointer<load_coordinator_state>;
+
+load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer self,
+                                                       std::shared_ptr<const device_registry> devices,
+                                                       std::shared_ptr<const service_registry> services,
+                                                       scanner_actor scanner);
+
+// A model the scanner could not locate: MODEL_NOT_FOUND or PATH_NOT_ALLOWED, with the path.
+failure located_failure(const catalog::scan_error& error);
+
+} // namespace modeld::actors

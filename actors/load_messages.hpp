@@ -1,0 +1,97 @@
+// What the front end asks of the load coordinator and what it answers: a load as a typed use
+// case (parsed from the wire, nothing resolved yet) and its typed result. The result is a plain
+// value with an inspect overload (it can cross a node); the request carries a progress callback
+// and so stays local to the process (listed at the end) until progress travels as messages.
+#pragma once
+
+#include "actors/device_messages.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace modeld::actors {
+
+struct load_request {
+  std::uint64_t ticket = 0;   // names this request for drop_atom (cancel, timeout, closed connection)
+  std::string request_id;     // for log lines
+  std::string model_id;
+  std::string device_id;      // empty: the ready device with the most free memory
+  std::vector<std::string> components;
+  gpu::load_dtype dtype = gpu::load_dtype::keep;
+  bool evict = false;
+  gpu::progress_callback progress; // stream: true
+};
+
+// A load that loaded (ok), or why not (`error`, with the device and model it concerned).
+struct load_result {
+  bool ok = false;
+  failure error;
+  std::string model_id;
+  std::string device_id;
+  std::uint64_t memory_used_bytes = 0;
+  double load_time_ms = 0;
+  std::optional<double> disk_to_host_ms; // empty when nothing was read into host memory
+  double host_to_device_ms = 0;          // read_directly: from the file into the device
+  bool from_cache = false;
+  bool read_directly = false;
+  std::vector<std::string> evicted;
+  std::vector<std::string> components;
+  std::string dtype;
+
+  bool operator==(const load_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_result& x) {
+  return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.device_id, x.memory_used_bytes,
+           x.load_time_ms, catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache,
+           x.read_directly, x.evicted, x.components, x.dtype);
+}
+
+// Unloads `model_id` (empty: every model) from `device_id` (empty: every device).
+struct unload_request {
+  std::string model_id;
+  std::string device_id;
+
+  bool operator==(const unload_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unload_request& x) {
+  return f(caf::meta::type_name("unload_request"), x.model_id, x.device_id);
+}
+
+struct device_unload {
+  std::string device_id;
+  std::vector<std::string> unloaded;
+  std::uint64_t freed_bytes = 0;
+
+  bool operator==(const device_unload&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, device_unload& x) {
+  return f(caf::meta::type_name("device_unload"), x.device_id, x.unloaded, x.freed_bytes);
+}
+
+struct unload_result {
+  bool ok = false;
+  failure error;
+  std::vector<device_unload> devices; // in the order of --devices
+
+  bool operator==(const unload_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unload_result& x) {
+  return f(caf::meta::type_name("unload_result"), x.ok, x.error, x.devices);
+}
+
+} // namespace modeld::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_request)

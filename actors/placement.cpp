@@ -1,0 +1,33 @@
+#include "actors/placement.hpp"
+
+#include "actors/epoch.hpp"
+#include "actors/status_view.hpp"
+
+namespace modeld::actors {
+
+std::variant<registry_entry, failure> named_device(const device_registry& devices, const std::string& device_id) {
+  auto entry = devices.find(device_id);
+  if (!entry)
+    return failure{errc::device_not_found, "device '" + device_id + "' does not exist"}.about("device_id", device_id);
+  if (!entry->handle)
+    return failure{errc::device_unavailable, "device '" + device_id + "' is " + std::string{to_string(entry->health)}}
+      .about("device_id", device_id);
+  return *entry;
+}
+
+std::optional<registry_entry> roomiest_device(const device_registry& devices) {
+  auto status = read_status(devices, {}, epoch_ms());
+  std::optional<registry_entry> best;
+  std::uint64_t best_free = 0;
+  for (auto& device : status.devices) {
+    if (!device.answered || (best && device.status.free_bytes <= best_free))
+      continue;
+    if (auto entry = devices.find(device.info.id); entry && entry->handle) {
+      best = entry;
+      best_free = device.status.free_bytes;
+    }
+  }
+  return best;
+}
+
+} // namespace modeld::actors
