@@ -4,11 +4,12 @@
 // job installs; they must post to their caller's executor and never block.
 #pragma once
 
+#include "actors/local_ref.hpp"
 #include "actors/request_watches.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_addr.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/meta/type_name.hpp>
 #include <caf/error.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -34,6 +35,12 @@ struct gateway_job {
   std::function<void(gateway_actor*)> run;
 };
 
+// The closure travels as a node-local reference (local_ref.hpp): gateways serve their own node.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gateway_job& x) {
+  return f(caf::meta::type_name("gateway_job"), local(x.run));
+}
+
 class actor_bridge {
 public:
   // `gateways` standing actors share the jobs round-robin.
@@ -50,5 +57,3 @@ private:
 };
 
 } // namespace modeld::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::gateway_job)

@@ -1,15 +1,14 @@
-// Values exchanged with the metadata store, scanner and validation actors. Plain values carry
-// inspect overloads (every field), so they can be serialized and cross a node. The few that
-// carry an open file or a progress callback are local to the process and still travel as
-// unsafe message types (listed at the end).
+// Values exchanged with the metadata store, scanner and validation actors. Every one has an
+// inspect overload (every field), so it can be serialized and cross a node; an open file or a
+// progress callback in one is a node-local reference (local_ref.hpp).
 #pragma once
 
+#include "actors/local_ref.hpp"
 #include "catalog/discovery.hpp"
 #include "catalog/record_serialization.hpp"
 #include "catalog/records.hpp"
 #include "formats/inspect.hpp"
 
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -204,9 +203,22 @@ typename Inspector::result_type inspect(Inspector& f, validation_outcome& x) {
            x.autov2);
 }
 
-} // namespace modeld::actors
+// A progress callback and an open file travel as node-local references (local_ref.hpp).
 
-// Local to the process: a progress callback, an open file.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::scan_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::located_file)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::validation_job)
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, scan_request& x) {
+  return f(caf::meta::type_name("scan_request"), x.root, local(x.progress));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, located_file& x) {
+  return f(caf::meta::type_name("located_file"), x.found, x.error, x.model_id, x.path, x.size_bytes, x.mtime_ns,
+           local(x.file));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validation_job& x) {
+  return f(caf::meta::type_name("validation_job"), x.ticket, x.path, local(x.file), x.level, local(x.progress));
+}
+
+} // namespace modeld::actors

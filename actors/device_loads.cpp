@@ -31,10 +31,15 @@ struct load_outcome {
   bool read_directly = false;
 };
 
+// The weights and the buffer travel as node-local references (local_ref.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_outcome& x) {
+  return f(caf::meta::type_name("load_outcome"), x.ok, x.error_code, x.error, local(x.weights), x.host_to_device_ms,
+           catalog::optional_of(x.disk_to_host_ms), local(x.read), x.read_directly);
+}
+
 } // namespace
 } // namespace modeld::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_outcome)
 
 namespace modeld::actors {
 namespace {

@@ -1,17 +1,18 @@
 // Values exchanged with the RAM cache and the device actors for loads, unloads and
-// benchmarks. Plain values carry inspect overloads (every field), so they can be serialized and
-// cross a node. Those that carry host buffers, open files, reports or callbacks are local to
-// the process and still travel as unsafe message types (listed at the end).
+// benchmarks. Every one has an inspect overload (every field), so it can be serialized and
+// cross a node; host buffers, open files, reports and callbacks in them are written as
+// node-local references (local_ref.hpp), which resolve only in the process that sent them.
 #pragma once
 
+#include "catalog/discovery.hpp"
 #include "catalog/errc.hpp"
+#include "actors/local_ref.hpp"
 #include "catalog/optional_field.hpp"
 
 #include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 #include "gpu/model_loader.hpp"
 
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -91,6 +92,9 @@ struct failure {
 // An actor's error answer to a request made for `what` ("reading the model"): a typed modeld
 // error keeps its code; any other (a crashed or restarting actor, CAF's own) is internal.
 failure failure_of(const caf::error& error, std::string_view what);
+
+// A model the scanner could not locate: MODEL_NOT_FOUND or PATH_NOT_ALLOWED, with the path.
+failure located_failure(const catalog::scan_error& error);
 
 inline failure out_of_memory(std::string message, memory_shortfall figures) {
   return {errc::insufficient_memory, std::move(message), std::move(figures)};
@@ -235,11 +239,53 @@ typename Inspector::result_type inspect(Inspector& f, unload_reply& x) {
   return f(caf::meta::type_name("unload_reply"), x.unloaded, x.freed_bytes);
 }
 
+// Host buffers, open files, parsed reports, cancel flags and callbacks travel as node-local
+// references (local_ref.hpp): they resolve only in the process that sent them.
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cached_model& x) {
+  return f(caf::meta::type_name("cached_model"), x.model_id, x.path, x.size_bytes, x.mtime_ns, local(x.buffer),
+           local(x.report), local(x.file));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_fetch& x) {
+  return f(caf::meta::type_name("cache_fetch"), x.ok, x.error, x.model, x.from_cache,
+           catalog::optional_of(x.disk_to_host_ms));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_order& x) {
+  return f(caf::meta::type_name("load_order"), x.ticket, x.model, x.from_cache, catalog::optional_of(x.disk_to_host_ms),
+           x.components, x.dtype, x.evict, local(x.progress));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_reply& x) {
+  return f(caf::meta::type_name("load_reply"), x.ok, x.error, x.device_id, x.memory_used_bytes, x.load_time_ms,
+           catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache, x.counts, x.read_directly,
+           local(x.read), x.evicted, x.components, x.dtype);
+}
+
 } // namespace modeld::actors
 
-// Local to the process: host buffers, open files, parsed reports, loaded weights, callbacks.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::benchmark_order)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cached_model)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::cache_fetch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_order)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_reply)
+namespace modeld::gpu {
+
+// The cancel flag is not part of it: the device sets it to the order's own flag.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_request& x) {
+  return f(caf::meta::type_name("benchmark_request"), x.warmup, x.iterations, x.input_shape, x.batch,
+           actors::local(x.progress));
+}
+
+} // namespace modeld::gpu
+
+namespace modeld::actors {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_order& x) {
+  return f(caf::meta::type_name("benchmark_order"), x.ticket, x.model_id, x.path, local(x.file), x.inference,
+           x.request, local(x.report), local(x.cancel));
+}
+
+} // namespace modeld::actors

@@ -45,4 +45,9 @@ failure failure_of(const caf::error& error, std::string_view what) {
   return {errc::internal, std::string{what} + " failed: " + caf::to_string(error)};
 }
 
+failure located_failure(const catalog::scan_error& error) {
+  auto code = error.code == "MODEL_NOT_FOUND" ? errc::model_not_found : errc::path_not_allowed;
+  return failure{code, error.message}.about("path", error.path);
+}
+
 } // namespace modeld::actors

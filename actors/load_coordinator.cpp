@@ -222,11 +222,6 @@ caf::result<unload_result> start_unload(self_pointer self, unload_request& reque
 
 } // namespace
 
-failure located_failure(const catalog::scan_error& error) {
-  auto code = error.code == "MODEL_NOT_FOUND" ? errc::model_not_found : errc::path_not_allowed;
-  return failure{code, error.message}.about("path", error.path);
-}
-
 load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer self,
                                                        std::shared_ptr<const device_registry> devices,
                                                        std::shared_ptr<const service_registry> services,

@@ -38,7 +38,4 @@ load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer 
                                                        std::shared_ptr<const service_registry> services,
                                                        scanner_actor scanner);
 
-// A model the scanner could not locate: MODEL_NOT_FOUND or PATH_NOT_ALLOWED, with the path.
-failure located_failure(const catalog::scan_error& error);
-
 } // namespace modeld::actors

@@ -1,12 +1,11 @@
 // What the front end asks of the load coordinator and what it answers: a load as a typed use
-// case (parsed from the wire, nothing resolved yet) and its typed result. The result is a plain
-// value with an inspect overload (it can cross a node); the request carries a progress callback
-// and so stays local to the process (listed at the end) until progress travels as messages.
+// case (parsed from the wire, nothing resolved yet) and its typed result. Both have inspect
+// overloads (they can cross a node); the request's progress callback is a node-local reference
+// (local_ref.hpp), so a load sent to another node reports no progress.
 #pragma once
 
 #include "actors/device_messages.hpp"
 
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
@@ -92,6 +91,11 @@ typename Inspector::result_type inspect(Inspector& f, unload_result& x) {
   return f(caf::meta::type_name("unload_result"), x.ok, x.error, x.devices);
 }
 
-} // namespace modeld::actors
+// The progress callback travels as a node-local reference (local_ref.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_request& x) {
+  return f(caf::meta::type_name("load_request"), x.ticket, x.request_id, x.model_id, x.device_id, x.components,
+           x.dtype, x.evict, local(x.progress));
+}
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::load_request)
+} // namespace modeld::actors

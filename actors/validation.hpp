@@ -37,6 +37,12 @@ struct worker_job {
   std::shared_ptr<progress_fanout> progress;
 };
 
+// The file, cancel flag and progress travel as node-local references (local_ref.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_job& x) {
+  return f(caf::meta::type_name("worker_job"), x.path, local(x.file), x.level, local(x.cancel), local(x.progress));
+}
+
 using validation_worker_actor = caf::typed_actor<caf::replies_to<run_atom, worker_job>::with<validation_outcome>>;
 
 // Runs one inspection (blocking; detached actor).
@@ -78,5 +84,3 @@ validation_actor::behavior_type validation(validation_actor::stateful_pointer<va
                                            std::size_t workers);
 
 } // namespace modeld::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::worker_job)

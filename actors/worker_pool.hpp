@@ -12,6 +12,7 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/local_ref.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -35,6 +36,12 @@ namespace modeld::actors {
 struct blocking_job {
   std::function<caf::message()> run;
 };
+
+// The closure travels as a node-local reference (local_ref.hpp): a pool runs its own node's work.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, blocking_job& x) {
+  return f(caf::meta::type_name("blocking_job"), local(x.run));
+}
 
 // What a pool is doing now, written by the pool, read by status.
 struct pool_gauge {
@@ -98,5 +105,3 @@ void free_later(const worker_pools& pools, std::shared_ptr<T> doomed) {
 }
 
 } // namespace modeld::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(modeld::actors::blocking_job)

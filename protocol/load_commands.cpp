@@ -1,7 +1,6 @@
 #include "protocol/load_commands.hpp"
 
 #include "actors/epoch.hpp"
-#include "actors/load_coordinator.hpp"
 #include "actors/placement.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"

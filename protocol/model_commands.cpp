@@ -1,7 +1,6 @@
 #include "protocol/model_commands.hpp"
 
 #include "actors/epoch.hpp"
-#include "actors/load_coordinator.hpp"
 #include "actors/status_view.hpp"
 #include "catalog/report_json.hpp"
 #include "protocol/actor_call.hpp"

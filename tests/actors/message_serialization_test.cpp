@@ -1,10 +1,12 @@
 // Every message type that may cross a node goes through CAF's binary serializer and back
 // unchanged. Each value below sets every field to something other than its default, so a field
 // missing from an inspect overload makes its round trip differ.
+#include "actors/bridge.hpp"
 #include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
 #include "actors/load_messages.hpp"
 #include "actors/messages.hpp"
+#include "actors/worker_pool.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/binary_deserializer.hpp>
@@ -13,6 +15,8 @@
 #include <catch2/catch.hpp>
 
 #include <vector>
+
+#include <unistd.h>
 
 using namespace modeld;
 using namespace modeld::actors;
@@ -225,4 +229,83 @@ TEST_CASE("a truncated message is refused, never read past its end", "[serializa
     model_record read;
     CHECK(source(read));
   }
+}
+
+// What must stay on its node (open files, parsed reports, buffers, cancel flags, callbacks and
+// closures) crosses as a reference: read back in this process it is the very object; a
+// reference made by another process resolves to nothing.
+TEST_CASE("node-local members resolve in their own process only", "[serialization]") {
+  auto file = std::make_shared<const formats::unique_fd>(::dup(0));
+  auto report = std::make_shared<const formats::model_report>();
+  std::string seen;
+  located_file located{true, {}, "a.safetensors", "/models/a.safetensors", 10, 20, file};
+  auto read = round_trip(located);
+  CHECK(read.model_id == "a.safetensors");
+  CHECK(read.size_bytes == 10);
+  CHECK(read.file == file); // the same descriptor, not a copy
+
+  load_order order;
+  order.ticket = 7;
+  order.model = cached_model{"a.safetensors", "/models/a.safetensors", 10, 20, nullptr, report, file};
+  order.components = {"vae"};
+  order.dtype = gpu::load_dtype::fp16;
+  order.progress = [&seen](std::uint64_t done, std::uint64_t total, const std::string& stage) {
+    seen = stage + " " + std::to_string(done) + "/" + std::to_string(total);
+  };
+  auto order_read = round_trip(order);
+  CHECK(order_read.ticket == 7);
+  CHECK(order_read.model.report == report);
+  CHECK(order_read.model.buffer == nullptr);
+  CHECK(order_read.dtype == gpu::load_dtype::fp16);
+  REQUIRE(order_read.progress);
+  order_read.progress(1, 2, "copying");
+  CHECK(seen == "copying 1/2");
+
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  benchmark_order benchmark{3, "m", "/models/m", file, true, {}, report, cancel};
+  benchmark.request.iterations = 5;
+  benchmark.request.input_shape = {1, 4};
+  auto benchmark_read = round_trip(benchmark);
+  CHECK(benchmark_read.cancel == cancel);
+  CHECK(benchmark_read.request.iterations == 5);
+  CHECK(benchmark_read.request.input_shape == std::vector<std::int64_t>{1, 4});
+
+  blocking_job job{[] { return caf::make_message(std::string{"ran"}); }};
+  auto job_read = round_trip(job);
+  REQUIRE(job_read.run);
+  CHECK(job_read.run().get_as<std::string>(0) == "ran");
+
+  load_request request{9, "r-1", "m", "cpu:0", {}, gpu::load_dtype::keep, true, {}};
+  auto request_read = round_trip(request);
+  CHECK(request_read.request_id == "r-1");
+  CHECK(request_read.evict);
+  CHECK_FALSE(request_read.progress); // none was sent
+
+  auto sink = std::make_shared<const progress_sink>([](std::uint64_t, std::uint64_t, const std::string&) {});
+  CHECK(round_trip(scan_request{"/models", sink}).progress == sink);
+  auto job_of_validation = round_trip(validation_job{4, "/models/a", file, formats::validation_level::comprehensive, sink});
+  CHECK(job_of_validation.level == formats::validation_level::comprehensive);
+  CHECK(job_of_validation.file == file);
+  cache_fetch fetched{true, {}, order.model, true, 1.5};
+  auto fetched_read = round_trip(fetched);
+  CHECK(fetched_read.model.report == report);
+  CHECK(fetched_read.disk_to_host_ms == 1.5);
+  load_reply reply;
+  reply.ok = true;
+  reply.evicted = {"x"};
+  CHECK(round_trip(reply).evicted == std::vector<std::string>{"x"});
+  gateway_job gateway{[&seen](gateway_actor*) { seen = "gateway"; }};
+  round_trip(gateway).run(nullptr);
+  CHECK(seen == "gateway");
+
+  // Another process's reference, and one whose object is gone, resolve to nothing.
+  auto id = local_refs::put_weak(std::shared_ptr<const void>(report));
+  CHECK(local_refs::take(local_refs::process_token(), id) == report);
+  CHECK(local_refs::take(local_refs::process_token() + 1, id) == nullptr);
+  auto gone = local_refs::put_weak(std::shared_ptr<const void>(std::make_shared<int>(1)));
+  CHECK(local_refs::take(local_refs::process_token(), gone) == nullptr);
+  // A value is taken out once.
+  auto value = local_refs::put_value(std::make_shared<const int>(5));
+  CHECK(local_refs::take(local_refs::process_token(), value) != nullptr);
+  CHECK(local_refs::take(local_refs::process_token(), value) == nullptr);
 }
