@@ -1,5 +1,6 @@
 # Finds modeld's dependencies and exposes each as an imported target named deps::<name>.
-# CAF 0.17 (libcaf-dev) and Debian's libtorch ship no CMake package, so they are found by hand.
+# CAF 0.17 (libcaf-dev) and Debian's libtorch ship no CMake package, so they are found by hand
+# (libtorch in cmake/Torch.cmake).
 
 find_package(Threads REQUIRED)
 
@@ -80,30 +81,5 @@ if(NOT MODELD_FORMATS_ONLY)
     INTERFACE_COMPILE_OPTIONS "${CURSES_CFLAGS}"
     INTERFACE_LINK_LIBRARIES "${CURSES_LIBRARIES}")
 
-  # libtorch: Debian's libtorch-dev puts the C++ API under torch/csrc/api/include.
-  find_path(TORCH_INCLUDE_DIR torch/torch.h PATHS /usr/include/torch/csrc/api/include)
-  find_library(TORCH_LIBRARY torch)
-  find_library(TORCH_CPU_LIBRARY torch_cpu)
-  find_library(C10_LIBRARY c10)
-  find_library(TORCH_CUDA_LIBRARY torch_cuda)
-  if(NOT TORCH_INCLUDE_DIR OR NOT TORCH_LIBRARY OR NOT TORCH_CPU_LIBRARY OR NOT C10_LIBRARY)
-    message(FATAL_ERROR "modeld: libtorch not found; run scripts/install-deps.sh")
-  endif()
-  add_library(deps::torch INTERFACE IMPORTED)
-  set(_torch_libs ${TORCH_LIBRARY} ${TORCH_CPU_LIBRARY} ${C10_LIBRARY})
-  if(TORCH_CUDA_LIBRARY)
-    # c10_cuda: allocator statistics and emptyCache; cudart: pinned host buffers.
-    find_library(C10_CUDA_LIBRARY c10_cuda)
-    find_library(CUDART_LIBRARY cudart PATHS /usr/local/cuda/lib64)
-    list(APPEND _torch_libs ${TORCH_CUDA_LIBRARY})
-    foreach(_lib C10_CUDA_LIBRARY CUDART_LIBRARY)
-      if(${_lib})
-        list(APPEND _torch_libs ${${_lib}})
-      endif()
-    endforeach()
-    set(MODELD_TORCH_HAS_CUDA ON CACHE INTERNAL "")
-  endif()
-  set_target_properties(deps::torch PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${TORCH_INCLUDE_DIR};/usr/include"
-    INTERFACE_LINK_LIBRARIES "${_torch_libs}")
+  include(${CMAKE_CURRENT_LIST_DIR}/Torch.cmake)
 endif()

@@ -65,6 +65,19 @@ bool torch_has_cuda() {
 #endif
 }
 
+std::string cuda_absence_reason() {
+#ifdef MODELD_TORCH_HAS_CUDA
+  int count = 0;
+  if (const auto status = cudaGetDeviceCount(&count); status != cudaSuccess) {
+    cudaGetLastError(); // clears the error, so later CUDA calls do not report it again
+    return std::string{"the CUDA runtime found no usable device: "} + cudaGetErrorString(status);
+  }
+  return count == 0 ? "the CUDA runtime found no device" : "";
+#else
+  return "this build's libtorch has no CUDA";
+#endif
+}
+
 std::string torch_version() { return TORCH_VERSION; }
 
 std::uint64_t allocator_reserve_bytes(int index) {
@@ -86,9 +99,10 @@ std::vector<cuda_device_facts> probe_cuda_devices() {
 #ifdef MODELD_TORCH_HAS_CUDA
   if (!torch::cuda::is_available())
     return devices;
-  auto count = torch::cuda::device_count();
-  for (std::size_t i = 0; i < count; ++i)
-    if (auto facts = cuda_properties(static_cast<int>(i)))
+  // A size_t up to torch 1.13, a c10::DeviceIndex (a signed char) since torch 2.
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  for (int i = 0; i < count; ++i)
+    if (auto facts = cuda_properties(i))
       devices.push_back(std::move(*facts));
 #endif
   return devices;

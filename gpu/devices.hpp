@@ -26,6 +26,9 @@ struct cuda_device_facts {
 };
 std::vector<cuda_device_facts> probe_cuda_devices();
 bool torch_has_cuda();
+// Why no CUDA device is there to use: this libtorch has none, or what the CUDA runtime said (no
+// driver, no device). Empty when there is one.
+std::string cuda_absence_reason();
 // What torch's CUDA caching allocator holds on device `index` beyond the bytes its live tensors
 // take (blocks kept for reuse, rounding): counted as used, since nothing else can have it.
 // 0 without CUDA.
@@ -37,7 +40,7 @@ std::uint64_t physical_memory_bytes();
 // unknown.
 std::uint64_t available_memory_bytes();
 
-// `auto`: every CUDA device, else one CPU device. A cuda:N that does not exist, or a budget
+// `auto`: every CUDA device, else one CPU device (main logs cuda_absence_reason() then). A cuda:N that does not exist, or a budget
 // above what the device has, is an error (one line, for stderr).
 std::variant<std::vector<device_description>, std::string> enumerate_devices(const device_spec& spec);
 

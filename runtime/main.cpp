@@ -82,6 +82,17 @@ asio::awaitable<void> ignore_hangups(asio::signal_set& hangups) {
   }
 }
 
+// `--devices auto` on a host without a usable CUDA device serves one CPU device; the line says
+// so and why. A warning from a CUDA build (a GPU host whose driver or device is missing), news
+// from a CPU-only one.
+void log_automatic_devices(const std::vector<gpu::device_description>& devices) {
+  if (devices.size() != 1 || devices.front().kind != gpu::device_kind::cpu)
+    return;
+  const auto reason = gpu::cuda_absence_reason();
+  log::write(gpu::torch_has_cuda() ? log::level::warning : log::level::info, "devices_auto_fallback",
+             {{"devices", devices.front().id}, {"reason", reason}, {"action", "serving one CPU device"}});
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +110,8 @@ int main(int argc, char** argv) {
   auto devices = gpu::enumerate_devices(options.devices);
   if (auto* error = std::get_if<std::string>(&devices))
     return fail("modeld: --devices: " + *error);
+  if (options.devices.automatic)
+    log_automatic_devices(std::get<std::vector<gpu::device_description>>(devices));
 
   asio::io_context io{static_cast<int>(options.io_threads)};
   asio::signal_set hangups(io, SIGHUP); // from here on, before the start-up scan

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config meson clang libclang-rt-14-dev
   libcaf-dev libasio-dev libmimalloc-dev libboost-json1.81-dev libcli11-dev libspdlog-dev catch2
-  libtorch-dev python3 python3-torch
+  libtorch-dev python3 python3-torch python3-venv
   libsqlite3-dev libssl-dev zlib1g-dev openssl coreutils curl libncurses-dev tmux
   redis-server redis-tools
 )

@@ -186,7 +186,7 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   auto listening = line_starting(seen, "listening on ");
   if (!listening) {
     stop(SIGKILL);
-    FAIL("modeld did not start; stdout: " << seen);
+    FAIL("modeld did not start; stdout: " << seen << "; stderr: " << stderr_text());
   }
   port_ = port_of(*listening);
   if (auto metrics = line_starting(seen, "metrics listening on "))
