@@ -116,8 +116,9 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::Range(std::size_t{1}, std::size_t{64}))->capture_default_str();
   app.add_option("--io-threads", out.io_threads, "Threads running the TCP front end")
     ->check(CLI::Range(1u, 64u))->capture_default_str();
-  app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler")
-    ->check(CLI::Range(1u, 256u))->capture_default_str();
+  // No captured default: it depends on the machine, and the man page is made from this text.
+  app.add_option("--actor-threads", out.actor_threads, "Threads of the actor scheduler (default: half the cores, at least 1)")
+    ->check(CLI::Range(1u, 256u));
   app.add_option("--log-level", log_level, "trace, debug, info, warning or error (or off); lines go to stderr")
     ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "off"}))->capture_default_str();
   app.add_option("--log-format", log_format, "text (key=value) or json (one object per line)")

@@ -9,6 +9,9 @@ packages=(
   libtorch-dev python3 python3-torch python3-venv
   libsqlite3-dev libssl-dev zlib1g-dev openssl coreutils curl libncurses-dev tmux
   redis-server redis-tools
+  # The Debian package (scripts/package-deb.sh): dpkg-shlibdeps, man pages from --help, its
+  # checks, and a clean root to install it in, booted with systemd-nspawn.
+  dpkg-dev file help2man lintian debootstrap zstd systemd systemd-container
 )
 
 missing=()

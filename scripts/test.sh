@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command: installs what is missing, builds, and runs every test:
 # the CMake build's ctest suite, the CUDA build (PyTorch's CUDA libtorch) with its tests that
-# need no GPU, the chaos test, the packaging check, the alternate Meson
+# need no GPU, the chaos test, the packaging check, the Debian package (built, linted,
+# installed into a clean root, run and upgraded there), the alternate Meson
 # build with its tests, each fuzzer for a bounded time (and the protocol fuzzer's corpus
 # replayed against a running server), the unit, integration and chaos tests again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent ones under ThreadSanitizer.
@@ -27,6 +28,8 @@ echo "== chaos test (${CHAOS_SECONDS:-60} s)"
 python3 "$root/tests/chaos/chaos.py" --binary "$root/build/runtime/modeld" --seconds "${CHAOS_SECONDS:-60}"
 echo "== packaging: systemd unit and default config"
 "$root/scripts/verify-packaging.sh" "$root/build/runtime/modeld"
+echo "== Debian package: lintian, clean-root install, service, upgrade"
+"$root/scripts/package-deb.sh" "$root/build"
 echo "== Meson build (meson_options_alt) and its tests"
 if [ ! -f "$root/build-meson/build.ninja" ]; then
   meson setup "$root/build-meson" "$root/meson_options_alt" >/dev/null

@@ -349,47 +349,101 @@ TEST_CASE("validity round-trips through apply_scan and set_validity", "[store]")
   }
 }
 
-// The whole schema of version 1, as modeld wrote it before the catalog kept validity.
+namespace {
+
+// The schema of the previous release, version 1: the first step of the migrations array in
+// catalog/model_store.cpp as it was before the catalog kept validity (git show
+// 31f9b5a^:catalog/model_store.cpp), byte for byte, with the two pragmas that release's
+// migrate() set after it. Kept here, frozen, so that an edit to an old step is caught: a
+// migrated store must match a fresh one.
 constexpr const char* schema_version_1 = R"sql(
-  CREATE TABLE catalog (
-    model_id TEXT PRIMARY KEY, root TEXT NOT NULL, path TEXT NOT NULL, format TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, architecture TEXT NOT NULL, type TEXT NOT NULL,
-    precision TEXT NOT NULL, parameter_count INTEGER NOT NULL, components_json TEXT NOT NULL,
-    embedded_json TEXT NOT NULL, sha256 TEXT NOT NULL, autov2 TEXT NOT NULL, discovered_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
-  ) STRICT;
-  CREATE TABLE user_metadata (
-    model_id TEXT PRIMARY KEY, name TEXT, description TEXT, author TEXT, license TEXT, source TEXT, version TEXT,
-    custom_json TEXT NOT NULL, revision INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
-  ) STRICT;
-  CREATE TABLE user_metadata_tags (
-    model_id TEXT NOT NULL REFERENCES user_metadata (model_id) ON DELETE CASCADE, position INTEGER NOT NULL,
-    tag TEXT NOT NULL, PRIMARY KEY (model_id, position)
-  ) STRICT;
-  CREATE TABLE validation_results (
-    model_id TEXT NOT NULL, level TEXT NOT NULL, size_bytes INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    result_json TEXT NOT NULL, validated_at_ms INTEGER NOT NULL, PRIMARY KEY (model_id, level)
-  ) STRICT;
-  CREATE TABLE benchmark_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, model_id TEXT NOT NULL, result_json TEXT NOT NULL,
-    created_at_ms INTEGER NOT NULL
-  ) STRICT;
-  CREATE INDEX benchmark_results_by_model ON benchmark_results (model_id, id);
+    CREATE TABLE catalog (
+      model_id TEXT PRIMARY KEY,
+      root TEXT NOT NULL,
+      path TEXT NOT NULL,
+      format TEXT NOT NULL,
+      size_bytes INTEGER NOT NULL,
+      mtime_ns INTEGER NOT NULL,
+      architecture TEXT NOT NULL,
+      type TEXT NOT NULL,
+      precision TEXT NOT NULL,
+      parameter_count INTEGER NOT NULL,
+      components_json TEXT NOT NULL,
+      embedded_json TEXT NOT NULL,
+      sha256 TEXT NOT NULL,
+      autov2 TEXT NOT NULL,
+      discovered_at_ms INTEGER NOT NULL,
+      updated_at_ms INTEGER NOT NULL
+    ) STRICT;
+
+    -- No foreign key to catalog: metadata outlives the file's catalog row.
+    CREATE TABLE user_metadata (
+      model_id TEXT PRIMARY KEY,
+      name TEXT,
+      description TEXT,
+      author TEXT,
+      license TEXT,
+      source TEXT,
+      version TEXT,
+      custom_json TEXT NOT NULL,
+      revision INTEGER NOT NULL,
+      created_at_ms INTEGER NOT NULL,
+      updated_at_ms INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE user_metadata_tags (
+      model_id TEXT NOT NULL REFERENCES user_metadata (model_id) ON DELETE CASCADE,
+      position INTEGER NOT NULL,
+      tag TEXT NOT NULL,
+      PRIMARY KEY (model_id, position)
+    ) STRICT;
+
+    CREATE TABLE validation_results (
+      model_id TEXT NOT NULL,
+      level TEXT NOT NULL,
+      size_bytes INTEGER NOT NULL,
+      mtime_ns INTEGER NOT NULL,
+      result_json TEXT NOT NULL,
+      validated_at_ms INTEGER NOT NULL,
+      PRIMARY KEY (model_id, level)
+    ) STRICT;
+
+    CREATE TABLE benchmark_results (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      model_id TEXT NOT NULL,
+      result_json TEXT NOT NULL,
+      created_at_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX benchmark_results_by_model ON benchmark_results (model_id, id);
+  )sql"
+                                         R"sql(
   PRAGMA application_id = 1297040460;
   PRAGMA user_version = 1;
 )sql";
+
+// The schema as SQLite keeps it: every table and index with its CREATE statement.
+std::string schema_of(const fs::path& file) {
+  raw_db raw(file);
+  return raw.text("SELECT group_concat(type || ' ' || name || ': ' || sql, char(10)) FROM"
+                  " (SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY type, name)");
+}
+
+} // namespace
 
 TEST_CASE("a database of schema version 1 migrates: its rows are kept and count as valid", "[store]") {
   temp_dir dir;
   {
     raw_db raw(dir.db());
     raw.exec(schema_version_1);
+    // A row in every table, as the previous release wrote them.
     raw.exec("INSERT INTO catalog VALUES ('old.safetensors', '/models', '/models/old.safetensors', 'safetensors',"
              " 100, 1000, 'sdxl', 'checkpoint', 'fp16', 7, '[]', '{}', 'abc', 'def', 10, 11)");
-    raw.exec("INSERT INTO user_metadata VALUES ('old.safetensors', 'Old', NULL, NULL, NULL, NULL, NULL, '{}', 3,"
-             " 1, 2)");
+    raw.exec("INSERT INTO user_metadata VALUES ('old.safetensors', 'Old', 'kept', 'me', NULL, NULL, NULL,"
+             " '{\"k\":1}', 3, 1, 2)");
+    raw.exec("INSERT INTO user_metadata_tags VALUES ('old.safetensors', 0, 'zeta'), ('old.safetensors', 1, 'alpha')");
     raw.exec("INSERT INTO validation_results VALUES ('old.safetensors', 'basic', 100, 1000, '{\"is_valid\":true}', 5)");
+    raw.exec("INSERT INTO benchmark_results (model_id, result_json, created_at_ms) VALUES"
+             " ('old.safetensors', '{\"run\":1}', 6), ('old.safetensors', '{\"run\":2}', 7)");
   }
   {
     auto store = open_store(dir.db());
@@ -398,22 +452,48 @@ TEST_CASE("a database of schema version 1 migrates: its rows are kept and count 
     REQUIRE(catalog.size() == 1);
     CHECK(catalog[0].model_id == "old.safetensors");
     CHECK(catalog[0].sha256 == "abc");
+    CHECK(catalog[0].autov2 == "def");
+    CHECK(catalog[0].parameter_count == 7);
     CHECK(catalog[0].discovered_at_ms == 10);
+    CHECK(catalog[0].updated_at_ms == 11);
     CHECK(catalog[0].is_valid);
     CHECK(catalog[0].invalid_reason.empty());
-    CHECK(store->metadata("old.safetensors").revision == 3);
+    const auto m = store->metadata("old.safetensors");
+    CHECK(m.revision == 3);
+    CHECK(m.name == "Old");
+    CHECK(m.description == "kept");
+    CHECK(m.author == "me");
+    CHECK_FALSE(m.license);
+    CHECK(m.custom_json == R"({"k":1})");
+    CHECK(m.tags == std::vector<std::string>{"zeta", "alpha"});
+    CHECK(m.created_at_ms == 1);
+    CHECK(m.updated_at_ms == 2);
     CHECK(store->cached_validation("old.safetensors", "basic", 100, 1000) == R"({"is_valid":true})");
+    CHECK(store->benchmark_results("old.safetensors") == std::vector<std::string>{R"({"run":1})", R"({"run":2})"});
 
-    // The new columns work on the migrated table.
+    // The new columns work on the migrated table, and writes go on from the old revision.
     catalog_entry broken = entry("old.safetensors");
     broken.is_valid = false;
     broken.invalid_reason = "FILE_EMPTY: the file is empty";
     store->apply_scan({{broken}, {}});
+    CHECK(store->put_metadata("old.safetensors", named("New"), std::nullopt, 20).metadata.revision == 4);
+  }
+  {
+    // Opening the migrated store again changes nothing.
+    auto store = open_store(dir.db());
+    CHECK(store->schema_version() == model_store::current_schema_version);
+    CHECK(store->metadata("old.safetensors").tags == std::vector<std::string>{"zeta", "alpha"});
   }
   raw_db raw(dir.db());
   CHECK(raw.text("PRAGMA user_version") == std::to_string(model_store::current_schema_version));
+  CHECK(raw.text("PRAGMA application_id") == "1297040460");
   CHECK(raw.text("SELECT is_valid || ':' || invalid_reason FROM catalog") == "0:FILE_EMPTY: the file is empty");
   CHECK(raw.text("SELECT discovered_at_ms FROM catalog") == "10");
+
+  // The migrated store has exactly the schema of one made new by this build.
+  temp_dir fresh;
+  open_store(fresh.db());
+  CHECK(schema_of(dir.db()) == schema_of(fresh.db()));
 }
 
 TEST_CASE("metadata of a model never written is the default at revision 0", "[store]") {

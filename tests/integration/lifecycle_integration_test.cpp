@@ -9,7 +9,9 @@
 #include <csignal>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <arpa/inet.h>
@@ -139,6 +141,88 @@ TEST_CASE("a config file with a bad line or an unknown key is refused at start",
   CHECK(hello.at("limits").at("max_in_flight_per_connection") == 7);
   CHECK(std::find(hello.at("capabilities").as_array().begin(), hello.at("capabilities").as_array().end(),
                   json::value("inject_fault")) != hello.at("capabilities").as_array().end());
+}
+
+// Every flag --help lists (but --help, --version and --config) is also a key of the config
+// file, and packaging/modeld.toml, the package's /etc/modeld/modeld.toml, names each one.
+TEST_CASE("every flag can be set from the config file", "[lifecycle][config]") {
+  auto help = run_modeld({"--help"});
+  REQUIRE(help.exit_code == 0);
+  std::set<std::string> flags;
+  std::istringstream lines(help.stdout_text);
+  for (std::string line; std::getline(lines, line);) {
+    auto start = line.find_first_not_of(' ');
+    if (start == std::string::npos || line.compare(start, 1, "-") != 0)
+      continue;
+    auto dashes = line.find("--", start);
+    if (dashes == std::string::npos)
+      continue;
+    auto end = line.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", dashes + 2);
+    flags.insert(line.substr(dashes + 2, end == std::string::npos ? std::string::npos : end - dashes - 2));
+  }
+  for (const char* not_a_key : {"help", "version", "config"})
+    CHECK(flags.erase(not_a_key) == 1);
+
+  temp_dir dir;
+  std::ofstream(dir.path + "/token") << "file-token\n";
+  // A value other than the default for each key, so that each one is read and checked.
+  const std::map<std::string, std::string> values = {
+    {"listen", "\"127.0.0.1:0\""},
+    {"metrics-listen", "\"127.0.0.1:0\""},
+    {"model-root", "[\"" + dir.path + "\"]"},
+    {"data-dir", "\"" + dir.path + "/data\""},
+    {"devices", "\"cpu:0=64MiB\""},
+    {"cache-size", "\"64MiB\""},
+    {"auth-token-file", "\"" + dir.path + "/token\""},
+    {"enable-fault-injection", "true"},
+    {"max-frame-bytes", "4096"},
+    {"max-connections", "8"},
+    {"max-in-flight", "7"},
+    {"half-line-timeout-ms", "5000"},
+    {"idle-timeout-ms", "0"},
+    {"drain-grace-ms", "100"},
+    {"status-deadline-ms", "300"},
+    {"load-workers", "3"},
+    {"read-workers", "3"},
+    {"benchmark-workers", "2"},
+    {"io-threads", "2"},
+    {"actor-threads", "2"},
+    {"log-level", "\"debug\""},
+    {"log-format", "\"json\""},
+    {"slow-request-ms", "0"},
+  };
+  std::ifstream shipped_file(std::string{MODELD_SOURCE_DIR} + "/packaging/modeld.toml");
+  std::string shipped((std::istreambuf_iterator<char>(shipped_file)), {});
+  std::string config;
+  for (const auto& flag : flags) {
+    INFO("--" << flag << ": give it a value in this test and a line in packaging/modeld.toml");
+    REQUIRE(values.contains(flag));
+    // A line of its own, set or commented out: `listen = ` inside `metrics-listen = ` is not one.
+    CHECK((shipped.find("\n" + flag + " = ") != std::string::npos ||
+           shipped.find("\n# " + flag + " = ") != std::string::npos));
+    config += flag + " = " + values.at(flag) + "\n";
+  }
+  std::ofstream(dir.path + "/all.toml") << config;
+
+  // modeld_process adds --data-dir, --model-root and --listen, which win over the file's.
+  modeld_process server({"--config", dir.path + "/all.toml", "--devices", "cpu:0=64MiB"});
+  CHECK(server.metrics_port().has_value());
+  line_client client(server.port());
+  auto hello = client.call({{"command", "hello"}, {"data", {{"token", "file-token"}}}});
+  REQUIRE(hello.at("success") == true);
+  CHECK(hello.at("data").at("limits").at("max_in_flight_per_connection") == 7);
+  CHECK(hello.at("data").at("limits").at("max_frame_bytes") == 4096);
+  CHECK(server.stop(SIGTERM) == 0);
+  // log-format = "json": the log lines are JSON objects. (A linked library may write a plain
+  // line of its own, such as libgcrypt's "using insecure memory", so not every line is.)
+  std::istringstream log(server.stderr_text());
+  int json_lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    CHECK(line.find("Z info ") == std::string::npos); // the text format's
+    if (!line.empty() && line.front() == '{')
+      json_lines += json::parse(line).as_object().contains("event") ? 1 : 0;
+  }
+  CHECK(json_lines > 0);
 }
 
 TEST_CASE("SIGHUP is logged and ignored", "[lifecycle]") {
