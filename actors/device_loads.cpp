@@ -206,18 +206,18 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
     ++state.cache_hits;
   load_reply reply;
   reply.ok = true;
-  reply.device_id = state.info.id;
-  reply.memory_used_bytes = bytes;
-  reply.load_time_ms = load_ms;
+  reply.done.device_id = state.info.id;
+  reply.done.memory_used_bytes = bytes;
+  reply.done.load_time_ms = load_ms;
   if (load.order.disk_to_host_ms || outcome.disk_to_host_ms)
-    reply.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
-  reply.host_to_device_ms = outcome.host_to_device_ms;
-  reply.from_cache = load.order.from_cache;
-  reply.read_directly = outcome.read_directly;
+    reply.done.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
+  reply.done.host_to_device_ms = outcome.host_to_device_ms;
+  reply.done.from_cache = load.order.from_cache;
+  reply.done.read_directly = outcome.read_directly;
   reply.read = outcome.read;
-  reply.evicted = load.evicted;
-  reply.components = components;
-  reply.dtype = outcome.weights->dtype();
+  reply.done.evicted = load.evicted;
+  reply.done.components = components;
+  reply.done.dtype = outcome.weights->dtype();
   deliver_all(load, reply);
 }
 

@@ -144,26 +144,33 @@ struct load_order {
   gpu::progress_callback progress; // stream: true (a load shared by several requests reports to the first)
 };
 
-struct load_reply {
-  bool ok = false;
-  failure error;
+// What a load that loaded did and measured: the device's answer and the coordinator's.
+struct load_done {
   std::string device_id;
   std::uint64_t memory_used_bytes = 0;
   double load_time_ms = 0;
   std::optional<double> disk_to_host_ms; // empty when nothing was read into host memory
   double host_to_device_ms = 0;          // read_directly: from the file into the device
   bool from_cache = false;
+  // A cache miss: read from the file straight into the device (a CPU device, types kept), or
+  // into load_reply::read, a host buffer the cache can keep.
+  bool read_directly = false;
+  std::vector<std::string> evicted;
+  std::vector<std::string> components;
+  std::string dtype;
+
+  bool operator==(const load_done&) const = default;
+};
+
+struct load_reply {
+  bool ok = false;
+  failure error;
+  load_done done; // when ok
   // True in the answer of exactly one request per load that succeeded (the first of those
   // sharing it): that request reports the load to the cache, which counts it as a hit or a
   // miss (the device counts its cache_hits for the same load).
   bool counts = false;
-  // A cache miss: read from the file straight into the device (a CPU device, types kept), or
-  // into `read`, a host buffer the cache can keep.
-  bool read_directly = false;
-  std::shared_ptr<const gpu::host_buffer> read;
-  std::vector<std::string> evicted;
-  std::vector<std::string> components;
-  std::string dtype;
+  std::shared_ptr<const gpu::host_buffer> read; // a miss read into host memory: for the cache
 };
 
 struct unload_reply {
@@ -261,10 +268,15 @@ typename Inspector::result_type inspect(Inspector& f, load_order& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_done& x) {
+  return f(caf::meta::type_name("load_done"), x.device_id, x.memory_used_bytes, x.load_time_ms,
+           catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache, x.read_directly, x.evicted,
+           x.components, x.dtype);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_reply& x) {
-  return f(caf::meta::type_name("load_reply"), x.ok, x.error, x.device_id, x.memory_used_bytes, x.load_time_ms,
-           catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache, x.counts, x.read_directly,
-           local(x.read), x.evicted, x.components, x.dtype);
+  return f(caf::meta::type_name("load_reply"), x.ok, x.error, x.done, x.counts, local(x.read));
 }
 
 } // namespace modeld::actors

@@ -45,23 +45,14 @@ load_result loaded_result(const load_flow& flow, const load_reply& reply) {
   load_result result;
   result.ok = true;
   result.model_id = flow.fetched.model.model_id;
-  result.device_id = reply.device_id;
-  result.memory_used_bytes = reply.memory_used_bytes;
-  result.load_time_ms = reply.load_time_ms;
-  result.disk_to_host_ms = reply.disk_to_host_ms;
-  result.host_to_device_ms = reply.host_to_device_ms;
-  result.from_cache = reply.from_cache;
-  result.read_directly = reply.read_directly;
-  result.evicted = reply.evicted;
-  result.components = reply.components;
-  result.dtype = reply.dtype;
+  result.done = reply.done;
   return result;
 }
 
 void finish_loaded(self_pointer self, const flow_pointer& flow, const load_reply& reply) {
-  for (auto& evicted : reply.evicted)
+  for (auto& evicted : reply.done.evicted)
     log::info("evicted", {{"request_id", flow->request.request_id},
-                          {"device_id", reply.device_id},
+                          {"device_id", reply.done.device_id},
                           {"model_id", evicted},
                           {"for_model_id", flow->fetched.model.model_id}});
   answer(self, flow, loaded_result(*flow, reply));
@@ -75,7 +66,7 @@ void finish_loaded(self_pointer self, const flow_pointer& flow, const load_reply
 // answer waits until the fill is under way, so that a load sent after it finds it (and until
 // the count is in, so statistics read after it include it).
 void report_to_cache(self_pointer self, const flow_pointer& flow, load_reply reply) {
-  if (!reply.counts && reply.from_cache) {
+  if (!reply.counts && reply.done.from_cache) {
     finish_loaded(self, flow, reply);
     return;
   }
@@ -85,7 +76,7 @@ void report_to_cache(self_pointer self, const flow_pointer& flow, load_reply rep
   auto done = [self, flow, reply](auto&&...) { finish_loaded(self, flow, reply); };
   auto cache = self->state.services->cache();
   if (reply.counts)
-    watched_request<bool>(self, cache, caf::infinite, done, done, loaded_atom::value, std::move(reported), reply.from_cache);
+    watched_request<bool>(self, cache, caf::infinite, done, done, loaded_atom::value, std::move(reported), reply.done.from_cache);
   else
     watched_request<bool>(self, cache, caf::infinite, done, done, fill_atom::value, std::move(reported));
 }

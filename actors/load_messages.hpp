@@ -31,25 +31,14 @@ struct load_result {
   bool ok = false;
   failure error;
   std::string model_id;
-  std::string device_id;
-  std::uint64_t memory_used_bytes = 0;
-  double load_time_ms = 0;
-  std::optional<double> disk_to_host_ms; // empty when nothing was read into host memory
-  double host_to_device_ms = 0;          // read_directly: from the file into the device
-  bool from_cache = false;
-  bool read_directly = false;
-  std::vector<std::string> evicted;
-  std::vector<std::string> components;
-  std::string dtype;
+  load_done done; // when ok
 
   bool operator==(const load_result&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_result& x) {
-  return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.device_id, x.memory_used_bytes,
-           x.load_time_ms, catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache,
-           x.read_directly, x.evicted, x.components, x.dtype);
+  return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.done);
 }
 
 // Unloads `model_id` (empty: every model) from `device_id` (empty: every device).

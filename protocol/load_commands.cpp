@@ -129,18 +129,18 @@ json::value load_json(const load_result& loaded) {
   // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
   // from the file into the device (disk_to_device_ms), not host_to_device_ms.
   json::object timings;
-  if (loaded.disk_to_host_ms)
-    timings["disk_to_host_ms"] = *loaded.disk_to_host_ms;
-  timings[loaded.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.host_to_device_ms;
+  if (loaded.done.disk_to_host_ms)
+    timings["disk_to_host_ms"] = *loaded.done.disk_to_host_ms;
+  timings[loaded.done.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.done.host_to_device_ms;
   return json::object{
     {"model_id", loaded.model_id},
-    {"device_id", loaded.device_id},
-    {"memory_used_bytes", loaded.memory_used_bytes},
-    {"load_time_ms", loaded.load_time_ms},
-    {"from_cache", loaded.from_cache},
-    {"evicted", string_array(loaded.evicted)},
-    {"components", string_array(loaded.components)},
-    {"dtype", loaded.dtype},
+    {"device_id", loaded.done.device_id},
+    {"memory_used_bytes", loaded.done.memory_used_bytes},
+    {"load_time_ms", loaded.done.load_time_ms},
+    {"from_cache", loaded.done.from_cache},
+    {"evicted", string_array(loaded.done.evicted)},
+    {"components", string_array(loaded.done.components)},
+    {"dtype", loaded.done.dtype},
     {"timings", std::move(timings)},
   };
 }
