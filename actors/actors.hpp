@@ -114,12 +114,16 @@ using cache_actor = caf::typed_actor<
   // inject_fault (service_faults.hpp).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
-// The load and unload use cases (load_coordinator.hpp): the front end's one ask for each.
+// The load, unload and benchmark use cases (load_coordinator.hpp): the front end's one ask for each.
 using load_coordinator_actor = caf::typed_actor<
   // Places, resolves, fetches and loads a model; answers what loaded or why not.
   caf::replies_to<load_atom, load_request>::with<load_result>,
   // Unloads a model (or everything) from one device or every device.
   caf::replies_to<unload_atom, unload_request>::with<unload_result>,
+  // Places, resolves and fetches a model as for a load, then measures it on the device.
+  caf::replies_to<benchmark_atom, benchmark_command>::with<benchmark_result>,
+  // post_model_cache: resolves a model and reads it into the RAM cache (or finds it there).
+  caf::replies_to<fetch_atom, std::string>::with<cache_fetch>,
   // The requester of `ticket` went away: forwarded to the device doing its load.
   caf::reacts_to<drop_atom, std::uint64_t>>;
 

@@ -6,6 +6,8 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include <functional>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,20 +26,82 @@ load_result failed(failure why) {
   return result;
 }
 
+// Work for one device that starts with its model resolved, fetched and placed.
+struct placed_model {
+  registry_entry device;
+  cache_fetch fetched; // the tensor table; the bytes only when cached (a device reads the file on a miss)
+};
+
+// A ticket's work is over: it is forgotten (a late drop for it is ignored).
+void forget(self_pointer self, std::uint64_t ticket) {
+  self->state.started.erase(ticket);
+  self->state.dropped.erase(ticket);
+  self->state.working.erase(ticket);
+}
+
+// Resolves `model_id` at the scanner and fetches it through the cache (the tensor table, and
+// the bytes when cached or when `read_on_miss`); then `next`, or `fail` with why not.
+void fetch_model(self_pointer self, std::string model_id, bool read_on_miss, std::function<void(cache_fetch&)> next,
+                 std::function<void(failure)> fail) {
+  auto located = [self, model_id, read_on_miss, next, fail](located_file& file) {
+    if (!file.found)
+      return fail(located_failure(file.error).about("model_id", model_id));
+    auto opened = file.file;
+    watched_request<cache_fetch>(
+      self, self->state.services->cache(), caf::infinite,
+      [next, fail, opened](cache_fetch& result) {
+        if (!result.ok)
+          return fail(std::move(result.error));
+        result.model.file = opened; // what a device reads, whether or not the cache holds the bytes
+        next(result);
+      },
+      [fail](const caf::error& error) { fail(failure_of(error, "reading the model")); }, fetch_atom::value,
+      std::move(file), read_on_miss);
+  };
+  watched_request<located_file>(
+    self, self->state.scanner, caf::infinite, located,
+    [fail](const caf::error& error) { fail(failure_of(error, "resolving the model")); }, resolve_atom::value,
+    std::move(model_id), false);
+}
+
+// fetch_model's tensor table (a device reads the file itself on a miss), placed on `device`
+// (named and checked already) or else on the ready device with the most free memory; then
+// `next`, or `fail`. A ticket dropped meanwhile fails as cancelled.
+void place_model(self_pointer self, std::uint64_t ticket, std::string model_id, std::optional<registry_entry> device,
+                 std::function<void(placed_model)> next, std::function<void(failure)> fail) {
+  self->state.started.insert(ticket);
+  auto fetched = [self, ticket, model_id, device, next, fail](cache_fetch& result) mutable {
+    if (self->state.dropped.count(ticket) > 0)
+      return fail({errc::cancelled, "the request for '" + model_id + "' was cancelled"});
+    if (!device)
+      device = roomiest_device(*self->state.devices);
+    if (!device)
+      return fail({errc::device_unavailable, "no device is ready"});
+    next({std::move(*device), std::move(result)});
+  };
+  fetch_model(self, std::move(model_id), false, std::move(fetched), std::move(fail));
+}
+
+// The device a request names (empty: none, placement picks), or why it cannot take work.
+std::variant<std::optional<registry_entry>, failure> requested_device(self_pointer self, const std::string& device_id) {
+  if (device_id.empty())
+    return std::optional<registry_entry>{};
+  auto named = named_device(*self->state.devices, device_id);
+  if (auto* why = std::get_if<failure>(&named))
+    return std::move(*why);
+  return std::optional<registry_entry>{std::get<registry_entry>(named)};
+}
+
 // One load from its start to its answer; shared by the continuations of its asks.
 struct load_flow {
   load_request request;
   load_promise promise;
-  std::optional<registry_entry> device; // named, or placed once the model is fetched
   cache_fetch fetched;
 };
 using flow_pointer = std::shared_ptr<load_flow>;
 
 void answer(self_pointer self, const flow_pointer& flow, load_result result) {
-  auto ticket = flow->request.ticket;
-  self->state.started.erase(ticket);
-  self->state.dropped.erase(ticket);
-  self->state.working.erase(ticket);
+  forget(self, flow->request.ticket);
   flow->promise.deliver(std::move(result));
 }
 
@@ -76,29 +140,21 @@ void report_to_cache(self_pointer self, const flow_pointer& flow, load_reply rep
   auto done = [self, flow, reply](auto&&...) { finish_loaded(self, flow, reply); };
   auto cache = self->state.services->cache();
   if (reply.counts)
-    watched_request<bool>(self, cache, caf::infinite, done, done, loaded_atom::value, std::move(reported), reply.done.from_cache);
+    watched_request<bool>(self, cache, caf::infinite, done, done, loaded_atom::value, std::move(reported),
+                          reply.done.from_cache);
   else
     watched_request<bool>(self, cache, caf::infinite, done, done, fill_atom::value, std::move(reported));
 }
 
-void load_on_device(self_pointer self, const flow_pointer& flow) {
+void load_on_device(self_pointer self, const flow_pointer& flow, const registry_entry& target) {
   auto& request = flow->request;
-  if (self->state.dropped.count(request.ticket) > 0) {
-    answer(self, flow, failed({errc::cancelled, "the load of '" + request.model_id + "' was cancelled"}));
-    return;
-  }
-  if (!flow->device)
-    flow->device = roomiest_device(*self->state.devices);
-  if (!flow->device) {
-    answer(self, flow, failed({errc::device_unavailable, "no device is ready"}));
-    return;
-  }
-  auto device = flow->device->handle;
-  auto device_id = flow->device->info.id;
-  load_order order{request.ticket,        flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
-                   request.components,    request.dtype,       request.evict,            request.progress};
+  auto device = target.handle;
+  auto device_id = target.info.id;
+  load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
+                   request.components, request.dtype,       request.evict,            request.progress};
   self->state.working[request.ticket] = device;
-  watched_request<load_reply>(self, device, caf::infinite,
+  watched_request<load_reply>(
+    self, device, caf::infinite,
     [self, flow, device_id](load_reply& reply) {
       if (!reply.ok) {
         answer(self, flow, failed(std::move(reply.error).about("device_id", device_id)));
@@ -114,43 +170,59 @@ void load_on_device(self_pointer self, const flow_pointer& flow) {
     load_atom::value, std::move(order));
 }
 
-// The model's tensor table through the cache (its bytes only when cached: a device reads the
-// file itself on a miss).
-void fetch(self_pointer self, const flow_pointer& flow, located_file file) {
-  if (!file.found) {
-    answer(self, flow, failed(located_failure(file.error).about("model_id", flow->request.model_id)));
-    return;
-  }
-  auto opened = file.file;
-  watched_request<cache_fetch>(self, self->state.services->cache(), caf::infinite,
-    [self, flow, opened](cache_fetch& fetched) {
-      if (!fetched.ok) {
-        answer(self, flow, failed(std::move(fetched.error)));
-        return;
-      }
-      fetched.model.file = opened; // what a load reads, whether or not the cache holds the bytes
-      flow->fetched = std::move(fetched);
-      load_on_device(self, flow);
+caf::result<load_result> start_load(self_pointer self, load_request& request) {
+  auto device = requested_device(self, request.device_id);
+  if (auto* why = std::get_if<failure>(&device))
+    return failed(std::move(*why));
+  auto flow = std::make_shared<load_flow>(load_flow{std::move(request), self->make_response_promise<load_result>(), {}});
+  place_model(
+    self, flow->request.ticket, flow->request.model_id, std::get<std::optional<registry_entry>>(device),
+    [self, flow](placed_model placed) {
+      flow->fetched = std::move(placed.fetched);
+      load_on_device(self, flow, placed.device);
     },
-    [self, flow](const caf::error& error) { answer(self, flow, failed(failure_of(error, "reading the model"))); },
-    fetch_atom::value, std::move(file), false);
+    [self, flow](failure why) { answer(self, flow, failed(std::move(why))); });
+  return flow->promise;
 }
 
-caf::result<load_result> start_load(self_pointer self, load_request& request) {
-  std::optional<registry_entry> device;
-  if (!request.device_id.empty()) {
-    auto named = named_device(*self->state.devices, request.device_id);
-    if (auto* why = std::get_if<failure>(&named))
-      return failed(std::move(*why));
-    device = std::get<registry_entry>(named);
-  }
-  auto flow = std::make_shared<load_flow>(load_flow{std::move(request), self->make_response_promise<load_result>(),
-                                                    std::move(device), {}});
-  self->state.started.insert(flow->request.ticket);
-  watched_request<located_file>(self, self->state.scanner, caf::infinite, [self, flow](located_file& file) { fetch(self, flow, std::move(file)); },
-    [self, flow](const caf::error& error) { answer(self, flow, failed(failure_of(error, "resolving the model"))); },
-    resolve_atom::value, flow->request.model_id, false);
-  return flow->promise;
+caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_command& command) {
+  auto device = requested_device(self, command.device_id);
+  auto refused = [](failure why) {
+    benchmark_result result;
+    result.reply.error = std::move(why);
+    return result;
+  };
+  if (auto* why = std::get_if<failure>(&device))
+    return refused(std::move(*why));
+  auto promise = std::make_shared<caf::typed_response_promise<benchmark_result>>(
+    self->make_response_promise<benchmark_result>());
+  auto ticket = command.ticket;
+  auto answer_with = [self, promise, ticket](benchmark_result result) {
+    forget(self, ticket);
+    promise->deliver(std::move(result));
+  };
+  place_model(
+    self, ticket, command.model_id, std::get<std::optional<registry_entry>>(device),
+    [self, command, answer_with, refused](placed_model placed) {
+      auto& model = placed.fetched.model; // a benchmark reads the file anew: it does not hold the cache's bytes
+      benchmark_order order{command.ticket, model.model_id, model.path,    model.file,
+                            command.inference, command.request, model.report, nullptr};
+      auto device = placed.device.handle;
+      auto device_id = placed.device.info.id;
+      auto model_id = model.model_id;
+      self->state.working[command.ticket] = device;
+      watched_request<benchmark_reply>(
+        self, device, caf::infinite,
+        [answer_with, model_id](benchmark_reply& reply) { answer_with({model_id, std::move(reply)}); },
+        [self, device, device_id, ticket = command.ticket, answer_with, refused](const caf::error& error) {
+          self->send(device, drop_atom::value, ticket); // a benchmark nobody waits for stops
+          answer_with(refused({errc::device_unavailable,
+                               "device " + device_id + " did not complete the benchmark: " + caf::to_string(error)}));
+        },
+        benchmark_atom::value, std::move(order));
+    },
+    [answer_with, refused](failure why) { answer_with(refused(std::move(why))); });
+  return *promise;
 }
 
 // Asks each device in turn (in the order of --devices), so the answer lists them in order.
@@ -224,6 +296,18 @@ load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer 
   return {
     [self](load_atom, load_request& request) { return start_load(self, request); },
     [self](unload_atom, unload_request& request) { return start_unload(self, request); },
+    [self](benchmark_atom, benchmark_command& command) { return start_benchmark(self, command); },
+    [self](fetch_atom, std::string& model_id) -> caf::result<cache_fetch> {
+      auto promise = self->make_response_promise<cache_fetch>();
+      fetch_model(
+        self, std::move(model_id), true, [promise](cache_fetch& result) mutable { promise.deliver(std::move(result)); },
+        [promise](failure why) mutable {
+          cache_fetch refused;
+          refused.error = std::move(why);
+          promise.deliver(std::move(refused));
+        });
+      return promise;
+    },
     [self](drop_atom, std::uint64_t ticket) {
       auto& state = self->state;
       if (auto working = state.working.find(ticket); working != state.working.end())

@@ -1,9 +1,10 @@
-// The load and unload use cases, as an actor. It owns the sequence of asks a load takes
-// (the device named or placed, the model resolved by the scanner, fetched through the RAM
-// cache, loaded by the device, reported back to the cache) with `.then` continuations, never
-// blocking, and answers one typed result; the front end parses, asks once and renders. It
-// watches the devices it waits on, so a device that dies holding a load is answered for, and
-// forwards the requester's drop to the device doing the work.
+// The device use cases, as an actor: load, unload, benchmark, and reading a model into the RAM
+// cache. It owns the sequence of asks each takes (the device named or placed, the model
+// resolved by the scanner, fetched through the RAM cache, loaded or measured by the device, a
+// load reported back to the cache) with `.then` continuations, never blocking, and answers one
+// typed result; the front end parses, asks once and renders. It watches the actors it waits
+// on, so a device that dies holding work is answered for, and forwards the requester's drop
+// to the device doing the work.
 #pragma once
 
 #include "actors/actors.hpp"
@@ -26,7 +27,7 @@ struct load_coordinator_state {
   std::shared_ptr<const service_registry> services;
   scanner_actor scanner;
   request_watches watches;
-  std::map<std::uint64_t, device_actor> working; // ticket -> the device doing its load
+  std::map<std::uint64_t, device_actor> working; // ticket -> the device doing its work
   std::set<std::uint64_t> started;               // tickets between their start and their answer
   std::set<std::uint64_t> dropped;               // of those, dropped before a device took them
 };

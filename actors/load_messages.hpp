@@ -41,6 +41,31 @@ typename Inspector::result_type inspect(Inspector& f, load_result& x) {
   return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.done);
 }
 
+// Measures a model on a device (post_model_benchmark), placed as a load is.
+struct benchmark_command {
+  std::uint64_t ticket = 0; // names this request for drop_atom
+  std::string model_id;
+  std::string device_id; // empty: the ready device with the most free memory
+  bool inference = true; // false: load timings only
+  gpu::benchmark_request request;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_command& x) {
+  return f(caf::meta::type_name("benchmark_command"), x.ticket, x.model_id, x.device_id, x.inference, x.request);
+}
+
+// The device's measurement (reply.ok), or why there is none; `model_id` as the catalog has it.
+struct benchmark_result {
+  std::string model_id;
+  benchmark_reply reply;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, benchmark_result& x) {
+  return f(caf::meta::type_name("benchmark_result"), x.model_id, x.reply);
+}
+
 // Unloads `model_id` (empty: every model) from `device_id` (empty: every device).
 struct unload_request {
   std::string model_id;

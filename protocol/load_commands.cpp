@@ -1,7 +1,6 @@
 #include "protocol/load_commands.hpp"
 
 #include "actors/epoch.hpp"
-#include "actors/placement.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
 #include "protocol/json_writer.hpp"
@@ -52,68 +51,12 @@ field_result<gpu::load_dtype> read_dtype(const json::object& data) {
   return *value == "fp16" ? gpu::load_dtype::fp16 : gpu::load_dtype::bf16;
 }
 
-// The device a request names (must exist and be ready), or none.
-field_result<std::optional<registry_entry>> named_device(const service_context& context, const json::object& data) {
-  auto id = optional_string(data, "device_id", 64);
-  if (auto* error = std::get_if<protocol_error>(&id))
-    return *error;
-  auto& value = std::get<std::optional<std::string>>(id);
-  if (!value)
-    return std::optional<registry_entry>{};
-  auto named = actors::named_device(*context.registry, *value);
-  if (auto* why = std::get_if<failure>(&named))
-    return from_failure(*why);
-  return std::optional<registry_entry>{std::get<registry_entry>(named)};
-}
-
-// Resolves a cataloged model and fetches it through the RAM cache. Without `read_on_miss` a miss
-// brings the tensor table only, for work that reads the file itself.
-asio::awaitable<std::variant<cache_fetch, protocol_error>> fetch_model(service_context& context,
-                                                                       const std::string& model_id, bool read_on_miss) {
-  auto located =
-    co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, model_id, false);
-  if (auto* error = std::get_if<caf::error>(&located))
-    co_return actor_failure(*error, "resolving the model");
-  auto& file = std::get<located_file>(located);
-  if (!file.found)
-    co_return from_failure(located_failure(file.error).about("model_id", model_id));
-  auto fetched = co_await ask<cache_fetch>(context.bridge, context.services->cache(), caf::infinite, fetch_atom::value, file,
-                                           read_on_miss);
-  if (auto* error = std::get_if<caf::error>(&fetched))
-    co_return actor_failure(*error, "reading the model");
-  auto& result = std::get<cache_fetch>(fetched);
-  if (!result.ok)
-    co_return from_failure(result.error);
-  result.model.file = file.file; // what a load or benchmark reads, whether or not the cache holds the bytes
-  co_return std::move(result);
-}
-
-// The request of `ticket` was cancelled, timed out, or its device went down: work nobody waits
-// for stops (a load is cancelled once no one shares it, a benchmark at once).
-void abandon(service_context& context, const registry_entry& device, std::uint64_t ticket) {
-  context.bridge.dispatch([handle = device.handle, ticket](actors::gateway_actor* self) {
-    self->send(handle, drop_atom::value, ticket);
+// The request of `ticket` was cancelled, timed out, or the coordinator went down: work nobody
+// waits for stops (a load once no one shares it, a benchmark at once).
+void drop(service_context& context, std::uint64_t ticket) {
+  context.bridge.dispatch([loads = context.loads, ticket](actors::gateway_actor* self) {
+    self->send(loads, drop_atom::value, ticket);
   });
-}
-
-// A model fetched through the cache (its bytes only when cached: the device reads the file on a
-// miss) and the device that takes the work.
-struct placement {
-  cache_fetch cached;
-  registry_entry device;
-};
-
-// The model of `model_id` in host memory, and the named device or else the roomiest one.
-asio::awaitable<std::variant<placement, protocol_error>> place(service_context& context, const std::string& model_id,
-                                                               std::optional<registry_entry> device) {
-  auto fetched = co_await fetch_model(context, model_id, false);
-  if (auto* error = std::get_if<protocol_error>(&fetched))
-    co_return *error;
-  if (!device)
-    device = roomiest_device(*context.registry);
-  if (!device)
-    co_return protocol_error{error_code::device_unavailable, "no device is ready"};
-  co_return placement{std::move(std::get<cache_fetch>(fetched)), std::move(*device)};
 }
 
 // The device id a request names, as given (the coordinator checks it), or "".
@@ -178,10 +121,7 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   auto ticket = order.ticket;
   auto reply = co_await ask<load_result>(context.bridge, context.loads, caf::infinite, load_atom::value, std::move(order));
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    // Cancelled, timed out, or the coordinator went down: a load nobody waits for stops.
-    context.bridge.dispatch([loads = context.loads, ticket](actors::gateway_actor* self) {
-      self->send(loads, drop_atom::value, ticket);
-    });
+    drop(context, ticket);
     co_return actor_failure(*error, "the load");
   }
   auto& loaded = std::get<load_result>(reply);
@@ -316,33 +256,29 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   auto settings = read_benchmark_settings(req.data);
   if (auto* error = std::get_if<protocol_error>(&settings))
     co_return *error;
-  auto device = named_device(context, req.data);
-  if (auto* error = std::get_if<protocol_error>(&device))
+  auto device_id = device_id_of(req.data);
+  if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
-  auto placed = co_await place(context, std::get<std::string>(model_id), std::get<std::optional<registry_entry>>(device));
-  if (auto* error = std::get_if<protocol_error>(&placed))
-    co_return *error;
-  auto& [cached, chosen_device] = std::get<placement>(placed);
-  cached.model.buffer.reset(); // a benchmark reads the file anew: it does not hold the cache's bytes
-  auto* target = &chosen_device;
   auto& chosen = std::get<benchmark_settings>(settings);
   if (auto progress = progress_for(req))
     chosen.request.progress = *progress;
-  benchmark_order order{context.next_ticket++, cached.model.model_id, cached.model.path, cached.model.file, chosen.inference,
-                        chosen.request, cached.model.report, nullptr};
-  auto reply = co_await ask<benchmark_reply>(context.bridge, target->handle, caf::infinite, benchmark_atom::value, order);
+  benchmark_command command{context.next_ticket++, std::get<std::string>(model_id), std::get<std::string>(device_id),
+                            chosen.inference, chosen.request};
+  auto ticket = command.ticket;
+  auto reply =
+    co_await ask<benchmark_result>(context.bridge, context.loads, caf::infinite, benchmark_atom::value, std::move(command));
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    abandon(context, *target, order.ticket);
-    co_return protocol_error{error_code::device_unavailable,
-                             "device " + target->info.id + " did not complete the benchmark: " + caf::to_string(*error)};
+    drop(context, ticket);
+    co_return actor_failure(*error, "the benchmark");
   }
-  auto& measured = std::get<benchmark_reply>(reply);
-  if (!measured.ok)
-    co_return from_failure(measured.error);
-  auto result = benchmark_json(cached.model.model_id, measured);
-  // Stored before answering, so get_model_benchmark_results right after sees it.
+  auto& measured = std::get<benchmark_result>(reply);
+  if (!measured.reply.ok)
+    co_return from_failure(measured.reply.error);
+  auto result = benchmark_json(measured.model_id, measured.reply);
+  // Stored as answered (the wire JSON is rendered here only), before answering, so
+  // get_model_benchmark_results right after sees it.
   auto stored = co_await ask<ok_atom>(context.bridge, context.services->store(), caf::infinite, record_atom::value,
-                                      cached.model.model_id, json::serialize(result));
+                                      measured.model_id, json::serialize(result));
   if (auto* error = std::get_if<caf::error>(&stored))
     co_return actor_failure(*error, "storing the benchmark result");
   co_return result;
@@ -361,10 +297,13 @@ asio::awaitable<command_result> post_model_cache(service_context& context, reque
   auto model_id = required_model_id(req.data);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
-  auto fetched = co_await fetch_model(context, std::get<std::string>(model_id), true);
-  if (auto* error = std::get_if<protocol_error>(&fetched))
-    co_return *error;
+  auto fetched = co_await ask<cache_fetch>(context.bridge, context.loads, caf::infinite, fetch_atom::value,
+                                           std::get<std::string>(model_id));
+  if (auto* error = std::get_if<caf::error>(&fetched))
+    co_return actor_failure(*error, "reading the model");
   auto& cached = std::get<cache_fetch>(fetched);
+  if (!cached.ok)
+    co_return from_failure(cached.error);
   auto report = context.cache_board->read();
   bool held = false;
   for (auto& entry : report->entries)
