@@ -204,6 +204,20 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   refused.error = failure{errc::insufficient_memory, "full", memory_shortfall{"device", 9, 1, 8}}.about("device_id", "cpu:0");
   check_round_trip(refused);
   check_round_trip(unload_request{"a.safetensors", "cpu:0"});
+  benchmark_command command{5, "m", "cpu:1", false, {}};
+  command.request.batch = 3;
+  auto command_read = round_trip(command);
+  CHECK(command_read.model_id == "m");
+  CHECK(command_read.device_id == "cpu:1");
+  CHECK_FALSE(command_read.inference);
+  CHECK(command_read.request.batch == 3);
+  benchmark_result measured{"m", {}};
+  measured.reply.ok = true;
+  measured.reply.device_id = "cpu:1";
+  measured.reply.measurement.median_ms = 2.5;
+  auto measured_read = round_trip(measured);
+  CHECK(measured_read.model_id == "m");
+  CHECK(measured_read.reply == measured.reply);
   check_round_trip(unload_result{true, {}, {{"cpu:0", {"a", "b"}, 10}, {"cpu:1", {}, 0}}});
   check_round_trip(unload_result{false, failure{errc::model_not_loaded, "not loaded"}.about("model_id", "a"), {}});
 }
