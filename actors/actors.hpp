@@ -4,7 +4,7 @@
 #include "actors/atoms.hpp"
 #include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
-#include "actors/load_messages.hpp"
+#include "actors/use_case_messages.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/replies_to.hpp>
@@ -114,8 +114,8 @@ using cache_actor = caf::typed_actor<
   // inject_fault (service_faults.hpp).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
-// The load, unload and benchmark use cases (load_coordinator.hpp): the front end's one ask for each.
-using load_coordinator_actor = caf::typed_actor<
+// The use cases (use_cases.hpp): the front end's one ask for each.
+using use_case_actor = caf::typed_actor<
   // Places, resolves, fetches and loads a model; answers what loaded or why not.
   caf::replies_to<load_atom, load_request>::with<load_result>,
   // Unloads a model (or everything) from one device or every device.
@@ -124,6 +124,9 @@ using load_coordinator_actor = caf::typed_actor<
   caf::replies_to<benchmark_atom, benchmark_command>::with<benchmark_result>,
   // post_model_cache: resolves a model and reads it into the RAM cache (or finds it there).
   caf::replies_to<fetch_atom, std::string>::with<cache_fetch>,
+  // Validates a model: a stored result for the same file state, or a scan by the validation
+  // service, remembered by the store before it answers.
+  caf::replies_to<validate_atom, validate_request>::with<validate_result>,
   // The requester of `ticket` went away: forwarded to the device doing its load.
   caf::reacts_to<drop_atom, std::uint64_t>>;
 

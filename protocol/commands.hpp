@@ -32,7 +32,7 @@ struct service_context {
   std::shared_ptr<const actors::device_registry> registry;
   std::shared_ptr<const actors::service_registry> services; // store, cache, validation: look up at each use
   actors::scanner_actor scanner;
-  actors::load_coordinator_actor loads; // post_model_load, post_model_unload
+  actors::use_case_actor use_cases; // load, unload, benchmark, cache reads, validation
   std::shared_ptr<const actors::cache_board> cache_board;
   std::shared_ptr<const actors::catalog_board> catalog; // get_models, get_model: never ask the store
   std::vector<std::string> model_roots; // canonical

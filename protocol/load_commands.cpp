@@ -51,13 +51,6 @@ field_result<gpu::load_dtype> read_dtype(const json::object& data) {
   return *value == "fp16" ? gpu::load_dtype::fp16 : gpu::load_dtype::bf16;
 }
 
-// The request of `ticket` was cancelled, timed out, or the coordinator went down: work nobody
-// waits for stops (a load once no one shares it, a benchmark at once).
-void drop(service_context& context, std::uint64_t ticket) {
-  context.bridge.dispatch([loads = context.loads, ticket](actors::gateway_actor* self) {
-    self->send(loads, drop_atom::value, ticket);
-  });
-}
 
 // The device id a request names, as given (the coordinator checks it), or "".
 field_result<std::string> device_id_of(const json::object& data) {
@@ -90,7 +83,15 @@ json::value load_json(const load_result& loaded) {
 
 } // namespace
 
-// Parse, one ask of the load coordinator (which places, resolves, fetches, loads and reports
+// The request of `ticket` was cancelled, timed out, or the use cases actor went down: work nobody
+// waits for stops (a load once no one shares it, a benchmark at once).
+void drop_work(service_context& context, std::uint64_t ticket) {
+  context.bridge.dispatch([use_cases = context.use_cases, ticket](actors::gateway_actor* self) {
+    self->send(use_cases, drop_atom::value, ticket);
+  });
+}
+
+// Parse, one ask of the use cases actor (which places, resolves, fetches, loads and reports
 // to the cache), render.
 asio::awaitable<command_result> post_model_load(service_context& context, request& req) {
   auto model_id = required_model_id(req.data);
@@ -119,9 +120,9 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
                      evict && evict->get_bool(),
                      progress ? *progress : gpu::progress_callback{}};
   auto ticket = order.ticket;
-  auto reply = co_await ask<load_result>(context.bridge, context.loads, caf::infinite, load_atom::value, std::move(order));
+  auto reply = co_await ask<load_result>(context.bridge, context.use_cases, caf::infinite, load_atom::value, std::move(order));
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    drop(context, ticket);
+    drop_work(context, ticket);
     co_return actor_failure(*error, "the load");
   }
   auto& loaded = std::get<load_result>(reply);
@@ -138,7 +139,7 @@ asio::awaitable<command_result> post_model_unload(service_context& context, requ
   if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
   unload_request order{std::get<std::optional<std::string>>(model_id).value_or(""), std::get<std::string>(device_id)};
-  auto reply = co_await ask<unload_result>(context.bridge, context.loads, caf::infinite, unload_atom::value, order);
+  auto reply = co_await ask<unload_result>(context.bridge, context.use_cases, caf::infinite, unload_atom::value, order);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "the unload");
   auto& result = std::get<unload_result>(reply);
@@ -266,9 +267,9 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
                             chosen.inference, chosen.request};
   auto ticket = command.ticket;
   auto reply =
-    co_await ask<benchmark_result>(context.bridge, context.loads, caf::infinite, benchmark_atom::value, std::move(command));
+    co_await ask<benchmark_result>(context.bridge, context.use_cases, caf::infinite, benchmark_atom::value, std::move(command));
   if (auto* error = std::get_if<caf::error>(&reply)) {
-    drop(context, ticket);
+    drop_work(context, ticket);
     co_return actor_failure(*error, "the benchmark");
   }
   auto& measured = std::get<benchmark_result>(reply);
@@ -297,7 +298,7 @@ asio::awaitable<command_result> post_model_cache(service_context& context, reque
   auto model_id = required_model_id(req.data);
   if (auto* error = std::get_if<protocol_error>(&model_id))
     co_return *error;
-  auto fetched = co_await ask<cache_fetch>(context.bridge, context.loads, caf::infinite, fetch_atom::value,
+  auto fetched = co_await ask<cache_fetch>(context.bridge, context.use_cases, caf::infinite, fetch_atom::value,
                                            std::get<std::string>(model_id));
   if (auto* error = std::get_if<caf::error>(&fetched))
     co_return actor_failure(*error, "reading the model");

@@ -5,6 +5,7 @@
 #include "catalog/report_json.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/json_writer.hpp"
+#include "protocol/load_commands.hpp"
 #include "protocol/model_json.hpp"
 #include "protocol/progress_events.hpp"
 
@@ -65,7 +66,7 @@ field_result<std::pair<std::string, bool>> validation_target(const json::object&
   return std::pair{std::get<std::string>(id), false};
 }
 
-json::value validation_answer(const std::string& result_json, const located_file& file, bool from_cache) {
+json::value validation_answer(const std::string& result_json, const std::string& model_id, bool from_cache) {
   json::error_code ec;
   auto value = json::parse(result_json, ec);
   if (ec || !value.is_object())
@@ -73,7 +74,7 @@ json::value validation_answer(const std::string& result_json, const located_file
   auto& object = value.get_object();
   if (from_cache)
     catalog::type_structure_values(object);
-  object["model_id"] = file.model_id;
+  object["model_id"] = model_id;
   object["from_cache"] = from_cache;
   return value;
 }
@@ -153,45 +154,19 @@ asio::awaitable<command_result> post_model_validate(service_context& context, re
   if (auto* error = std::get_if<protocol_error>(&target))
     co_return *error;
   auto [name, is_path] = std::get<std::pair<std::string, bool>>(target);
-  auto located = co_await ask<located_file>(context.bridge, context.scanner, caf::infinite, resolve_atom::value, name,
-                                            is_path);
-  if (auto* error = std::get_if<caf::error>(&located))
-    co_return actor_failure(*error, "resolving the model");
-  auto& file = std::get<located_file>(located);
-  if (!file.found)
-    co_return from_failure(actors::located_failure(file.error));
-
-  auto level_value = std::get<formats::validation_level>(level);
-  validation_cache_key key{file.model_id, std::string{catalog::to_string(level_value)}, file.size_bytes, file.mtime_ns};
-  auto cached = co_await ask<std::string>(context.bridge, context.services->store(), caf::infinite, cached_atom::value, key);
-  if (auto* hit = std::get_if<std::string>(&cached); hit && !hit->empty())
-    co_return validation_answer(*hit, file, true);
-
-  auto ticket = context.next_ticket++;
-  validation_job job{ticket, file.path, file.file, level_value, progress_for(req)};
-  auto outcome =
-    co_await ask<validation_outcome>(context.bridge, context.services->validation(), caf::infinite, validate_atom::value, job);
-  if (auto* error = std::get_if<caf::error>(&outcome)) {
-    // The request was cancelled or timed out (or the scan failed): the scan may stop.
-    if (auto validation = context.services->validation())
-      context.bridge.dispatch([validation, ticket](actors::gateway_actor* self) {
-        self->send(validation, drop_atom::value, ticket);
-      });
+  validate_request order{context.next_ticket++, name, is_path, std::get<formats::validation_level>(level),
+                         progress_for(req)};
+  auto ticket = order.ticket;
+  auto reply =
+    co_await ask<validate_result>(context.bridge, context.use_cases, caf::infinite, validate_atom::value, std::move(order));
+  if (auto* error = std::get_if<caf::error>(&reply)) {
+    drop_work(context, ticket); // the scan may stop
     co_return actor_failure(*error, "validation");
   }
-  auto& result = std::get<validation_outcome>(outcome);
-  if (result.cancelled)
-    co_return protocol_error{error_code::cancelled, "validation was cancelled"};
-  if (!result.describes_file)
-    co_return validation_answer(result.result_json, file, false);
-  // Remembered (and the catalog republished) before the answer, so what a client reads next
-  // (get_model's checksum and validity) already shows this validation. A store that fails to
-  // remember it (restarting, disk full) costs only the cache entry: the answer stands.
-  validation_record record{key, result.result_json, result.sha256, result.autov2};
-  auto remembered = co_await ask<ok_atom>(context.bridge, context.services->store(), caf::infinite, remember_atom::value,
-                                          record);
-  (void)remembered;
-  co_return validation_answer(result.result_json, file, false);
+  auto& result = std::get<validate_result>(reply);
+  if (!result.ok)
+    co_return from_failure(result.error);
+  co_return validation_answer(result.result_json, result.model_id, result.from_cache);
 }
 
 asio::awaitable<command_result> get_model_metadata(service_context& context, request& req) {

@@ -1,6 +1,6 @@
 #include "runtime/actor_runtime.hpp"
 
-#include "actors/load_coordinator.hpp"
+#include "actors/use_cases.hpp"
 
 #include "actors/errors.hpp"
 #include "actors/metadata_store.hpp"
@@ -57,7 +57,7 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   wait_until_started(service_supervisor_, "services");
   scanner_ = system_->spawn<caf::detached>(actors::scanner, std::move(settings.model_roots),
                                            std::shared_ptr<const actors::service_registry>{services_});
-  loads_ = system_->spawn(actors::load_coordinator, std::shared_ptr<const actors::device_registry>{registry_},
+  use_cases_ = system_->spawn(actors::use_cases, std::shared_ptr<const actors::device_registry>{registry_},
                           std::shared_ptr<const actors::service_registry>{services_}, scanner_);
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, settings.scheduler_threads);
 }
@@ -89,7 +89,7 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
     return true;
   stopped_ = true;
   bridge_.reset();
-  caf::anon_send_exit(loads_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(use_cases_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(scanner_, caf::exit_reason::user_shutdown);
   caf::scoped_actor self{*system_};
   auto stop_children = [&](const actors::supervisor_actor& supervisor) {

@@ -45,7 +45,7 @@ public:
   std::shared_ptr<const actors::device_registry> registry() const { return registry_; }
   std::shared_ptr<const actors::service_registry> services() const { return services_; }
   actors::scanner_actor scanner() const { return scanner_; }
-  actors::load_coordinator_actor loads() const { return loads_; }
+  actors::use_case_actor use_cases() const { return use_cases_; }
   std::shared_ptr<const actors::cache_board> cache_board() const { return cache_board_; }
   std::shared_ptr<const actors::catalog_board> catalog_board() const { return catalog_board_; }
   const actors::worker_pools::gauges& pool_gauges() const { return pools_.gauge; }
@@ -69,7 +69,7 @@ private:
   std::shared_ptr<actors::service_registry> services_ = std::make_shared<actors::service_registry>();
   actors::supervisor_actor service_supervisor_;
   actors::scanner_actor scanner_;
-  actors::load_coordinator_actor loads_;
+  actors::use_case_actor use_cases_;
   std::shared_ptr<actors::cache_board> cache_board_ = std::make_shared<actors::cache_board>();
   std::shared_ptr<actors::catalog_board> catalog_board_ = std::make_shared<actors::catalog_board>();
   std::unique_ptr<actors::actor_bridge> bridge_;

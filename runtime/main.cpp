@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     return fail(std::string{"modeld: "} + e.what());
   }
   protocol::service_context context{actors->bridge(),  actors->registry(),    actors->services(),
-                                    actors->scanner(), actors->loads(),          actors->cache_board(),
+                                    actors->scanner(), actors->use_cases(),          actors->cache_board(),
                                     actors->catalog_board(),
                                     options.model_roots, options.auth_token, options.fault_injection,
                                     actors->pool_gauges()};

@@ -4,7 +4,7 @@
 #include "actors/bridge.hpp"
 #include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
-#include "actors/load_messages.hpp"
+#include "actors/use_case_messages.hpp"
 #include "actors/messages.hpp"
 #include "actors/worker_pool.hpp"
 

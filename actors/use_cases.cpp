@@ -1,4 +1,4 @@
-#include "actors/load_coordinator.hpp"
+#include "actors/use_cases.hpp"
 
 #include "actors/epoch.hpp"
 #include "actors/log.hpp"
@@ -17,7 +17,7 @@
 namespace modeld::actors {
 namespace {
 
-using self_pointer = load_coordinator_pointer;
+using self_pointer = use_case_pointer;
 using load_promise = caf::typed_response_promise<load_result>;
 
 load_result failed(failure why) {
@@ -31,13 +31,6 @@ struct placed_model {
   registry_entry device;
   cache_fetch fetched; // the tensor table; the bytes only when cached (a device reads the file on a miss)
 };
-
-// A ticket's work is over: it is forgotten (a late drop for it is ignored).
-void forget(self_pointer self, std::uint64_t ticket) {
-  self->state.started.erase(ticket);
-  self->state.dropped.erase(ticket);
-  self->state.working.erase(ticket);
-}
 
 // Resolves `model_id` at the scanner and fetches it through the cache (the tensor table, and
 // the bytes when cached or when `read_on_miss`); then `next`, or `fail` with why not.
@@ -152,7 +145,7 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
   auto device_id = target.info.id;
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
                    request.components, request.dtype,       request.evict,            request.progress};
-  self->state.working[request.ticket] = device;
+  working_on(self, request.ticket, device);
   watched_request<load_reply>(
     self, device, caf::infinite,
     [self, flow, device_id](load_reply& reply) {
@@ -210,7 +203,7 @@ caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_comma
       auto device = placed.device.handle;
       auto device_id = placed.device.info.id;
       auto model_id = model.model_id;
-      self->state.working[command.ticket] = device;
+      working_on(self, command.ticket, device);
       watched_request<benchmark_reply>(
         self, device, caf::infinite,
         [answer_with, model_id](benchmark_reply& reply) { answer_with({model_id, std::move(reply)}); },
@@ -285,7 +278,13 @@ caf::result<unload_result> start_unload(self_pointer self, unload_request& reque
 
 } // namespace
 
-load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer self,
+void forget(use_case_pointer self, std::uint64_t ticket) {
+  self->state.started.erase(ticket);
+  self->state.dropped.erase(ticket);
+  self->state.working.erase(ticket);
+}
+
+use_case_actor::behavior_type use_cases(use_case_pointer self,
                                                        std::shared_ptr<const device_registry> devices,
                                                        std::shared_ptr<const service_registry> services,
                                                        scanner_actor scanner) {
@@ -297,6 +296,7 @@ load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer 
     [self](load_atom, load_request& request) { return start_load(self, request); },
     [self](unload_atom, unload_request& request) { return start_unload(self, request); },
     [self](benchmark_atom, benchmark_command& command) { return start_benchmark(self, command); },
+    [self](validate_atom, validate_request& request) { return start_validate(self, request); },
     [self](fetch_atom, std::string& model_id) -> caf::result<cache_fetch> {
       auto promise = self->make_response_promise<cache_fetch>();
       fetch_model(
@@ -311,7 +311,7 @@ load_coordinator_actor::behavior_type load_coordinator(load_coordinator_pointer 
     [self](drop_atom, std::uint64_t ticket) {
       auto& state = self->state;
       if (auto working = state.working.find(ticket); working != state.working.end())
-        self->send(working->second, drop_atom::value, ticket);
+        working->second();
       else if (state.started.count(ticket) > 0)
         state.dropped.insert(ticket); // not at a device yet: answered as cancelled when it gets there
     },

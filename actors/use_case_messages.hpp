@@ -4,6 +4,7 @@
 // (local_ref.hpp), so a load sent to another node reports no progress.
 #pragma once
 
+#include "actors/catalog_messages.hpp"
 #include "actors/device_messages.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -64,6 +65,36 @@ struct benchmark_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, benchmark_result& x) {
   return f(caf::meta::type_name("benchmark_result"), x.model_id, x.reply);
+}
+
+// Validates a model (post_model_validate): `name` is a model_id, or a path inside the roots.
+struct validate_request {
+  std::uint64_t ticket = 0; // names this request for drop_atom
+  std::string name;
+  bool is_path = false;
+  formats::validation_level level = formats::validation_level::standard;
+  std::shared_ptr<const progress_sink> progress; // null: no progress wanted
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validate_request& x) {
+  return f(caf::meta::type_name("validate_request"), x.ticket, x.name, x.is_path, x.level, local(x.progress));
+}
+
+// The validation report (its JSON as the workers wrote it), or why there is none.
+struct validate_result {
+  bool ok = false;
+  failure error;
+  std::string model_id;
+  bool from_cache = false; // a stored result for this exact file state (size and mtime)
+  std::string result_json;
+
+  bool operator==(const validate_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, validate_result& x) {
+  return f(caf::meta::type_name("validate_result"), x.ok, x.error, x.model_id, x.from_cache, x.result_json);
 }
 
 // Unloads `model_id` (empty: every model) from `device_id` (empty: every device).
