@@ -204,6 +204,11 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   refused.error = failure{errc::insufficient_memory, "full", memory_shortfall{"device", 9, 1, 8}}.about("device_id", "cpu:0");
   check_round_trip(refused);
   check_round_trip(unload_request{"a.safetensors", "cpu:0"});
+  check_round_trip(validate_result{true, {}, "m", true, R"({"valid":true})"});
+  auto validate = round_trip(validate_request{6, "loras/x.safetensors", true, formats::validation_level::basic, nullptr});
+  CHECK(validate.name == "loras/x.safetensors");
+  CHECK(validate.is_path);
+  CHECK(validate.level == formats::validation_level::basic);
   benchmark_command command{5, "m", "cpu:1", false, {}};
   command.request.batch = 3;
   auto command_read = round_trip(command);
