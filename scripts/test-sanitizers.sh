@@ -44,7 +44,7 @@ export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stac
 
 status=0
 ctest --test-dir "$build" --output-on-failure --timeout 1800 "${only[@]}" || status=1
-python3 "$root/tests/chaos/chaos.py" --binary "$build/runtime/modeld" --seconds "${CHAOS_SECONDS:-60}" \
+python3 "$root/tests/chaos/chaos.py" --binary "$build/runtime/modeld" --seconds "${SANITIZER_CHAOS_SECONDS:-30}" \
   --connections "${CHAOS_CONNECTIONS:-8}" --no-rss-check || status=1
 
 if compgen -G "$reports/*" >/dev/null; then

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -98,6 +99,7 @@ TEST_CASE("acknowledged writes survive SIGKILL during mixed work; the catalog st
     if (entry.is_regular_file())
       files.insert(std::filesystem::relative(entry.path(), models.path).string());
   int writes = 0;
+  std::chrono::steady_clock::duration slowest_first_write{};
   const std::vector<std::string> args{"--model-root", models.path, "--enable-fault-injection"};
   for (int round = 0; round < 20; ++round) {
     // A new file each round: the scan at start catalogs it, whatever the last kill cut off.
@@ -114,6 +116,9 @@ TEST_CASE("acknowledged writes survive SIGKILL during mixed work; the catalog st
     }
     // Writers keep writing; the kill comes while writes are in flight.
     std::mutex mutex;
+    std::condition_variable acknowledged_once;
+    int writes_this_round = 0;
+    std::map<std::string, int> refusals; // error code -> count
     std::vector<std::thread> writers;
     for (std::size_t w = 0; w < ids.size(); ++w)
       writers.emplace_back([&, w] {
@@ -126,23 +131,44 @@ TEST_CASE("acknowledged writes survive SIGKILL during mixed work; the catalog st
             auto line = client.read_line(std::chrono::seconds(10));
             if (!line)
               return; // killed: this write was never acknowledged
-            if (json::parse(*line).at("success") != true)
-              continue;
+            auto answer = json::parse(*line).as_object();
             std::lock_guard lock{mutex};
+            if (answer.at("success") != true) {
+              ++refusals[json::serialize(answer.at("error").at("code"))];
+              continue;
+            }
             acknowledged[ids[w]] = description;
             ++writes;
+            ++writes_this_round;
+            acknowledged_once.notify_all();
           }
         } catch (const std::exception&) {
           // The server died between two writes.
         }
       });
     writers.emplace_back([&, round] { mixed_work(server.port(), round, ids); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + 37 * (round % 5)));
+    // The kill comes once this round's writes are being acknowledged, however slow the start
+    // was, and then at a different moment each round.
+    bool acknowledging = false;
+    auto writing_since = std::chrono::steady_clock::now();
+    {
+      std::unique_lock lock{mutex};
+      acknowledging = acknowledged_once.wait_for(lock, std::chrono::seconds(20), [&] { return writes_this_round > 0; });
+    }
+    slowest_first_write = std::max(slowest_first_write, std::chrono::steady_clock::now() - writing_since);
+    if (acknowledging)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 37 * (round % 5)));
     server.stop(SIGKILL);
     for (auto& t : writers)
       t.join();
+    for (auto& [code, count] : refusals)
+      UNSCOPED_INFO("round " << round << ": " << count << " writes refused with " << code);
+    INFO("round " << round << ": no write acknowledged within 20 s of the start");
+    REQUIRE(acknowledging);
   }
-  CHECK(writes > 20);
+  auto slowest_ms = std::chrono::duration_cast<std::chrono::milliseconds>(slowest_first_write).count();
+  WARN("acknowledged writes in 20 rounds: " << writes << "; the slowest round's first came " << slowest_ms
+                                             << " ms after its writers started");
   modeld_process server(args, data.path);
   line_client reader(server.port());
   for (auto& [id, description] : acknowledged)
