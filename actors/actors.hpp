@@ -24,12 +24,15 @@ using device_actor = caf::typed_actor<
   // duration), slow (work 10 ms out of every 100 ms for the duration), oom (loads and
   // benchmarks fail as out of memory for the duration). See service_faults.hpp.
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>,
-  // Loads a model from its cached bytes into device memory, within the budget (evicting
-  // least recently used models when the order allows); concurrent loads of one model share
-  // one copy. The heavy copy runs on a worker, so status keeps answering.
+  // Loads a model from its cached bytes into device memory, within the budget (evicting by
+  // the order's rule when it allows: gpu/eviction_policy.hpp); concurrent loads of one model
+  // share one copy. With a lease, a model held already is leased, not loaded again. The heavy copy runs on a worker, so status keeps answering.
   caf::replies_to<load_atom, load_order>::with<load_reply>,
-  // Unloads one model (its id) or everything (empty string), freeing its memory.
-  caf::replies_to<unload_atom, std::string>::with<unload_reply>,
+  // Unloads one model (its id) or everything (empty string), freeing its memory; a leased
+  // model stays (and is named) unless the order forces it (its leases are then revoked).
+  caf::replies_to<unload_atom, unload_order>::with<unload_reply>,
+  // Gives a lease back (release, or its connection closed).
+  caf::replies_to<release_atom, std::string>::with<release_reply>,
   // The requester of a load or benchmark (its ticket) went away: a load nobody waits for is
   // cancelled, a benchmark is answered CANCELLED at once and its worker stops.
   caf::reacts_to<drop_atom, std::uint64_t>,
@@ -120,6 +123,8 @@ using use_case_actor = caf::typed_actor<
   caf::replies_to<load_atom, load_request>::with<load_result>,
   // Unloads a model (or everything) from one device or every device.
   caf::replies_to<unload_atom, unload_request>::with<unload_result>,
+  // Gives a lease back (release, or its connection closed): asks each device in turn.
+  caf::replies_to<release_atom, std::string>::with<release_result>,
   // Places, resolves and fetches a model as for a load, then measures it on the device.
   caf::replies_to<benchmark_atom, benchmark_command>::with<benchmark_result>,
   // post_model_cache: resolves a model and reads it into the RAM cache (or finds it there).

@@ -36,6 +36,7 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using unload_atom = caf::atom_constant<caf::atom("unload")>;
 using benchmark_atom = caf::atom_constant<caf::atom("benchmark")>;
 using record_atom = caf::atom_constant<caf::atom("record")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 
 } // namespace modeld::actors

@@ -24,6 +24,7 @@ caf::result<ok_atom> inject(self_pointer self, const fault_request& fault) {
 // Tells the board this incarnation is alive (and how much its allocator holds), then comes
 // again; a hung device stops, and readers see it unresponsive once the deadline has passed.
 void heartbeat(self_pointer self) {
+  expire_idle_models(self);
   auto reserve = self->state.memory.allocator_reserve();
   measure_allocator_reserve(self->state);
   if (self->state.memory.allocator_reserve() != reserve)
@@ -44,13 +45,19 @@ device_status make_device_status(const device_state& state) {
   status.free_bytes = state.memory.free();
   status.budget_bytes = state.memory.budget();
   status.allocator_reserve_bytes = state.memory.allocator_reserve();
-  for (auto& [id, model] : state.resident)
+  for (auto& [id, model] : state.resident) {
     status.loaded_models.push_back(model.info);
+    auto& shown = status.loaded_models.back();
+    shown.reload_ms = reload_ms(model, false);
+    if (model.info.keep_alive_ms >= 0 && model.info.leases.empty())
+      shown.expires_at_ms = model.info.last_used_ms + model.info.keep_alive_ms;
+  }
   status.loads = state.loads;
   status.unloads = state.unloads;
   status.evictions = state.evictions;
   status.cache_hits = state.cache_hits;
   status.failed_loads = state.failed_loads;
+  status.expirations = state.expirations;
   status.load_time_ms_total = state.load_time_ms_total;
   return status;
 }
@@ -97,7 +104,8 @@ device_actor::behavior_type device(self_pointer self, device_info info, std::sha
     [self](heartbeat_atom) { heartbeat(self); },
     [self](fault_atom, const fault_request& fault) { return inject(self, fault); },
     [published, self](load_atom, load_order& order) { return published(start_load(self, order)); },
-    [published, self](unload_atom, const std::string& model_id) { return published(unload(self, model_id)); },
+    [published, self](unload_atom, const unload_order& order) { return published(unload(self, order)); },
+    [published, self](release_atom, const std::string& lease_id) { return published(release_lease(self, lease_id)); },
     [self](drop_atom, std::uint64_t ticket) {
       drop_load_waiter(self, ticket);
       drop_benchmark(self, ticket);

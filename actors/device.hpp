@@ -20,17 +20,30 @@
 
 namespace modeld::actors {
 
+// info.leases, pinned, priority and keep_alive_ms are the model's keeping rules (load_policy);
+// info.expires_at_ms and reload_ms are worked out when status is made.
 struct resident_model {
   loaded_model info;
   std::shared_ptr<gpu::loaded_weights> weights;
+  // Measured by its load: the disk read (none when it came from the RAM cache) and the copy.
+  std::optional<double> disk_to_host_ms;
+  double host_to_device_ms = 0;
+};
+
+// One request waiting on a load: its ticket (drop_atom), its answer, and its lease (lease: true).
+struct load_waiter {
+  std::uint64_t ticket = 0;
+  caf::typed_response_promise<load_reply> promise;
+  std::optional<lease_holder> lease;
 };
 
 struct pending_load {
   load_order order;
   std::uint64_t reserved_bytes = 0;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
-  std::vector<std::pair<std::uint64_t, caf::typed_response_promise<load_reply>>> waiters; // ticket, promise
-  std::vector<std::string> evicted;
+  std::vector<load_waiter> waiters;
+  std::vector<eviction_note> evicted;
+  std::string eviction_rule;
   bool unload_requested = false;
   std::chrono::steady_clock::time_point started;
 };
@@ -54,6 +67,7 @@ struct device_state {
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;
   std::uint64_t failed_loads = 0; // device_status::failed_loads
+  std::uint64_t expirations = 0;  // device_status::expirations
   double load_time_ms_total = 0;
   std::map<std::uint64_t, running_benchmark> benchmarks; // ticket -> benchmark in progress
 
@@ -87,9 +101,9 @@ memory_shortfall shortfall(const device_state& state, std::uint64_t needed);
 // Brings the account's allocator reserve up to date (CUDA devices; CPU devices have none).
 void measure_allocator_reserve(device_state& state);
 
-// Models to unload, least recently used first, so that `needed` bytes fit; empty when even
-// unloading every resident model would not make room.
-std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed);
+// What bringing `model` back would take, as measured: its copy, plus its disk read unless
+// `ram_cached` (the RAM cache holds it).
+double reload_ms(const resident_model& model, bool ram_cached);
 
 device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info,
                                    std::shared_ptr<device_board> board, worker_pools pools);

@@ -1,6 +1,7 @@
 #include "actors/device_benchmarks.hpp"
 
 #include "actors/cache.hpp"
+#include "actors/device_loads.hpp"
 #include "actors/epoch.hpp"
 
 #include <chrono>
@@ -68,6 +69,7 @@ void add_system_info(const device_state& state, benchmark_reply& reply) {
 
 caf::result<benchmark_reply> start_benchmark(device_pointer self, benchmark_order& order) {
   auto& state = self->state;
+  touch(state, order.model_id); // a benchmark of a model held here is a use of it
   gpu::load_request request{torch_device(state.info), {}, gpu::load_dtype::keep, nullptr, {}};
   auto planned = gpu::planned_bytes(*order.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))

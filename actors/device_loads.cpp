@@ -1,6 +1,8 @@
 #include "actors/device_loads.hpp"
 #include "actors/cache.hpp"
 #include "actors/epoch.hpp"
+#include "actors/log.hpp"
+#include "gpu/eviction_policy.hpp"
 
 #include <caf/sec.hpp>
 
@@ -144,14 +146,59 @@ void release(device_state& state, const std::string& model_id, unload_reply& rep
   ++state.unloads;
 }
 
-// The first waiter's answer of a load that succeeded `counts` (load_reply::counts).
+// The first waiter's answer of a load that succeeded `counts` (load_reply::counts); each
+// waiter that asked for a lease hears its own.
 void deliver_all(pending_load& load, load_reply reply) {
   reply.counts = reply.ok;
-  for (auto& [ticket, promise] : load.waiters) {
-    promise.deliver(reply);
+  for (auto& waiter : load.waiters) {
+    reply.done.lease_id = reply.ok && waiter.lease ? waiter.lease->lease_id : "";
+    waiter.promise.deliver(reply);
     reply.counts = false;
   }
   load.waiters.clear();
+}
+
+// What the order says of keeping the model: on a new load, unset rules take their defaults;
+// on a model held already, only the rules the order sets change.
+void keep_as_ordered(resident_model& model, const load_policy& policy, bool new_load) {
+  if (policy.keep_alive_ms)
+    model.info.keep_alive_ms = *policy.keep_alive_ms;
+  else if (new_load)
+    model.info.keep_alive_ms = policy.default_keep_alive_ms;
+  if (policy.pinned)
+    model.info.pinned = *policy.pinned;
+  if (policy.priority)
+    model.info.priority = *policy.priority;
+}
+
+void grant(resident_model& model, lease_holder holder) {
+  holder.acquired_at_ms = epoch_ms();
+  model.info.last_used_ms = holder.acquired_at_ms;
+  model.info.leases.push_back(std::move(holder));
+}
+
+std::vector<gpu::eviction_candidate> eviction_candidates(const device_state& state, const load_policy& policy) {
+  auto now = epoch_ms();
+  std::vector<gpu::eviction_candidate> candidates;
+  for (auto& [id, model] : state.resident) {
+    gpu::eviction_candidate c;
+    c.model_id = id;
+    c.bytes = model.info.bytes;
+    c.idle_ms = now - model.info.last_used_ms;
+    c.reload_ms = reload_ms(model, std::find(policy.ram_cached.begin(), policy.ram_cached.end(), id) != policy.ram_cached.end());
+    c.priority = gpu::priority_named(model.info.priority).value_or(gpu::model_priority::normal);
+    c.pinned = model.info.pinned;
+    c.leased = !model.info.leases.empty();
+    c.in_use = model.weights.use_count() > 1; // something else still holds its weights (a benchmark)
+    candidates.push_back(std::move(c));
+  }
+  return candidates;
+}
+
+eviction_note note_of(const gpu::eviction_choice& choice, gpu::eviction_rule rule) {
+  return {choice.model_id, choice.bytes,
+          choice.idle_ms,  choice.reload_ms,
+          rule == gpu::eviction_rule::cost ? choice.expected_cost_ms : 0, std::string{gpu::to_string(choice.priority)}};
 }
 
 void settle_load(device_pointer self, const std::string& model_id, load_outcome& outcome);
@@ -194,7 +241,20 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   if (components.empty())
     for (auto& c : load.order.model.report->components)
       components.push_back(c.name);
-  resident_model model{{model_id, components, outcome.weights->dtype(), bytes, epoch_ms(), epoch_ms()}, outcome.weights};
+  resident_model model;
+  model.info.model_id = model_id;
+  model.info.components = components;
+  model.info.dtype = outcome.weights->dtype();
+  model.info.bytes = bytes;
+  model.info.loaded_at_ms = model.info.last_used_ms = epoch_ms();
+  model.weights = outcome.weights;
+  if (load.order.disk_to_host_ms || outcome.disk_to_host_ms)
+    model.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
+  model.host_to_device_ms = outcome.host_to_device_ms;
+  keep_as_ordered(model, load.order.policy, true);
+  for (auto& waiter : load.waiters)
+    if (waiter.lease)
+      grant(model, *waiter.lease);
   state.resident.emplace(model_id, std::move(model));
   ++state.loads;
   state.load_time_ms_total += load_ms;
@@ -215,7 +275,10 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   reply.done.from_cache = load.order.from_cache;
   reply.done.read_directly = outcome.read_directly;
   reply.read = outcome.read;
-  reply.done.evicted = load.evicted;
+  for (auto& note : load.evicted)
+    reply.done.evicted.push_back(note.model_id);
+  reply.done.evictions = load.evicted;
+  reply.done.eviction_rule = load.eviction_rule;
   reply.done.components = components;
   reply.done.dtype = outcome.weights->dtype();
   deliver_all(load, reply);
@@ -223,31 +286,31 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
 
 } // namespace
 
-std::vector<std::string> eviction_candidates(const device_state& state, std::uint64_t needed) {
-  std::vector<const resident_model*> by_age;
-  for (auto& [id, model] : state.resident)
-    by_age.push_back(&model);
-  std::sort(by_age.begin(), by_age.end(),
-            [](auto* a, auto* b) { return a->info.last_used_ms < b->info.last_used_ms; });
-  std::vector<std::string> chosen;
-  auto free = state.memory.free();
-  for (auto* model : by_age) {
-    if (free >= needed)
-      break;
-    // A model whose weights something else still holds (a benchmark) is in use.
-    if (model->weights.use_count() > 1)
-      continue;
-    chosen.push_back(model->info.model_id);
-    free += model->info.bytes;
-  }
-  return free >= needed ? chosen : std::vector<std::string>{};
+double reload_ms(const resident_model& model, bool ram_cached) {
+  return model.host_to_device_ms + (ram_cached ? 0 : model.disk_to_host_ms.value_or(0));
 }
 
 caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto& state = self->state;
   auto model_id = order.model.model_id;
-  if (state.resident.count(model_id) > 0)
-    return failed(errc::model_already_loaded, "'" + model_id + "' is already loaded on " + state.info.id);
+  if (auto held = state.resident.find(model_id); held != state.resident.end()) {
+    held->second.info.last_used_ms = epoch_ms(); // a load hit is a use: its keep-alive starts again
+    if (!order.policy.lease)
+      return failed(errc::model_already_loaded, "'" + model_id + "' is already loaded on " + state.info.id);
+    // lease: true on a model held already: the lease, and nothing loaded.
+    auto& model = held->second;
+    keep_as_ordered(model, order.policy, false);
+    grant(model, *order.policy.lease);
+    load_reply reply;
+    reply.ok = true;
+    reply.done.device_id = state.info.id;
+    reply.done.memory_used_bytes = model.info.bytes;
+    reply.done.components = model.info.components;
+    reply.done.dtype = model.info.dtype;
+    reply.done.lease_id = order.policy.lease->lease_id;
+    reply.done.already_loaded = true;
+    return reply;
+  }
   // A response promise takes over the reply: every early answer comes before one is made.
   if (auto running = state.loading.find(model_id); running != state.loading.end()) {
     if (!same_load(running->second.order, order)) // one copy per model and device: it cannot be both
@@ -255,7 +318,7 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
                                               describe(running->second.order) + "; this request asks for " +
                                               describe(order) + " (unload it first)");
     auto promise = self->make_response_promise<load_reply>();
-    running->second.waiters.emplace_back(order.ticket, promise); // shares the load in progress
+    running->second.waiters.push_back({order.ticket, promise, order.policy.lease}); // shares the load in progress
     return promise;
   }
   gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr, order.progress};
@@ -270,24 +333,32 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   load.order = order;
   load.started = std::chrono::steady_clock::now();
   if (!state.memory.try_reserve(needed)) {
-    auto candidates = order.evict ? eviction_candidates(state, needed) : std::vector<std::string>{};
-    if (candidates.empty())
-      return failed_on_device(state, out_of_memory("'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id +
-                                    " has " + std::to_string(state.memory.free()) + " free of a " +
-                                    std::to_string(state.memory.budget()) + " byte budget" +
-                                    (order.evict ? " even after eviction" : ""),
-                                  shortfall(state, needed)));
+    auto no_room = "'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id + " has " +
+                   std::to_string(state.memory.free()) + " free of a " + std::to_string(state.memory.budget()) +
+                   " byte budget";
+    if (!order.policy.evict)
+      return failed_on_device(state, out_of_memory(no_room, shortfall(state, needed)));
+    auto rule = gpu::eviction_rule_named(order.policy.eviction_rule).value_or(gpu::eviction_rule::cost);
+    auto plan = gpu::plan_eviction(eviction_candidates(state, order.policy), state.memory.free(), needed, rule);
+    if (!plan.fits)
+      return failed_on_device(state, out_of_memory(no_room + " even after eviction (kept: " +
+                                                     std::to_string(plan.kept_pinned_bytes) + " bytes pinned, " +
+                                                     std::to_string(plan.kept_leased_bytes) + " leased, " +
+                                                     std::to_string(plan.kept_in_use_bytes) + " in use)",
+                                                   shortfall(state, needed)));
     unload_reply freed;
-    for (auto& id : candidates)
-      release(state, id, freed);
-    state.evictions += candidates.size();
-    state.unloads -= candidates.size(); // counted as evictions, not unloads
-    load.evicted = candidates;
+    for (auto& choice : plan.chosen) {
+      release(state, choice.model_id, freed);
+      load.evicted.push_back(note_of(choice, rule));
+    }
+    state.evictions += plan.chosen.size();
+    state.unloads -= plan.chosen.size(); // counted as evictions, not unloads
+    load.eviction_rule = std::string{gpu::to_string(rule)};
     state.memory.try_reserve(needed);
   }
   auto promise = self->make_response_promise<load_reply>();
   load.reserved_bytes = needed;
-  load.waiters.emplace_back(order.ticket, promise);
+  load.waiters.push_back({order.ticket, promise, order.policy.lease});
   request.cancel = load.cancel.get();
   load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request, needed, load.cancel};
   state.loading.emplace(model_id, std::move(load));
@@ -302,8 +373,9 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   return promise;
 }
 
-unload_reply unload(device_pointer self, const std::string& model_id) {
+unload_reply unload(device_pointer self, const unload_order& order) {
   auto& state = self->state;
+  auto& model_id = order.model_id;
   unload_reply reply;
   std::vector<std::string> ids;
   if (model_id.empty())
@@ -311,8 +383,17 @@ unload_reply unload(device_pointer self, const std::string& model_id) {
       ids.push_back(id);
   else
     ids.push_back(model_id);
-  for (auto& id : ids)
+  for (auto& id : ids) {
+    auto held = state.resident.find(id);
+    if (held == state.resident.end())
+      continue;
+    auto& into = order.force ? reply.revoked : reply.kept;
+    for (auto& holder : held->second.info.leases)
+      into.push_back({state.info.id, id, holder});
+    if (!held->second.info.leases.empty() && !order.force)
+      continue;
     release(state, id, reply);
+  }
   for (auto& [id, load] : state.loading)
     if (model_id.empty() || id == model_id) {
       load.unload_requested = true;
@@ -322,13 +403,63 @@ unload_reply unload(device_pointer self, const std::string& model_id) {
   return reply;
 }
 
+release_reply release_lease(device_pointer self, const std::string& lease_id) {
+  auto& state = self->state;
+  auto named = [&](const lease_holder& holder) { return holder.lease_id == lease_id; };
+  for (auto& [id, model] : state.resident) {
+    auto& leases = model.info.leases;
+    if (auto it = std::find_if(leases.begin(), leases.end(), named); it != leases.end()) {
+      leases.erase(it);
+      model.info.last_used_ms = epoch_ms(); // its keep-alive counts from here
+      return {true, id};
+    }
+  }
+  // Given back before its load finished (its connection closed): the load grants it to no one.
+  for (auto& [id, load] : state.loading)
+    for (auto& waiter : load.waiters)
+      if (waiter.lease && named(*waiter.lease)) {
+        waiter.lease.reset();
+        return {true, id};
+      }
+  return {};
+}
+
+void expire_idle_models(device_pointer self) {
+  auto& state = self->state;
+  auto now = epoch_ms();
+  std::vector<std::string> expired;
+  for (auto& [id, model] : state.resident)
+    if (model.info.leases.empty() && model.info.keep_alive_ms >= 0 &&
+        now - model.info.last_used_ms >= model.info.keep_alive_ms && model.weights.use_count() == 1)
+      expired.push_back(id);
+  if (expired.empty())
+    return;
+  for (auto& id : expired) {
+    unload_reply freed;
+    auto idle_ms = now - state.resident.at(id).info.last_used_ms;
+    release(state, id, freed);
+    --state.unloads; // counted as an expiration, not an unload
+    ++state.expirations;
+    log::info("model_expired", {{"device_id", state.info.id},
+                                {"model_id", id},
+                                {"idle_ms", idle_ms},
+                                {"freed_bytes", freed.freed_bytes}});
+  }
+  publish_status(self);
+}
+
+void touch(device_state& state, const std::string& model_id) {
+  if (auto held = state.resident.find(model_id); held != state.resident.end())
+    held->second.info.last_used_ms = epoch_ms();
+}
+
 void drop_load_waiter(device_pointer self, std::uint64_t ticket) {
   for (auto& [id, load] : self->state.loading) {
     auto& waiters = load.waiters;
-    auto it = std::find_if(waiters.begin(), waiters.end(), [&](auto& w) { return w.first == ticket; });
+    auto it = std::find_if(waiters.begin(), waiters.end(), [&](auto& w) { return w.ticket == ticket; });
     if (it == waiters.end())
       continue;
-    it->second.deliver(failed(errc::cancelled, "the requester went away"));
+    it->promise.deliver(failed(errc::cancelled, "the requester went away"));
     waiters.erase(it);
     if (waiters.empty())
       load.cancel->store(true);

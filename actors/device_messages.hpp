@@ -4,6 +4,7 @@
 // node-local references (local_ref.hpp), which resolve only in the process that sent them.
 #pragma once
 
+#include "actors/messages.hpp"
 #include "catalog/discovery.hpp"
 #include "catalog/errc.hpp"
 #include "actors/local_ref.hpp"
@@ -133,6 +134,22 @@ struct cache_report {
   bool operator==(const cache_report&) const = default;
 };
 
+// How a loaded model is kept and how room is made for it: post_model_load's lease,
+// keep_alive_ms, pinned, priority and evict, with the server's defaults
+// (--default-keep-alive-ms, --auto-evict, --eviction-policy).
+struct load_policy {
+  std::optional<lease_holder> lease;         // lease: true; the id is the front end's
+  std::optional<std::int64_t> keep_alive_ms; // -1: kept; none: as it was, or the default for a new load
+  std::int64_t default_keep_alive_ms = -1;
+  std::optional<bool> pinned;                // none: as it was, or not pinned
+  std::optional<std::string> priority;       // low, normal, high; none: as it was, or normal
+  bool evict = false;
+  std::string eviction_rule = "cost";        // cost or lru (gpu/eviction_policy.hpp)
+  std::vector<std::string> ram_cached;       // the models the RAM cache holds: cheap to bring back
+
+  bool operator==(const load_policy&) const = default;
+};
+
 struct load_order {
   std::uint64_t ticket = 0; // names this request for drop_atom
   cached_model model;
@@ -140,8 +157,20 @@ struct load_order {
   std::optional<double> disk_to_host_ms; // as the fetch measured it
   std::vector<std::string> components;
   gpu::load_dtype dtype = gpu::load_dtype::keep;
-  bool evict = false;
+  load_policy policy;
   gpu::progress_callback progress; // stream: true (a load shared by several requests reports to the first)
+};
+
+// A model a load evicted, and the figures the rule weighed.
+struct eviction_note {
+  std::string model_id;
+  std::uint64_t bytes = 0;
+  std::int64_t idle_ms = 0;
+  double reload_ms = 0;        // measured (see loaded_model::reload_ms)
+  double expected_cost_ms = 0; // reload_ms x 1 / (1 + idle seconds); 0 under lru
+  std::string priority;
+
+  bool operator==(const eviction_note&) const = default;
 };
 
 // What a load that loaded did and measured: the device's answer and the coordinator's.
@@ -156,8 +185,12 @@ struct load_done {
   // into load_reply::read, a host buffer the cache can keep.
   bool read_directly = false;
   std::vector<std::string> evicted;
+  std::vector<eviction_note> evictions; // the same models, with why
+  std::string eviction_rule;            // the rule that chose them (when any)
   std::vector<std::string> components;
   std::string dtype;
+  std::string lease_id;        // lease: true
+  bool already_loaded = false; // lease: true on a model the device held already: nothing loaded
 
   bool operator==(const load_done&) const = default;
 };
@@ -173,11 +206,38 @@ struct load_reply {
   std::shared_ptr<const gpu::host_buffer> read; // a miss read into host memory: for the cache
 };
 
+// A lease on one model: why an unload kept it, or what a forced unload took away.
+struct model_lease {
+  std::string device_id;
+  std::string model_id;
+  lease_holder holder;
+
+  bool operator==(const model_lease&) const = default;
+};
+
+// Unloads one model (its id) or every model (""); leased models stay unless `force`.
+struct unload_order {
+  std::string model_id;
+  bool force = false;
+
+  bool operator==(const unload_order&) const = default;
+};
+
 struct unload_reply {
   std::vector<std::string> unloaded;
   std::uint64_t freed_bytes = 0;
+  std::vector<model_lease> kept;    // leased, so not unloaded
+  std::vector<model_lease> revoked; // force: leases taken away from their holders
 
   bool operator==(const unload_reply&) const = default;
+};
+
+// A lease given back (release, or its connection closed).
+struct release_reply {
+  bool released = false; // false: this device holds no such lease
+  std::string model_id;
+
+  bool operator==(const release_reply&) const = default;
 };
 
 // A measured benchmark on one device: a fresh read of the file, a load into the device's
@@ -242,8 +302,36 @@ typename Inspector::result_type inspect(Inspector& f, benchmark_reply& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, model_lease& x) {
+  return f(caf::meta::type_name("model_lease"), x.device_id, x.model_id, x.holder);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, unload_order& x) {
+  return f(caf::meta::type_name("unload_order"), x.model_id, x.force);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, unload_reply& x) {
-  return f(caf::meta::type_name("unload_reply"), x.unloaded, x.freed_bytes);
+  return f(caf::meta::type_name("unload_reply"), x.unloaded, x.freed_bytes, x.kept, x.revoked);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_reply& x) {
+  return f(caf::meta::type_name("release_reply"), x.released, x.model_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, load_policy& x) {
+  return f(caf::meta::type_name("load_policy"), catalog::optional_of(x.lease), catalog::optional_of(x.keep_alive_ms),
+           x.default_keep_alive_ms, catalog::optional_of(x.pinned), catalog::optional_of(x.priority), x.evict,
+           x.eviction_rule, x.ram_cached);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, eviction_note& x) {
+  return f(caf::meta::type_name("eviction_note"), x.model_id, x.bytes, x.idle_ms, x.reload_ms, x.expected_cost_ms,
+           x.priority);
 }
 
 // Host buffers, open files, parsed reports, cancel flags and callbacks travel as node-local
@@ -264,14 +352,14 @@ typename Inspector::result_type inspect(Inspector& f, cache_fetch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_order& x) {
   return f(caf::meta::type_name("load_order"), x.ticket, x.model, x.from_cache, catalog::optional_of(x.disk_to_host_ms),
-           x.components, x.dtype, x.evict, local(x.progress));
+           x.components, x.dtype, x.policy, local(x.progress));
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_done& x) {
   return f(caf::meta::type_name("load_done"), x.device_id, x.memory_used_bytes, x.load_time_ms,
            catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache, x.read_directly, x.evicted,
-           x.components, x.dtype);
+           x.evictions, x.eviction_rule, x.components, x.dtype, x.lease_id, x.already_loaded);
 }
 
 template <class Inspector>

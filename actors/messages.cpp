@@ -18,6 +18,7 @@ void add_counters(device_status& into, const device_status& from) {
   into.evictions += from.evictions;
   into.cache_hits += from.cache_hits;
   into.failed_loads += from.failed_loads;
+  into.expirations += from.expirations;
   into.load_time_ms_total += from.load_time_ms_total;
 }
 

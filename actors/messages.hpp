@@ -2,9 +2,12 @@
 // (later) serialize it.
 #pragma once
 
+#include "catalog/optional_field.hpp"
+
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +25,30 @@ struct device_info {
   bool operator==(const device_info&) const = default;
 };
 
+// A lease on a loaded model (post_model_load with lease: true): while one is held, the model
+// is neither unloaded (except by force) nor evicted nor expired.
+struct lease_holder {
+  std::string lease_id;
+  std::uint64_t connection = 0; // the front end's number of the connection that holds it
+  std::string client;           // as that connection's hello named it ("" if it did not)
+  std::int64_t acquired_at_ms = 0;
+
+  bool operator==(const lease_holder&) const = default;
+};
+
 struct loaded_model {
   std::string model_id;
   std::vector<std::string> components;
   std::string dtype;
   std::uint64_t bytes = 0;
   std::int64_t loaded_at_ms = 0; // Unix epoch milliseconds
-  std::int64_t last_used_ms = 0;
+  std::int64_t last_used_ms = 0; // a load, a lease taken or released, a load hit, a benchmark
+  bool pinned = false;           // never evicted
+  std::string priority = "normal"; // low, normal, high: eviction takes lower ones first
+  std::int64_t keep_alive_ms = -1; // unloaded after this long unused; -1: kept
+  std::optional<std::int64_t> expires_at_ms; // when it will be, unless used again or leased
+  double reload_ms = 0; // measured: its disk read (unless the RAM cache holds it) and copy
+  std::vector<lease_holder> leases;
 
   bool operator==(const loaded_model&) const = default;
 };
@@ -48,6 +68,7 @@ struct device_status {
   std::uint64_t evictions = 0;
   std::uint64_t cache_hits = 0;       // loads served from the RAM cache
   std::uint64_t failed_loads = 0;     // loads the device could not do: out of memory, a file it could not load
+  std::uint64_t expirations = 0;      // models unloaded after their keep-alive ran out
   double load_time_ms_total = 0;      // sum of measured load times
 
   bool operator==(const device_status&) const = default;
@@ -84,16 +105,22 @@ typename Inspector::result_type inspect(Inspector& f, device_info& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, lease_holder& x) {
+  return f(caf::meta::type_name("lease_holder"), x.lease_id, x.connection, x.client, x.acquired_at_ms);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
   return f(caf::meta::type_name("loaded_model"), x.model_id, x.components, x.dtype, x.bytes, x.loaded_at_ms,
-           x.last_used_ms);
+           x.last_used_ms, x.pinned, x.priority, x.keep_alive_ms, catalog::optional_of(x.expires_at_ms), x.reload_ms,
+           x.leases);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
            x.budget_bytes, x.allocator_reserve_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.failed_loads,
-           x.load_time_ms_total);
+           x.expirations, x.load_time_ms_total);
 }
 
 template <class Inspector>

@@ -30,4 +30,17 @@ std::optional<registry_entry> roomiest_device(const device_registry& devices) {
   return best;
 }
 
+std::optional<registry_entry> holding_device(const device_registry& devices, const std::string& model_id) {
+  auto status = read_status(devices, {}, epoch_ms());
+  for (auto& device : status.devices) {
+    if (!device.answered)
+      continue;
+    for (auto& model : device.status.loaded_models)
+      if (model.model_id == model_id)
+        if (auto entry = devices.find(device.info.id); entry && entry->handle)
+          return entry;
+  }
+  return std::nullopt;
+}
+
 } // namespace modeld::actors

@@ -15,4 +15,7 @@ std::variant<registry_entry, failure> named_device(const device_registry& device
 
 std::optional<registry_entry> roomiest_device(const device_registry& devices);
 
+// The ready device that holds `model_id` loaded, as the devices last published, if one does.
+std::optional<registry_entry> holding_device(const device_registry& devices, const std::string& model_id);
+
 } // namespace modeld::actors

@@ -23,7 +23,7 @@ struct load_request {
   std::string device_id;      // empty: the ready device with the most free memory
   std::vector<std::string> components;
   gpu::load_dtype dtype = gpu::load_dtype::keep;
-  bool evict = false;
+  load_policy policy; // its ram_cached is filled in by the coordinator
   gpu::progress_callback progress; // stream: true
 };
 
@@ -97,17 +97,19 @@ typename Inspector::result_type inspect(Inspector& f, validate_result& x) {
   return f(caf::meta::type_name("validate_result"), x.ok, x.error, x.model_id, x.from_cache, x.result_json);
 }
 
-// Unloads `model_id` (empty: every model) from `device_id` (empty: every device).
+// Unloads `model_id` (empty: every model) from `device_id` (empty: every device); leased
+// models stay unless `force`.
 struct unload_request {
   std::string model_id;
   std::string device_id;
+  bool force = false;
 
   bool operator==(const unload_request&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, unload_request& x) {
-  return f(caf::meta::type_name("unload_request"), x.model_id, x.device_id);
+  return f(caf::meta::type_name("unload_request"), x.model_id, x.device_id, x.force);
 }
 
 struct device_unload {
@@ -123,24 +125,42 @@ typename Inspector::result_type inspect(Inspector& f, device_unload& x) {
   return f(caf::meta::type_name("device_unload"), x.device_id, x.unloaded, x.freed_bytes);
 }
 
+// A named model that is leased on some device is not unloaded there: the result is then a
+// conflict (error), and `kept` names the holders. `revoked`: the leases a forced unload took.
 struct unload_result {
   bool ok = false;
   failure error;
   std::vector<device_unload> devices; // in the order of --devices
+  std::vector<model_lease> kept;
+  std::vector<model_lease> revoked;
 
   bool operator==(const unload_result&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, unload_result& x) {
-  return f(caf::meta::type_name("unload_result"), x.ok, x.error, x.devices);
+  return f(caf::meta::type_name("unload_result"), x.ok, x.error, x.devices, x.kept, x.revoked);
+}
+
+// Gives back a lease, wherever it is held.
+struct release_result {
+  bool released = false; // false: no device holds it (released already, or its model unloaded)
+  std::string device_id;
+  std::string model_id;
+
+  bool operator==(const release_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_result& x) {
+  return f(caf::meta::type_name("release_result"), x.released, x.device_id, x.model_id);
 }
 
 // The progress callback travels as a node-local reference (local_ref.hpp).
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_request& x) {
   return f(caf::meta::type_name("load_request"), x.ticket, x.request_id, x.model_id, x.device_id, x.components,
-           x.dtype, x.evict, local(x.progress));
+           x.dtype, x.policy, local(x.progress));
 }
 
 } // namespace modeld::actors

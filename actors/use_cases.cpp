@@ -1,5 +1,6 @@
 #include "actors/use_cases.hpp"
 
+#include "actors/cache.hpp"
 #include "actors/epoch.hpp"
 #include "actors/log.hpp"
 #include "actors/placement.hpp"
@@ -123,7 +124,7 @@ void finish_loaded(self_pointer self, const flow_pointer& flow, const load_reply
 // answer waits until the fill is under way, so that a load sent after it finds it (and until
 // the count is in, so statistics read after it include it).
 void report_to_cache(self_pointer self, const flow_pointer& flow, load_reply reply) {
-  if (!reply.counts && reply.done.from_cache) {
+  if (reply.done.already_loaded || (!reply.counts && reply.done.from_cache)) {
     finish_loaded(self, flow, reply);
     return;
   }
@@ -144,7 +145,10 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
   auto device = target.handle;
   auto device_id = target.info.id;
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
-                   request.components, request.dtype,       request.evict,            request.progress};
+                   request.components, request.dtype,       request.policy,           request.progress};
+  if (order.policy.evict) // what the RAM cache holds comes back cheaply: the eviction rule weighs it
+    for (auto& entry : self->state.cache->read()->entries)
+      order.policy.ram_cached.push_back(entry.model_id);
   working_on(self, request.ticket, device);
   watched_request<load_reply>(
     self, device, caf::infinite,
@@ -167,6 +171,9 @@ caf::result<load_result> start_load(self_pointer self, load_request& request) {
   auto device = requested_device(self, request.device_id);
   if (auto* why = std::get_if<failure>(&device))
     return failed(std::move(*why));
+  // A lease without a device names the device that holds the model already, if one does.
+  if (request.policy.lease && !std::get<std::optional<registry_entry>>(device))
+    device = holding_device(*self->state.devices, request.model_id);
   auto flow = std::make_shared<load_flow>(load_flow{std::move(request), self->make_response_promise<load_result>(), {}});
   place_model(
     self, flow->request.ticket, flow->request.model_id, std::get<std::optional<registry_entry>>(device),
@@ -218,6 +225,12 @@ caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_comma
   return *promise;
 }
 
+unload_result unload_refused(failure why) {
+  unload_result result;
+  result.error = std::move(why);
+  return result;
+}
+
 // Asks each device in turn (in the order of --devices), so the answer lists them in order.
 struct unload_flow {
   unload_request request;
@@ -233,8 +246,17 @@ void unload_next(self_pointer self, const std::shared_ptr<unload_flow>& flow) {
     for (auto& d : flow->result.devices)
       any = any || !d.unloaded.empty();
     auto& id = flow->request.model_id;
+    if (!id.empty() && !flow->result.kept.empty()) {
+      auto holders = std::to_string(flow->result.kept.size());
+      flow->result.error = failure{errc::conflict, "'" + id + "' is leased (" + holders +
+                                                     " lease(s)); it stays loaded until they are released or "
+                                                     "their connections close, or unload it with force: true"}
+                             .about("model_id", id);
+      flow->promise.deliver(std::move(flow->result));
+      return;
+    }
     if (!id.empty() && !any) {
-      flow->promise.deliver(unload_result{false, failure{errc::model_not_loaded, "'" + id + "' is not loaded"}.about("model_id", id), {}});
+      flow->promise.deliver(unload_refused(failure{errc::model_not_loaded, "'" + id + "' is not loaded"}.about("model_id", id)));
       return;
     }
     flow->result.ok = true;
@@ -246,16 +268,55 @@ void unload_next(self_pointer self, const std::shared_ptr<unload_flow>& flow) {
   watched_request<unload_reply>(self, target.handle, caf::infinite,
     [self, flow, device_id](unload_reply& reply) {
       flow->result.devices.push_back({device_id, std::move(reply.unloaded), reply.freed_bytes});
+      for (auto& kept : reply.kept)
+        flow->result.kept.push_back(std::move(kept));
+      for (auto& revoked : reply.revoked)
+        flow->result.revoked.push_back(std::move(revoked));
       unload_next(self, flow);
     },
     [flow, device_id](const caf::error& error) {
-      flow->promise.deliver(unload_result{
-        false,
+      flow->promise.deliver(unload_refused(
         failure{errc::device_unavailable, "device " + device_id + " did not complete the unload: " + caf::to_string(error)}
-          .about("device_id", device_id),
-        {}});
+          .about("device_id", device_id)));
     },
-    unload_atom::value, flow->request.model_id);
+    unload_atom::value, unload_order{flow->request.model_id, flow->request.force});
+}
+
+// Asks each device in turn until one holds the lease.
+struct release_flow {
+  std::string lease_id;
+  caf::typed_response_promise<release_result> promise;
+  std::vector<registry_entry> targets;
+  std::size_t next = 0;
+};
+
+void release_next(self_pointer self, const std::shared_ptr<release_flow>& flow) {
+  if (flow->next == flow->targets.size()) {
+    flow->promise.deliver(release_result{});
+    return;
+  }
+  auto& target = flow->targets[flow->next++];
+  auto device_id = target.info.id;
+  auto next = [self, flow](auto&&...) { release_next(self, flow); }; // a device gone holds no lease
+  watched_request<release_reply>(
+    self, target.handle, caf::infinite,
+    [self, flow, device_id](release_reply& reply) {
+      if (!reply.released)
+        return release_next(self, flow);
+      flow->promise.deliver(release_result{true, device_id, std::move(reply.model_id)});
+    },
+    next, release_atom::value, flow->lease_id);
+}
+
+caf::result<release_result> start_release(self_pointer self, std::string& lease_id) {
+  auto flow = std::make_shared<release_flow>();
+  flow->lease_id = std::move(lease_id);
+  for (auto& entry : *self->state.devices->snapshot())
+    if (entry.handle)
+      flow->targets.push_back(entry);
+  flow->promise = self->make_response_promise<release_result>();
+  release_next(self, flow);
+  return flow->promise;
 }
 
 caf::result<unload_result> start_unload(self_pointer self, unload_request& request) {
@@ -263,7 +324,7 @@ caf::result<unload_result> start_unload(self_pointer self, unload_request& reque
   if (!request.device_id.empty()) {
     auto named = named_device(*self->state.devices, request.device_id);
     if (auto* why = std::get_if<failure>(&named))
-      return unload_result{false, std::move(*why), {}};
+      return unload_refused(std::move(*why));
     flow->targets.push_back(std::get<registry_entry>(named));
   } else {
     for (auto& entry : *self->state.devices->snapshot())
@@ -284,10 +345,10 @@ void forget(use_case_pointer self, std::uint64_t ticket) {
   self->state.working.erase(ticket);
 }
 
-use_case_actor::behavior_type use_cases(use_case_pointer self,
-                                                       std::shared_ptr<const device_registry> devices,
-                                                       std::shared_ptr<const service_registry> services,
-                                                       scanner_actor scanner) {
+use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<const device_registry> devices,
+                                        std::shared_ptr<const service_registry> services, scanner_actor scanner,
+                                        std::shared_ptr<const cache_board> cache_board) {
+  self->state.cache = std::move(cache_board);
   self->state.devices = std::move(devices);
   self->state.services = std::move(services);
   self->state.scanner = std::move(scanner);
@@ -295,6 +356,7 @@ use_case_actor::behavior_type use_cases(use_case_pointer self,
   return {
     [self](load_atom, load_request& request) { return start_load(self, request); },
     [self](unload_atom, unload_request& request) { return start_unload(self, request); },
+    [self](release_atom, std::string& lease_id) { return start_release(self, lease_id); },
     [self](benchmark_atom, benchmark_command& command) { return start_benchmark(self, command); },
     [self](validate_atom, validate_request& request) { return start_validate(self, request); },
     [self](fetch_atom, std::string& model_id) -> caf::result<cache_fetch> {

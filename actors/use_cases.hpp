@@ -22,9 +22,12 @@
 
 namespace modeld::actors {
 
+class cache_board;
+
 struct use_case_state {
   static inline const char* name = "use_cases";
   std::shared_ptr<const device_registry> devices;
+  std::shared_ptr<const cache_board> cache; // what the RAM cache holds, for eviction costs
   std::shared_ptr<const service_registry> services;
   scanner_actor scanner;
   request_watches watches;
@@ -37,7 +40,8 @@ struct use_case_state {
 using use_case_pointer = use_case_actor::stateful_pointer<use_case_state>;
 
 use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<const device_registry> devices,
-                                        std::shared_ptr<const service_registry> services, scanner_actor scanner);
+                                        std::shared_ptr<const service_registry> services, scanner_actor scanner,
+                                        std::shared_ptr<const cache_board> cache_board);
 
 // Steps the use cases share (use_cases.cpp), and the validation use case (use_case_validate.cpp).
 

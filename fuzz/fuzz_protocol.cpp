@@ -394,8 +394,17 @@ fields_result command_fields(const command_entry& command, const request& req, s
       auto device = optional_string(data, "device_id", 64);
       if (auto* error = error_of(device))
         return *error;
+      auto force = optional_flag(data, "force");
+      if (auto* error = error_of(force))
+        return *error;
     }
     return json::value(json::object{{"model_id", optional_json(std::get<std::optional<std::string>>(id))}});
+  }
+  if (name == "release") { // release_lease's read (lease_commands.cpp)
+    auto lease_id = optional_string(data, "lease_id", 64);
+    if (auto* error = error_of(lease_id))
+      return *error;
+    return json::value(json::object{{"lease_id", optional_json(std::get<std::optional<std::string>>(lease_id))}});
   }
   // A command this target does not know yet (LLVMFuzzerInitialize names it): answered empty.
   return json::value(json::object{});
@@ -532,7 +541,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
       "get_vram_model_status", "subscribe_status", "unsubscribe", "inject_fault", "get_models", "get_model",
       "post_model_scan", "post_model_validate", "get_model_metadata", "put_model_metadata", "get_model_components",
       "post_model_load", "post_model_unload", "post_model_benchmark", "get_model_benchmark_results",
-      "get_model_cache", "post_model_cache", "delete_model_cache"};
+      "get_model_cache", "post_model_cache", "delete_model_cache", "release"};
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
       std::fprintf(stderr, "fuzz_protocol: command %.*s has no field reads in fuzz_protocol.cpp yet\n",
                    static_cast<int>(name.size()), name.data());

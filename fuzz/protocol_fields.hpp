@@ -22,7 +22,8 @@ using fields_result = std::variant<boost::json::value, protocol::protocol_error>
 // post_model_validate: read_level, then validation_target (model_commands.cpp).
 fields_result validate_fields(const boost::json::object& data);
 
-// post_model_load: required_model_id, read_components, read_dtype, evict, device_id
+// post_model_load: required_model_id, read_components, read_dtype, read_load_policy (evict,
+// keep_alive_ms, pinned, priority), lease, device_id
 // (load_commands.cpp; the device lookup itself needs the registry and is left out).
 fields_result load_fields(const boost::json::object& data);
 

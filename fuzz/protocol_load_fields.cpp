@@ -1,5 +1,6 @@
 // fuzz_protocol's reach into protocol/load_commands.cpp: the file compiled as it is, for
-// read_components, read_dtype and read_benchmark_settings (anonymous namespace). See
+// read_components, read_dtype, read_load_policy, optional_flag and read_benchmark_settings
+// (anonymous namespace). See
 // protocol_fields.hpp.
 #include "protocol/load_commands.cpp"
 
@@ -18,9 +19,13 @@ fields_result load_fields(const json::object& data) {
   auto dtype = protocol::read_dtype(data);
   if (auto* error = std::get_if<protocol::protocol_error>(&dtype))
     return *error;
-  auto* evict = data.if_contains("evict");
-  if (evict && !evict->is_bool())
-    return protocol::invalid_field("evict", "evict must be true or false");
+  auto policy = protocol::read_load_policy(data, protocol::memory_defaults{});
+  if (auto* error = std::get_if<protocol::protocol_error>(&policy))
+    return *error;
+  auto lease = protocol::optional_flag(data, "lease");
+  if (auto* error = std::get_if<protocol::protocol_error>(&lease))
+    return *error;
+  auto& keeping = std::get<actors::load_policy>(policy);
   // named_device's read; the lookup that follows needs the device registry.
   auto device = protocol::optional_string(data, "device_id", 64);
   if (auto* error = std::get_if<protocol::protocol_error>(&device))
@@ -29,7 +34,11 @@ fields_result load_fields(const json::object& data) {
     {"model_id", std::get<std::string>(model_id)},
     {"components", protocol::string_array(std::get<std::vector<std::string>>(components))},
     {"dtype", gpu::to_string(std::get<gpu::load_dtype>(dtype))},
-    {"evict", evict && evict->get_bool()},
+    {"evict", keeping.evict},
+    {"lease", std::get<std::optional<bool>>(lease).value_or(false)},
+    {"keep_alive_ms", keeping.keep_alive_ms ? json::value(*keeping.keep_alive_ms) : json::value(nullptr)},
+    {"pinned", keeping.pinned ? json::value(*keeping.pinned) : json::value(nullptr)},
+    {"priority", keeping.priority ? json::value(*keeping.priority) : json::value(nullptr)},
     {"device_id", std::get<std::optional<std::string>>(device).value_or("")},
   });
 }

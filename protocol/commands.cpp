@@ -1,6 +1,7 @@
 #include "protocol/commands.hpp"
 
 #include "protocol/fault_command.hpp"
+#include "protocol/lease_commands.hpp"
 #include "protocol/load_commands.hpp"
 #include "protocol/model_commands.hpp"
 #include "protocol/fields.hpp"
@@ -62,6 +63,7 @@ constexpr std::array commands{
   command_entry{"get_model_components", get_model_components},
   command_entry{"post_model_load", post_model_load, true},
   command_entry{"post_model_unload", post_model_unload, true},
+  command_entry{"release", release_lease, true},
   command_entry{"post_model_benchmark", post_model_benchmark},
   command_entry{"get_model_benchmark_results", get_model_benchmark_results},
   command_entry{"get_model_cache", get_model_cache},

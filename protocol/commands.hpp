@@ -9,6 +9,7 @@
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "protocol/envelope.hpp"
+#include "protocol/leases.hpp"
 #include "protocol/request_metrics.hpp"
 #include "protocol/status_answers.hpp"
 
@@ -26,6 +27,14 @@
 
 namespace modeld::protocol {
 
+// The memory policy's server defaults for loads that do not say (--default-keep-alive-ms,
+// --auto-evict, --eviction-policy).
+struct memory_defaults {
+  std::int64_t keep_alive_ms = -1;
+  bool auto_evict = false;
+  std::string eviction_rule = "cost";
+};
+
 // What command handlers may reach: the actors (through the bridge) and fixed server facts.
 struct service_context {
   actors::actor_bridge& bridge;
@@ -42,6 +51,8 @@ struct service_context {
   std::atomic<std::uint64_t> next_ticket{1};
   status_texts statuses{}; // status answers, serialized once per change
   request_metrics requests{}; // counted where each request is answered; read by GET /metrics
+  lease_registry leases{};    // every lease given, by id: whose connection to tell of a revocation
+  memory_defaults memory{};
 
   status_sources status_from() const { return {registry, services, cache_board, pool_gauges, &requests}; }
 };

@@ -11,12 +11,15 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 
 namespace modeld::protocol {
+
+class connection_leases;
 
 struct request {
   boost::json::value request_id; // as the client sent it; null when it sent none
@@ -28,6 +31,8 @@ struct request {
   // With stream: true, sends one progress event ({stage, done_bytes, ...}) to the client;
   // callable from any thread. Empty otherwise.
   std::function<void(boost::json::object)> emit_event;
+  // The leases of the connection the request came on (leases.hpp); null outside a session.
+  std::shared_ptr<connection_leases> leases;
 };
 
 struct rejected_request {

@@ -44,6 +44,15 @@ field_result<std::string> required_model_id(const boost::json::object& data) {
   return *value;
 }
 
+field_result<std::optional<bool>> optional_flag(const boost::json::object& data, std::string_view field) {
+  auto* value = data.if_contains(field);
+  if (value == nullptr)
+    return std::optional<bool>{};
+  if (!value->is_bool())
+    return invalid_field(field, std::string{field} + " must be true or false");
+  return std::optional<bool>{value->get_bool()};
+}
+
 field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
                                                           std::uint64_t max) {
   auto* value = data.if_contains(field);

@@ -24,6 +24,9 @@ field_result<std::optional<std::string>> optional_string(const boost::json::obje
 inline constexpr std::size_t max_model_id = 4096;
 field_result<std::string> required_model_id(const boost::json::object& data);
 
+// true or false.
+field_result<std::optional<bool>> optional_flag(const boost::json::object& data, std::string_view field);
+
 // A whole number from 0 to max (JSON integers, or doubles with no fraction).
 field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
                                                           std::uint64_t max);

@@ -3,6 +3,7 @@
 #include "actors/epoch.hpp"
 #include "protocol/actor_call.hpp"
 #include "protocol/fields.hpp"
+#include "protocol/lease_commands.hpp"
 #include "protocol/json_writer.hpp"
 #include "protocol/model_commands.hpp"
 #include "protocol/progress_events.hpp"
@@ -52,6 +53,46 @@ field_result<gpu::load_dtype> read_dtype(const json::object& data) {
 }
 
 
+constexpr std::int64_t max_keep_alive_ms = 365ll * 24 * 3600 * 1000;
+
+// keep_alive_ms: -1 (kept until unloaded) or a number of milliseconds up to a year.
+field_result<std::optional<std::int64_t>> read_keep_alive(const json::object& data) {
+  if (auto* value = data.if_contains("keep_alive_ms"); value && value->is_int64() && value->get_int64() == -1)
+    return std::optional<std::int64_t>{-1};
+  auto count = optional_count(data, "keep_alive_ms", max_keep_alive_ms);
+  if (std::holds_alternative<protocol_error>(count))
+    return invalid_field("keep_alive_ms", "keep_alive_ms must be -1 (kept) or milliseconds from 0 to a year");
+  if (auto& ms = std::get<std::optional<std::uint64_t>>(count))
+    return std::optional<std::int64_t>{static_cast<std::int64_t>(*ms)};
+  return std::optional<std::int64_t>{};
+}
+
+// lease, keep_alive_ms, pinned, priority and evict, with the server's defaults.
+field_result<load_policy> read_load_policy(const json::object& data, const memory_defaults& defaults) {
+  load_policy policy;
+  auto keep_alive = read_keep_alive(data);
+  if (auto* error = std::get_if<protocol_error>(&keep_alive))
+    return *error;
+  policy.keep_alive_ms = std::get<std::optional<std::int64_t>>(keep_alive);
+  policy.default_keep_alive_ms = defaults.keep_alive_ms;
+  auto pinned = optional_flag(data, "pinned");
+  if (auto* error = std::get_if<protocol_error>(&pinned))
+    return *error;
+  policy.pinned = std::get<std::optional<bool>>(pinned);
+  static constexpr std::array<std::string_view, 3> priorities{"low", "normal", "high"};
+  auto priority = optional_enum(data, "priority", priorities);
+  if (auto* error = std::get_if<protocol_error>(&priority))
+    return *error;
+  if (auto& named = std::get<std::optional<std::string_view>>(priority))
+    policy.priority = std::string{*named};
+  auto evict = optional_flag(data, "evict");
+  if (auto* error = std::get_if<protocol_error>(&evict))
+    return *error;
+  policy.evict = std::get<std::optional<bool>>(evict).value_or(defaults.auto_evict);
+  policy.eviction_rule = defaults.eviction_rule;
+  return policy;
+}
+
 // The device id a request names, as given (the coordinator checks it), or "".
 field_result<std::string> device_id_of(const json::object& data) {
   auto id = optional_string(data, "device_id", 64);
@@ -60,14 +101,31 @@ field_result<std::string> device_id_of(const json::object& data) {
   return std::get<std::optional<std::string>>(id).value_or("");
 }
 
+// What a load evicted and why: the rule, and for each model the figures it weighed; null when
+// nothing was evicted.
+json::value eviction_json(const load_done& done) {
+  if (done.evictions.empty())
+    return nullptr;
+  json::array models;
+  for (auto& note : done.evictions)
+    models.emplace_back(json::object{{"model_id", note.model_id},
+                                     {"bytes", note.bytes},
+                                     {"idle_ms", note.idle_ms},
+                                     {"reload_ms", note.reload_ms},
+                                     {"expected_cost_ms", note.expected_cost_ms},
+                                     {"priority", note.priority}});
+  return json::object{{"policy", done.eviction_rule}, {"models", std::move(models)}};
+}
+
 json::value load_json(const load_result& loaded) {
   // Only what was measured: nothing read into host memory (a cache hit, or a CPU device reading
   // the file straight into its memory) has no disk_to_host_ms, and a direct read is one copy,
   // from the file into the device (disk_to_device_ms), not host_to_device_ms.
-  json::object timings;
+  json::object timings; // none when a lease found the model loaded: nothing was copied
   if (loaded.done.disk_to_host_ms)
     timings["disk_to_host_ms"] = *loaded.done.disk_to_host_ms;
-  timings[loaded.done.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.done.host_to_device_ms;
+  if (!loaded.done.already_loaded)
+    timings[loaded.done.read_directly ? "disk_to_device_ms" : "host_to_device_ms"] = loaded.done.host_to_device_ms;
   return json::object{
     {"model_id", loaded.model_id},
     {"device_id", loaded.done.device_id},
@@ -75,9 +133,12 @@ json::value load_json(const load_result& loaded) {
     {"load_time_ms", loaded.done.load_time_ms},
     {"from_cache", loaded.done.from_cache},
     {"evicted", string_array(loaded.done.evicted)},
+    {"eviction", eviction_json(loaded.done)},
     {"components", string_array(loaded.done.components)},
     {"dtype", loaded.done.dtype},
     {"timings", std::move(timings)},
+    {"lease_id", loaded.done.lease_id.empty() ? json::value(nullptr) : json::value(loaded.done.lease_id)},
+    {"already_loaded", loaded.done.already_loaded},
   };
 }
 
@@ -103,12 +164,21 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   auto dtype = read_dtype(req.data);
   if (auto* error = std::get_if<protocol_error>(&dtype))
     co_return *error;
-  auto* evict = req.data.if_contains("evict");
-  if (evict && !evict->is_bool())
-    co_return invalid_field("evict", "evict must be true or false");
+  auto policy = read_load_policy(req.data, context.memory);
+  if (auto* error = std::get_if<protocol_error>(&policy))
+    co_return *error;
+  auto lease = optional_flag(req.data, "lease");
+  if (auto* error = std::get_if<protocol_error>(&lease))
+    co_return *error;
   auto device_id = device_id_of(req.data);
   if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
+  auto& keeping = std::get<load_policy>(policy);
+  if (std::get<std::optional<bool>>(lease).value_or(false)) {
+    if (!req.leases)
+      co_return invalid_field("lease", "a lease is held by a connection; this request has none");
+    keeping.lease = take_lease(context, req.leases);
+  }
 
   auto progress = progress_for(req);
   load_request order{context.next_ticket++,
@@ -117,17 +187,24 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
                      std::get<std::string>(device_id),
                      std::get<std::vector<std::string>>(components),
                      std::get<gpu::load_dtype>(dtype),
-                     evict && evict->get_bool(),
+                     keeping,
                      progress ? *progress : gpu::progress_callback{}};
   auto ticket = order.ticket;
   auto reply = co_await ask<load_result>(context.bridge, context.use_cases, caf::infinite, load_atom::value, std::move(order));
   if (auto* error = std::get_if<caf::error>(&reply)) {
     drop_work(context, ticket);
+    if (keeping.lease)
+      give_back_lease(context, keeping.lease->lease_id); // in case the load still takes it
     co_return actor_failure(*error, "the load");
   }
   auto& loaded = std::get<load_result>(reply);
-  if (!loaded.ok)
+  if (!loaded.ok) {
+    if (keeping.lease)
+      forget_lease(context, keeping.lease->lease_id);
     co_return from_failure(loaded.error);
+  }
+  if (keeping.lease)
+    keep_lease_or_give_back(context, *req.leases, keeping.lease->lease_id);
   co_return load_json(loaded);
 }
 
@@ -138,13 +215,22 @@ asio::awaitable<command_result> post_model_unload(service_context& context, requ
   auto device_id = device_id_of(req.data);
   if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
-  unload_request order{std::get<std::optional<std::string>>(model_id).value_or(""), std::get<std::string>(device_id)};
+  auto force = optional_flag(req.data, "force");
+  if (auto* error = std::get_if<protocol_error>(&force))
+    co_return *error;
+  unload_request order{std::get<std::optional<std::string>>(model_id).value_or(""), std::get<std::string>(device_id),
+                       std::get<std::optional<bool>>(force).value_or(false)};
   auto reply = co_await ask<unload_result>(context.bridge, context.use_cases, caf::infinite, unload_atom::value, order);
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "the unload");
   auto& result = std::get<unload_result>(reply);
-  if (!result.ok)
-    co_return from_failure(result.error);
+  tell_revoked(context, result.revoked, req);
+  if (!result.ok) {
+    auto error = from_failure(result.error);
+    if (!result.kept.empty())
+      error.details["lease_holders"] = lease_holders_json(result.kept);
+    co_return error;
+  }
   json::array unloaded, per_device;
   std::uint64_t freed = 0;
   for (auto& device : result.devices) {
@@ -154,8 +240,11 @@ asio::awaitable<command_result> post_model_unload(service_context& context, requ
     per_device.emplace_back(json::object{
       {"device_id", device.device_id}, {"unloaded", string_array(device.unloaded)}, {"freed_bytes", device.freed_bytes}});
   }
-  co_return json::value(
-    json::object{{"unloaded", std::move(unloaded)}, {"freed_bytes", freed}, {"devices", std::move(per_device)}});
+  co_return json::value(json::object{{"unloaded", std::move(unloaded)},
+                                     {"freed_bytes", freed},
+                                     {"devices", std::move(per_device)},
+                                     {"kept_leased", lease_holders_json(result.kept)},
+                                     {"revoked_leases", lease_holders_json(result.revoked)}});
 }
 
 namespace {

@@ -219,11 +219,10 @@ field_result<actors::model_query> parse_model_query(const json::object& data) {
     return *error;
   if (auto& sent = std::get<std::optional<std::string>>(tag))
     query.tag = normalize_tag(*sent);
-  if (auto* loaded = data.if_contains("loaded")) {
-    if (!loaded->is_bool())
-      return invalid_field("loaded", "loaded must be true or false");
-    query.loaded = loaded->get_bool();
-  }
+  auto loaded = optional_flag(data, "loaded");
+  if (auto* error = std::get_if<protocol_error>(&loaded))
+    return *error;
+  query.loaded = std::get<std::optional<bool>>(loaded);
   auto offset = optional_count(data, "offset", std::numeric_limits<std::uint32_t>::max());
   if (auto* error = std::get_if<protocol_error>(&offset))
     return *error;

@@ -1,6 +1,7 @@
 #include "protocol/session.hpp"
 
 #include "protocol/json_writer.hpp"
+#include "protocol/lease_commands.hpp"
 #include "protocol/status_json.hpp"
 
 #include "actors/log.hpp"
@@ -61,6 +62,15 @@ session::~session() {
 
 asio::awaitable<void> session::run() {
   auto self = shared_from_this();
+  // Events about this connection's leases (lease_revoked) come from any thread: written on the
+  // strand, in the connection's key style.
+  leases_ = std::make_shared<connection_leases>(
+    connection_number_, [weak = weak_from_this(), strand = executor()](json::object event) {
+      asio::post(strand, [weak, event = std::move(event)]() mutable {
+        if (auto self = weak.lock(); self && !self->closed_)
+          self->enqueue(event_line(std::move(event), self->style_));
+      });
+    });
   asio::co_spawn(executor(), [self] { return self->write_loop(); }, asio::detached);
   asio::co_spawn(executor(), [self] { return self->half_line_watchdog(); }, asio::detached);
   if (limits_.idle_timeout.count() > 0)
@@ -269,6 +279,8 @@ void session::answer_hello(const command_entry& command, request& req, clock::ti
     }
     style_ = *style;
   }
+  if (auto* client = req.data.if_contains("client"); client && client->is_string() && leases_)
+    leases_->set_client(std::string{client->get_string().subview(0, 128)});
   json::array capabilities_json;
   for (auto name : capabilities())
     if (name != "inject_fault" || context_.fault_injection_enabled)
@@ -327,6 +339,7 @@ void session::start_request(const command_entry& command, request req, clock::ti
         self->enqueue(event_line(std::move(line), self->style_));
       });
     };
+  req.leases = leases_;
   auto pending = std::make_shared<pending_request>();
   pending_.emplace(request_id_text(req.request_id), pending);
   if (req.timeout) {
@@ -448,6 +461,8 @@ void session::close() {
   for (auto& [key, pending] : pending_)
     pending->abort(pending_request::reason::cancelled);
   stop_subscriptions();
+  if (leases_)
+    give_back_all(context_, *leases_); // a lease lives as long as its connection
 }
 
 } // namespace modeld::protocol

@@ -6,6 +6,7 @@
 #include "protocol/commands.hpp"
 #include "protocol/envelope.hpp"
 #include "protocol/framing.hpp"
+#include "protocol/leases.hpp"
 #include "protocol/limits.hpp"
 
 #include <asio/awaitable.hpp>
@@ -124,6 +125,7 @@ private:
   bool draining_ = false;
   bool close_after_flush_ = false;
   bool closed_ = false;
+  std::shared_ptr<connection_leases> leases_; // made when the session runs
 };
 
 } // namespace modeld::protocol

@@ -10,11 +10,31 @@ namespace modeld::protocol {
 namespace json = boost::json;
 namespace {
 
+json::array leases_json(const std::vector<actors::lease_holder>& leases) {
+  json::array out;
+  for (auto& lease : leases)
+    out.emplace_back(json::object{{"lease_id", lease.lease_id},
+                                  {"connection", lease.connection},
+                                  {"client", lease.client},
+                                  {"acquired_at_ms", lease.acquired_at_ms}});
+  return out;
+}
+
 json::object loaded_model_json(const actors::loaded_model& model, const std::string& device_id) {
   return {
-    {"model_id", model.model_id},  {"device_id", device_id},        {"components", string_array(model.components)},
-    {"dtype", model.dtype},        {"bytes", model.bytes},          {"loaded_at_ms", model.loaded_at_ms},
+    {"model_id", model.model_id},
+    {"device_id", device_id},
+    {"components", string_array(model.components)},
+    {"dtype", model.dtype},
+    {"bytes", model.bytes},
+    {"loaded_at_ms", model.loaded_at_ms},
     {"last_used_ms", model.last_used_ms},
+    {"pinned", model.pinned},
+    {"priority", model.priority},
+    {"keep_alive_ms", model.keep_alive_ms},
+    {"expires_at", model.expires_at_ms ? json::value(*model.expires_at_ms) : json::value(nullptr)},
+    {"reload_ms", model.reload_ms},
+    {"leases", leases_json(model.leases)},
   };
 }
 
@@ -78,6 +98,7 @@ json::object device_report_json(const actors::device_report& report) {
       {"evictions", report.status.evictions},
       {"cache_hits", report.status.cache_hits},
       {"failed_loads", report.status.failed_loads},
+      {"expirations", report.status.expirations},
       {"mean_load_time_ms", report.status.loads == 0 ? json::value(nullptr)
                                                      : json::value(report.status.load_time_ms_total /
                                                                    static_cast<double>(report.status.loads))}}},
@@ -149,14 +170,10 @@ json::object cache_json(const actors::cache_report& cache, const std::string& mo
 json::value model_status_json(const actors::cluster_status& status, const actors::cache_report& cache,
                               const actors::service_registry::entries& services) {
   json::array loaded;
-  std::uint64_t loads = 0, unloads = 0, evictions = 0, cache_hits = 0, failed_loads = 0, ready = 0;
+  actors::device_status sums; // counters of every device, carried across restarts: they never go backwards
+  std::uint64_t ready = 0;
   for (auto& report : status.devices) {
-    // Counters of every device, carried across restarts, so the sums never go backwards.
-    loads += report.status.loads;
-    unloads += report.status.unloads;
-    evictions += report.status.evictions;
-    cache_hits += report.status.cache_hits;
-    failed_loads += report.status.failed_loads;
+    actors::add_counters(sums, report.status);
     if (report.answered)
       ++ready;
     if (report.answered || report.has_last_status)
@@ -171,11 +188,12 @@ json::value model_status_json(const actors::cluster_status& status, const actors
     {"statistics",
      {{"devices_total", status.devices.size()},
       {"devices_reachable", ready},
-      {"loads", loads},
-      {"unloads", unloads},
-      {"evictions", evictions},
-      {"cache_hits", cache_hits},
-      {"failed_loads", failed_loads}}},
+      {"loads", sums.loads},
+      {"unloads", sums.unloads},
+      {"evictions", sums.evictions},
+      {"cache_hits", sums.cache_hits},
+      {"failed_loads", sums.failed_loads},
+      {"expirations", sums.expirations}}},
     {"cache", cache_json(cache)},
   };
 }

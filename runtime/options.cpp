@@ -125,6 +125,14 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   app.add_option("--slow-request-ms", slow_ms, "Log a request answered later than this (0: never)")
     ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{86400000}))->capture_default_str();
+  app.add_option("--default-keep-alive-ms", out.default_keep_alive_ms,
+                 "Unload a model unused this long, unless its load set keep_alive_ms (-1: keep until unloaded)")
+    ->check(CLI::Range(std::int64_t{-1}, std::int64_t{365} * 24 * 3600 * 1000))->capture_default_str();
+  app.add_flag("--auto-evict", out.auto_evict,
+               "Make room for a load that does not fit by evicting, unless its load says evict: false");
+  app.add_option("--eviction-policy", out.eviction_policy,
+                 "cost (least expected reload time) or lru (least recently used first)")
+    ->check(CLI::IsMember({"cost", "lru"}))->capture_default_str();
   app.set_version_flag("--version", std::string{protocol::server_version});
   std::set<std::string> config_keys;
   for (const auto* option : app.get_options())

@@ -36,6 +36,11 @@ struct options {
   std::uint32_t status_deadline_ms = 250;
   actors::pool_sizes pools;
   protocol::server_limits limits;
+  // The memory policy's defaults for loads that do not say (post_model_load's keep_alive_ms
+  // and evict; the eviction rule, gpu/eviction_policy.hpp).
+  std::int64_t default_keep_alive_ms = -1; // -1: kept until unloaded
+  bool auto_evict = false;
+  std::string eviction_policy = "cost";
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;
 };

@@ -64,7 +64,7 @@ TEST_CASE("a hung device holds its answers until the hang ends", "[device]") {
 TEST_CASE("a hung device takes no message at all until the hang ends", "[device]") {
   fixture f;
   f.inject("hang", 1000);
-  f.self->send(f.dev, unload_atom::value, std::string{});
+  f.self->send(f.dev, unload_atom::value, unload_order{});
   f.run();
   bool unloaded = false;
   f.self->receive([&](unload_reply&) { unloaded = true; }, caf::after(std::chrono::seconds(0)) >> [] {});

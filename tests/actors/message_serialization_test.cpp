@@ -100,7 +100,21 @@ device_status sample_status() {
   status.free_bytes = 6;
   status.budget_bytes = 9;
   status.allocator_reserve_bytes = 1;
-  status.loaded_models = {{"m", {"unet", "vae"}, "fp16", 3, 11, 12}};
+  loaded_model model;
+  model.model_id = "m";
+  model.components = {"unet", "vae"};
+  model.dtype = "fp16";
+  model.bytes = 3;
+  model.loaded_at_ms = 11;
+  model.last_used_ms = 12;
+  model.pinned = true;
+  model.priority = "high";
+  model.keep_alive_ms = 5000;
+  model.expires_at_ms = 5012;
+  model.reload_ms = 7.5;
+  model.leases = {{"lease-1", 4, "backend", 13}};
+  status.loaded_models = {model};
+  status.expirations = 2;
   status.loads = 2;
   status.unloads = 1;
   status.evictions = 1;
@@ -166,7 +180,10 @@ TEST_CASE("device and cache messages cross a node unchanged", "[serialization]")
   check_round_trip(failure{errc::insufficient_memory, "out of memory", figures});
   check_round_trip(failure{errc::model_not_found, "no such model"});
   check_round_trip(cache_report{100, 50, {{"m", 50, true, true, 1, 2}}, 3, 4, 5, 6});
-  check_round_trip(unload_reply{{"a", "b"}, 7});
+  check_round_trip(unload_reply{{"a", "b"}, 7, {}, {}});
+  check_round_trip(unload_reply{{}, 0, {{"cpu:0", "a", {"lease-2", 3, "c", 4}}}, {{"cpu:1", "b", {"lease-3", 5, "", 6}}}});
+  check_round_trip(unload_order{"a", true});
+  check_round_trip(release_reply{true, "a"});
 
   benchmark_reply benchmark;
   benchmark.ok = true;
@@ -197,13 +214,24 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   loaded.done.host_to_device_ms = 0.5;
   loaded.done.from_cache = true;
   loaded.done.evicted = {"b.gguf"};
+  loaded.done.evictions = {{"b.gguf", 100, 2000, 30.5, 10.1, "low"}};
+  loaded.done.eviction_rule = "cost";
   loaded.done.components = {"unet", "vae"};
   loaded.done.dtype = "fp16";
+  loaded.done.lease_id = "lease-00";
+  loaded.done.already_loaded = true;
   check_round_trip(loaded);
   load_result refused;
   refused.error = failure{errc::insufficient_memory, "full", memory_shortfall{"device", 9, 1, 8}}.about("device_id", "cpu:0");
   check_round_trip(refused);
-  check_round_trip(unload_request{"a.safetensors", "cpu:0"});
+  check_round_trip(unload_request{"a.safetensors", "cpu:0", true});
+  unload_result unloaded;
+  unloaded.ok = true;
+  unloaded.devices = {{"cpu:0", {"a"}, 5}};
+  unloaded.kept = {{"cpu:1", "b", {"lease-4", 1, "x", 2}}};
+  unloaded.revoked = {{"cpu:0", "a", {"lease-5", 3, "y", 4}}};
+  check_round_trip(unloaded);
+  check_round_trip(release_result{true, "cpu:0", "a"});
   check_round_trip(validate_result{true, {}, "m", true, R"({"valid":true})"});
   auto validate = round_trip(validate_request{6, "loras/x.safetensors", true, formats::validation_level::basic, nullptr});
   CHECK(validate.name == "loras/x.safetensors");
@@ -223,8 +251,8 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   auto measured_read = round_trip(measured);
   CHECK(measured_read.model_id == "m");
   CHECK(measured_read.reply == measured.reply);
-  check_round_trip(unload_result{true, {}, {{"cpu:0", {"a", "b"}, 10}, {"cpu:1", {}, 0}}});
-  check_round_trip(unload_result{false, failure{errc::model_not_loaded, "not loaded"}.about("model_id", "a"), {}});
+  check_round_trip(unload_result{true, {}, {{"cpu:0", {"a", "b"}, 10}, {"cpu:1", {}, 0}}, {}, {}});
+  check_round_trip(unload_result{false, failure{errc::model_not_loaded, "not loaded"}.about("model_id", "a"), {}, {}, {}});
 }
 
 TEST_CASE("status messages cross a node unchanged", "[serialization]") {
@@ -294,10 +322,19 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   REQUIRE(job_read.run);
   CHECK(job_read.run().get_as<std::string>(0) == "ran");
 
-  load_request request{9, "r-1", "m", "cpu:0", {}, gpu::load_dtype::keep, true, {}};
+  load_policy policy;
+  policy.lease = lease_holder{"lease-6", 2, "client", 0};
+  policy.keep_alive_ms = 3000;
+  policy.default_keep_alive_ms = 60000;
+  policy.pinned = true;
+  policy.priority = "low";
+  policy.evict = true;
+  policy.eviction_rule = "lru";
+  policy.ram_cached = {"a", "b"};
+  load_request request{9, "r-1", "m", "cpu:0", {}, gpu::load_dtype::keep, policy, {}};
   auto request_read = round_trip(request);
   CHECK(request_read.request_id == "r-1");
-  CHECK(request_read.evict);
+  CHECK(request_read.policy == policy);
   CHECK_FALSE(request_read.progress); // none was sent
 
   auto sink = std::make_shared<const progress_sink>([](std::uint64_t, std::uint64_t, const std::string&) {});

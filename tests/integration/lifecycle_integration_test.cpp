@@ -190,6 +190,9 @@ TEST_CASE("every flag can be set from the config file", "[lifecycle][config]") {
     {"log-level", "\"debug\""},
     {"log-format", "\"json\""},
     {"slow-request-ms", "0"},
+    {"default-keep-alive-ms", "60000"},
+    {"auto-evict", "true"},
+    {"eviction-policy", "\"lru\""},
   };
   std::ifstream shipped_file(std::string{MODELD_SOURCE_DIR} + "/packaging/modeld.toml");
   std::string shipped((std::istreambuf_iterator<char>(shipped_file)), {});
