@@ -174,6 +174,7 @@ void keep_as_ordered(resident_model& model, const load_policy& policy, bool new_
 void grant(resident_model& model, lease_holder holder) {
   holder.acquired_at_ms = epoch_ms();
   model.info.last_used_ms = holder.acquired_at_ms;
+  ++model.info.uses;
   model.info.leases.push_back(std::move(holder));
 }
 
@@ -185,6 +186,7 @@ std::vector<gpu::eviction_candidate> eviction_candidates(const device_state& sta
     c.model_id = id;
     c.bytes = model.info.bytes;
     c.idle_ms = now - model.info.last_used_ms;
+    c.uses = model.info.uses;
     c.reload_ms = reload_ms(model, std::find(policy.ram_cached.begin(), policy.ram_cached.end(), id) != policy.ram_cached.end());
     c.priority = gpu::priority_named(model.info.priority).value_or(gpu::model_priority::normal);
     c.pinned = model.info.pinned;
@@ -196,8 +198,7 @@ std::vector<gpu::eviction_candidate> eviction_candidates(const device_state& sta
 }
 
 eviction_note note_of(const gpu::eviction_choice& choice, gpu::eviction_rule rule) {
-  return {choice.model_id, choice.bytes,
-          choice.idle_ms,  choice.reload_ms,
+  return {choice.model_id,  choice.bytes, choice.idle_ms, choice.uses, choice.reload_ms,
           rule == gpu::eviction_rule::cost ? choice.expected_cost_ms : 0, std::string{gpu::to_string(choice.priority)}};
 }
 
@@ -294,9 +295,10 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto& state = self->state;
   auto model_id = order.model.model_id;
   if (auto held = state.resident.find(model_id); held != state.resident.end()) {
-    held->second.info.last_used_ms = epoch_ms(); // a load hit is a use: its keep-alive starts again
-    if (!order.policy.lease)
+    if (!order.policy.lease) { // a load hit is a use: its keep-alive starts again
+      touch(state, model_id);
       return failed(errc::model_already_loaded, "'" + model_id + "' is already loaded on " + state.info.id);
+    }
     // lease: true on a model held already: the lease, and nothing loaded.
     auto& model = held->second;
     keep_as_ordered(model, order.policy, false);
@@ -449,8 +451,10 @@ void expire_idle_models(device_pointer self) {
 }
 
 void touch(device_state& state, const std::string& model_id) {
-  if (auto held = state.resident.find(model_id); held != state.resident.end())
+  if (auto held = state.resident.find(model_id); held != state.resident.end()) {
     held->second.info.last_used_ms = epoch_ms();
+    ++held->second.info.uses;
+  }
 }
 
 void drop_load_waiter(device_pointer self, std::uint64_t ticket) {

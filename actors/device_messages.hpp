@@ -166,8 +166,9 @@ struct eviction_note {
   std::string model_id;
   std::uint64_t bytes = 0;
   std::int64_t idle_ms = 0;
+  std::uint64_t uses = 1;
   double reload_ms = 0;        // measured (see loaded_model::reload_ms)
-  double expected_cost_ms = 0; // reload_ms x 1 / (1 + idle seconds); 0 under lru
+  double expected_cost_ms = 0; // reload_ms x uses / (1 + idle seconds); 0 under lru
   std::string priority;
 
   bool operator==(const eviction_note&) const = default;
@@ -330,8 +331,8 @@ typename Inspector::result_type inspect(Inspector& f, load_policy& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eviction_note& x) {
-  return f(caf::meta::type_name("eviction_note"), x.model_id, x.bytes, x.idle_ms, x.reload_ms, x.expected_cost_ms,
-           x.priority);
+  return f(caf::meta::type_name("eviction_note"), x.model_id, x.bytes, x.idle_ms, x.uses, x.reload_ms,
+           x.expected_cost_ms, x.priority);
 }
 
 // Host buffers, open files, parsed reports, cancel flags and callbacks travel as node-local

@@ -43,6 +43,7 @@ struct loaded_model {
   std::uint64_t bytes = 0;
   std::int64_t loaded_at_ms = 0; // Unix epoch milliseconds
   std::int64_t last_used_ms = 0; // a load, a lease taken or released, a load hit, a benchmark
+  std::uint64_t uses = 1;        // its load, then each load hit, lease taken and benchmark
   bool pinned = false;           // never evicted
   std::string priority = "normal"; // low, normal, high: eviction takes lower ones first
   std::int64_t keep_alive_ms = -1; // unloaded after this long unused; -1: kept
@@ -112,7 +113,7 @@ typename Inspector::result_type inspect(Inspector& f, lease_holder& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
   return f(caf::meta::type_name("loaded_model"), x.model_id, x.components, x.dtype, x.bytes, x.loaded_at_ms,
-           x.last_used_ms, x.pinned, x.priority, x.keep_alive_ms, catalog::optional_of(x.expires_at_ms), x.reload_ms,
+           x.last_used_ms, x.uses, x.pinned, x.priority, x.keep_alive_ms, catalog::optional_of(x.expires_at_ms), x.reload_ms,
            x.leases);
 }
 

@@ -10,7 +10,7 @@ constexpr std::array<std::string_view, 3> priority_names{"low", "normal", "high"
 constexpr std::array<std::string_view, 2> rule_names{"cost", "lru"};
 
 eviction_choice choice_of(const eviction_candidate& c) {
-  return {c.model_id, c.bytes, c.idle_ms, c.reload_ms, expected_cost_ms(c), c.priority};
+  return {c.model_id, c.bytes, c.idle_ms, c.uses, c.reload_ms, expected_cost_ms(c), c.priority};
 }
 
 double total_cost(const std::vector<const eviction_candidate*>& set) {
@@ -95,7 +95,7 @@ std::optional<eviction_rule> eviction_rule_named(std::string_view name) {
 
 double expected_cost_ms(const eviction_candidate& candidate) {
   auto idle_s = static_cast<double>(std::max<std::int64_t>(candidate.idle_ms, 0)) / 1000.0;
-  return candidate.reload_ms / (1.0 + idle_s);
+  return candidate.reload_ms * static_cast<double>(std::max<std::uint64_t>(candidate.uses, 1)) / (1.0 + idle_s);
 }
 
 eviction_plan plan_eviction(const std::vector<eviction_candidate>& resident, std::uint64_t free_bytes,

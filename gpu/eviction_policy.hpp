@@ -10,8 +10,9 @@
 //         bench's baseline and for operators who want it: --eviction-policy lru);
 //   cost  the set that frees enough bytes at the least expected cost. A model's expected
 //         cost is its measured reload time on this device (cheap when the RAM cache holds it)
-//         times the chance it is asked for again soon, taken as 1 / (1 + idle seconds): a
-//         model used a second ago is as dear as its reload, one idle an hour nearly free.
+//         times how likely it is to be asked for again soon, taken as its uses while loaded
+//         over (1 + idle seconds): a model used often and lately is dear, one used once and
+//         idle for an hour nearly free (GreedyDual-Size-Frequency's weighting, with recency).
 //         The set is found greedily by cost per byte, then any model the set no longer needs
 //         is put back (dearest first), and a single model that alone frees enough at less
 //         cost wins over the set.
@@ -37,6 +38,7 @@ struct eviction_candidate {
   std::string model_id;
   std::uint64_t bytes = 0;
   std::int64_t idle_ms = 0;  // since its last use
+  std::uint64_t uses = 1;    // its load and every use since (load hits, leases, benchmarks)
   double reload_ms = 0;      // measured: what bringing it back would take
   model_priority priority = model_priority::normal;
   bool pinned = false;
@@ -51,6 +53,7 @@ struct eviction_choice {
   std::string model_id;
   std::uint64_t bytes = 0;
   std::int64_t idle_ms = 0;
+  std::uint64_t uses = 1;
   double reload_ms = 0;
   double expected_cost_ms = 0;
   model_priority priority = model_priority::normal;

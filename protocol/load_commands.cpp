@@ -111,6 +111,7 @@ json::value eviction_json(const load_done& done) {
     models.emplace_back(json::object{{"model_id", note.model_id},
                                      {"bytes", note.bytes},
                                      {"idle_ms", note.idle_ms},
+                                     {"uses", note.uses},
                                      {"reload_ms", note.reload_ms},
                                      {"expected_cost_ms", note.expected_cost_ms},
                                      {"priority", note.priority}});

@@ -29,6 +29,7 @@ json::object loaded_model_json(const actors::loaded_model& model, const std::str
     {"bytes", model.bytes},
     {"loaded_at_ms", model.loaded_at_ms},
     {"last_used_ms", model.last_used_ms},
+    {"uses", model.uses},
     {"pinned", model.pinned},
     {"priority", model.priority},
     {"keep_alive_ms", model.keep_alive_ms},

@@ -107,6 +107,7 @@ device_status sample_status() {
   model.bytes = 3;
   model.loaded_at_ms = 11;
   model.last_used_ms = 12;
+  model.uses = 9;
   model.pinned = true;
   model.priority = "high";
   model.keep_alive_ms = 5000;
@@ -214,7 +215,7 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   loaded.done.host_to_device_ms = 0.5;
   loaded.done.from_cache = true;
   loaded.done.evicted = {"b.gguf"};
-  loaded.done.evictions = {{"b.gguf", 100, 2000, 30.5, 10.1, "low"}};
+  loaded.done.evictions = {{"b.gguf", 100, 2000, 3, 30.5, 10.1, "low"}};
   loaded.done.eviction_rule = "cost";
   loaded.done.components = {"unet", "vae"};
   loaded.done.dtype = "fp16";

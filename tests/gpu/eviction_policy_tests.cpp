@@ -38,10 +38,23 @@ TEST_CASE("a load that fits evicts nothing", "[eviction]") {
   CHECK(plan.chosen.empty());
 }
 
-TEST_CASE("expected cost falls with idle time", "[eviction]") {
+TEST_CASE("expected cost falls with idle time and grows with uses", "[eviction]") {
   CHECK(expected_cost_ms(model("a", 1, 0, 1000)) == Approx(1000));
   CHECK(expected_cost_ms(model("a", 1, 1000, 1000)) == Approx(500));
   CHECK(expected_cost_ms(model("a", 1, 9000, 1000)) == Approx(100));
+  auto used = model("a", 1, 1000, 1000);
+  used.uses = 6;
+  CHECK(expected_cost_ms(used) == Approx(3000));
+}
+
+TEST_CASE("cost keeps a model used often over one used once, at the same reload per byte", "[eviction]") {
+  // A hot 4-byte-per-ms big model and a cold small one: lru and a plain per-byte rule would
+  // take the big one (older); its uses make it dear.
+  auto hot = model("hot", 400, 2'000, 400);
+  hot.uses = 20;
+  std::vector<eviction_candidate> resident{hot, model("cold", 100, 1'000, 100), model("cold2", 100, 1'000, 100)};
+  CHECK(ids(plan_eviction(resident, 0, 150 * MiB, eviction_rule::lru)) == std::vector<std::string>{"hot"});
+  CHECK(ids(plan_eviction(resident, 0, 150 * MiB, eviction_rule::cost)) == std::vector<std::string>{"cold", "cold2"});
 }
 
 TEST_CASE("lru takes the longest idle first; cost keeps a model that is dear to reload", "[eviction]") {
