@@ -27,13 +27,12 @@ std::uint64_t total_bytes(const std::vector<const eviction_candidate*>& set) {
   return sum;
 }
 
-// Least recently used first until `missing` bytes are freed.
-std::vector<const eviction_candidate*> by_recency(std::vector<const eviction_candidate*> allowed,
+// The first of `ordered` until `missing` bytes are freed.
+std::vector<const eviction_candidate*> take_until(const std::vector<const eviction_candidate*>& ordered,
                                                   std::uint64_t missing) {
-  std::stable_sort(allowed.begin(), allowed.end(), [](auto* a, auto* b) { return a->idle_ms > b->idle_ms; });
   std::vector<const eviction_candidate*> chosen;
   std::uint64_t freed = 0;
-  for (auto* c : allowed) {
+  for (auto* c : ordered) {
     if (freed >= missing)
       break;
     chosen.push_back(c);
@@ -42,19 +41,20 @@ std::vector<const eviction_candidate*> by_recency(std::vector<const eviction_can
   return chosen;
 }
 
+// Least recently used first until `missing` bytes are freed.
+std::vector<const eviction_candidate*> by_recency(std::vector<const eviction_candidate*> allowed,
+                                                  std::uint64_t missing) {
+  std::stable_sort(allowed.begin(), allowed.end(), [](auto* a, auto* b) { return a->idle_ms > b->idle_ms; });
+  return take_until(allowed, missing);
+}
+
 // The cheapest set found as the header says: greedy by cost per byte, then pruned, then
 // compared with the cheapest single model that frees enough alone.
 std::vector<const eviction_candidate*> by_cost(std::vector<const eviction_candidate*> allowed, std::uint64_t missing) {
   auto per_byte = [](const eviction_candidate* c) { return expected_cost_ms(*c) / static_cast<double>(std::max<std::uint64_t>(c->bytes, 1)); };
   std::stable_sort(allowed.begin(), allowed.end(), [&](auto* a, auto* b) { return per_byte(a) < per_byte(b); });
-  std::vector<const eviction_candidate*> greedy;
-  std::uint64_t freed = 0;
-  for (auto* c : allowed) {
-    if (freed >= missing)
-      break;
-    greedy.push_back(c);
-    freed += c->bytes;
-  }
+  auto greedy = take_until(allowed, missing);
+  auto freed = total_bytes(greedy);
   // Put back what the set no longer needs, the dearest first.
   auto dearest_first = greedy;
   std::stable_sort(dearest_first.begin(), dearest_first.end(),

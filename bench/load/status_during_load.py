@@ -9,37 +9,16 @@ writes a safetensors file of SIZE_MIB (default 2048) F16 weights, then:
            the background (a cold load on a CPU device reads straight into the device)
 and prints p50/p99/max of each. Target: p99 under 10 ms during the load.
 Usage: status_during_load.py BUILD_DIR [SIZE_MIB]"""
-import json
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-
-def write_model(path, mib):
-    count = mib * (1 << 20) // 2
-    header = json.dumps({"w": {"dtype": "F16", "shape": [count], "data_offsets": [0, count * 2]}}).encode()
-    header += b" " * ((8 - len(header) % 8) % 8)
-    chunk = bytes(range(256)) * 4096  # 1 MiB
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        for _ in range(mib):
-            f.write(chunk)
-
-
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.file = self.sock.makefile("rb")
-
-    def call(self, command, data=None):
-        self.sock.sendall((json.dumps({"command": command, "data": data or {}}) + "\n").encode())
-        return json.loads(self.file.readline())
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_support import Client, write_model  # noqa: E402
 
 
 def percentiles(samples):

@@ -12,40 +12,19 @@ modeld; a reload is a load of a model evicted earlier. Prints, per rule: loads, 
 evictions, the total reload time and the total load time, and cost's reload time as a ratio of
 lru's.
 Usage: eviction_trace.py BUILD_DIR [REQUESTS] [SEED]"""
-import json
 import os
 import random
 import shutil
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench_support import Client, write_model  # noqa: E402
+
 BIG, BIG_MIB = 2, 256
 SMALL, SMALL_MIB = 8, 32
 DEVICE_MIB = 640
-
-
-def write_model(path, mib):
-    count = mib * (1 << 20) // 2
-    header = json.dumps({"w": {"dtype": "F16", "shape": [count], "data_offsets": [0, count * 2]}}).encode()
-    header += b" " * ((8 - len(header) % 8) % 8)
-    chunk = bytes(range(256)) * 4096  # 1 MiB
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(header)) + header)
-        for _ in range(mib):
-            f.write(chunk)
-
-
-class Client:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.file = self.sock.makefile("rb")
-
-    def call(self, command, data=None):
-        self.sock.sendall((json.dumps({"command": command, "data": data or {}}) + "\n").encode())
-        return json.loads(self.file.readline())
 
 
 def trace(requests, seed):
