@@ -91,8 +91,8 @@ using validation_actor = caf::typed_actor<
   // inject_fault (service_faults.hpp).
   caf::replies_to<fault_atom, fault_request>::with<ok_atom>>;
 
-// The RAM cache: model files in host memory (within --cache-size, least recently used
-// evicted first) with their tensor tables, handed to device loads without copies.
+// The RAM cache: model files in host memory (within --cache-size, evicted by the
+// --eviction-policy rule) with their tensor tables, handed to device loads without copies.
 using cache_actor = caf::typed_actor<
   // A model's bytes and tensor table: from the cache, or read now (concurrent misses of
   // one file share one read). Arguments: the file as resolved and opened now, and whether a

@@ -25,7 +25,9 @@ cache_fetch fill_bytes(const cached_model& model) { return read_bytes(model); }
 void touch(cache_state& state, const std::string& model_id) {
   state.recency.remove(model_id);
   state.recency.push_front(model_id);
-  state.entries[model_id].last_used_ms = epoch_ms();
+  auto& entry = state.entries[model_id];
+  entry.last_used_ms = epoch_ms();
+  ++entry.uses;
 }
 
 void drop(cache_state& state, const std::string& model_id) {
@@ -38,12 +40,51 @@ void drop(cache_state& state, const std::string& model_id) {
   state.recency.remove(model_id);
 }
 
-// Makes room for `bytes`, least recently used first; false when they exceed the budget.
+// What reading an entry again would take: its own timed read, else its bytes at the rate of
+// the reads the cache timed, else its size (every entry then weighs by bytes alike).
+double reread_ms(const cache_state& state, const cache_state::entry& entry) {
+  if (entry.read_ms)
+    return *entry.read_ms;
+  auto bytes = static_cast<double>(entry.model.buffer->size());
+  if (state.timed_read_bytes > 0)
+    return bytes * state.timed_read_ms / static_cast<double>(state.timed_read_bytes);
+  return bytes;
+}
+
+// The entries to drop so that `bytes` more fit, by the cache's rule.
+std::vector<std::string> to_drop(const cache_state& state, std::uint64_t bytes) {
+  std::vector<std::string> ids;
+  if (state.rule == gpu::eviction_rule::lru) {
+    std::uint64_t freed = 0;
+    for (auto it = state.recency.rbegin(); it != state.recency.rend() && state.used - freed + bytes > state.budget; ++it) {
+      ids.push_back(*it);
+      freed += state.entries.at(*it).model.buffer->size();
+    }
+    return ids;
+  }
+  auto now = epoch_ms();
+  std::vector<gpu::eviction_candidate> candidates;
+  for (auto& [id, entry] : state.entries) {
+    gpu::eviction_candidate c;
+    c.model_id = id;
+    c.bytes = entry.model.buffer->size();
+    c.idle_ms = now - entry.last_used_ms;
+    c.uses = entry.uses;
+    c.reload_ms = reread_ms(state, entry);
+    candidates.push_back(std::move(c));
+  }
+  auto free = state.budget > state.used ? state.budget - state.used : 0;
+  for (auto& choice : gpu::plan_eviction(candidates, free, bytes, state.rule).chosen)
+    ids.push_back(choice.model_id);
+  return ids;
+}
+
+// Makes room for `bytes` by the cache's rule; false when they exceed the budget.
 bool make_room(cache_state& state, std::uint64_t bytes) {
   if (bytes > state.budget)
     return false;
-  while (state.used + bytes > state.budget && !state.recency.empty()) {
-    drop(state, state.recency.back());
+  for (auto& id : to_drop(state, bytes)) {
+    drop(state, id);
     ++state.evictions;
   }
   return true;
@@ -54,7 +95,7 @@ void admit(cache_state& state, const cache_fetch& fetched) {
   if (!fetched.ok || !make_room(state, model.buffer->size()))
     return;
   model.file.reset(); // entries hold bytes, not descriptors
-  state.entries[model.model_id] = cache_state::entry{model, epoch_ms(), epoch_ms()};
+  state.entries[model.model_id] = cache_state::entry{model, epoch_ms(), epoch_ms(), 1, fetched.disk_to_host_ms};
   state.used += model.buffer->size();
   state.recency.push_front(model.model_id);
 }
@@ -88,6 +129,10 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
     fetched.model.size_bytes = size;
     fetched.model.mtime_ns = mtime;
     state.bytes_read += fetched.model.buffer->size();
+    if (fetched.disk_to_host_ms) {
+      state.timed_read_ms += *fetched.disk_to_host_ms;
+      state.timed_read_bytes += fetched.model.buffer->size();
+    }
     if (!pending.discard)
       admit(state, fetched);
   }
@@ -302,7 +347,8 @@ void cache_board::publish(cache_report report, std::vector<std::weak_ptr<const g
 }
 
 cache_actor::behavior_type cache(self_pointer self, std::uint64_t budget_bytes, std::shared_ptr<cache_board> board,
-                                 worker_pools pools) {
+                                 worker_pools pools, gpu::eviction_rule rule) {
+  self->state.rule = rule;
   self->state.pools = std::move(pools);
   self->state.budget = budget_bytes;
   self->state.board = std::move(board);

@@ -1,5 +1,5 @@
 // The cache actor: host-RAM copies of model files with their tensor tables, within a byte
-// budget, least recently used evicted first. Entries are shared immutable buffers: a device
+// budget, evicted by the eviction rule (cache_state::rule). Entries are shared immutable buffers: a device
 // load reads the same bytes the cache holds, and evicting an entry a load still reads
 // frees it once that load is done.
 #pragma once
@@ -7,6 +7,7 @@
 #include "actors/actors.hpp"
 #include "actors/service_faults.hpp"
 #include "actors/worker_pool.hpp"
+#include "gpu/eviction_policy.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -46,7 +47,14 @@ struct cache_state {
     cached_model model;
     std::int64_t cached_at_ms = 0;
     std::int64_t last_used_ms = 0;
+    std::uint64_t uses = 1;         // admitted, then each fetch it served
+    std::optional<double> read_ms;  // the read that filled it, when the cache timed it
   };
+  // How room is made: the devices' rule (--eviction-policy): cost weighs each entry's read
+  // time (gpu/eviction_policy.hpp), lru takes the least recently used first.
+  gpu::eviction_rule rule = gpu::eviction_rule::cost;
+  double timed_read_ms = 0;           // the reads it timed, for entries whose own read it did not
+  std::uint64_t timed_read_bytes = 0;
   std::map<std::string, entry> entries;
   std::list<std::string> recency; // most recently used first
   // Reads under way: those of misses, and fills (a load read the file into its device itself);
@@ -98,6 +106,7 @@ cache_fetch read_model(const cached_model& model);
 cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress = {});
 
 cache_actor::behavior_type cache(cache_actor::stateful_pointer<cache_state> self, std::uint64_t budget_bytes,
-                                 std::shared_ptr<cache_board> board, worker_pools pools);
+                                 std::shared_ptr<cache_board> board, worker_pools pools,
+                                 gpu::eviction_rule rule = gpu::eviction_rule::cost);
 
 } // namespace modeld::actors

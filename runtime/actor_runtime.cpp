@@ -45,8 +45,9 @@ actor_runtime::actor_runtime(runtime_settings settings) {
     return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn<caf::detached>(actors::metadata_store, store, board));
   };
   spawners[static_cast<std::size_t>(actors::service::cache)] = [bytes = settings.cache_bytes, board = cache_board_,
-                                                                 pools = pools_](caf::actor_system& sys) {
-    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::cache, bytes, board, pools));
+                                                                 pools = pools_, rule = settings.cache_eviction](
+                                                                  caf::actor_system& sys) {
+    return caf::actor_cast<caf::strong_actor_ptr>(sys.spawn(actors::cache, bytes, board, pools, rule));
   };
   spawners[static_cast<std::size_t>(actors::service::validation)] = [workers = settings.validation_workers](
                                                                       caf::actor_system& sys) {

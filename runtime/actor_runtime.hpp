@@ -13,6 +13,7 @@
 #include "actors/worker_pool.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
+#include "gpu/eviction_policy.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -33,6 +34,7 @@ struct runtime_settings {
   std::uint64_t cache_bytes = 4ull << 30;
   std::chrono::milliseconds status_deadline{250};
   actors::pool_sizes pools;
+  gpu::eviction_rule cache_eviction = gpu::eviction_rule::cost; // --eviction-policy, for the RAM cache
 };
 
 class actor_runtime {

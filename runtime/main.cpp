@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
                                      options.cache_size_bytes,
                                      std::chrono::milliseconds(options.status_deadline_ms),
                                      options.pools};
+  settings.cache_eviction = *gpu::eviction_rule_named(options.eviction_policy); // checked by parse_options
   std::optional<runtime::actor_runtime> actors;
   try {
     actors.emplace(std::move(settings));

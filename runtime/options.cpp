@@ -131,7 +131,7 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   app.add_flag("--auto-evict", out.auto_evict,
                "Make room for a load that does not fit by evicting, unless its load says evict: false");
   app.add_option("--eviction-policy", out.eviction_policy,
-                 "cost (least expected reload time) or lru (least recently used first)")
+                 "How devices and the RAM cache make room: cost (least expected reload time) or lru (least recently used first)")
     ->check(CLI::IsMember({"cost", "lru"}))->capture_default_str();
   app.set_version_flag("--version", std::string{protocol::server_version});
   std::set<std::string> config_keys;

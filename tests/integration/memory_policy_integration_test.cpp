@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -304,4 +305,28 @@ TEST_CASE("memory policy fields are checked", "[memory_policy]") {
   CHECK(error_code_of(call(*client, "post_model_unload", {{"force", "yes"}})) == "INVALID_REQUEST");
   CHECK(error_code_of(call(*client, "release", {})) == "INVALID_REQUEST");
   CHECK(device(*client, "cpu:0").at("loaded_models").as_array().empty());
+}
+
+TEST_CASE("the RAM cache makes room by the same rule: cost keeps an entry used often, lru the recent", "[memory_policy]") {
+  for (std::string rule : {"cost", "lru"}) {
+    INFO("--eviction-policy " << rule);
+    policy_server s("cpu:0=3MiB", {"--cache-size", "3100KiB", "--eviction-policy", rule}); // three files fit
+    auto client = s.connect();
+    auto cache = [&](const char* id) { return data_of(call(*client, "post_model_cache", {{"model_id", id}})); };
+    for (int i = 0; i < 5; ++i) // a: read once, then served four times
+      cache("a.safetensors");
+    cache("b.safetensors");
+    cache("c.safetensors");
+    CHECK(cache("d.safetensors").at("cached") == true);
+    std::vector<std::string> held;
+    auto listing = data_of(call(*client, "get_model_cache"));
+    for (auto& entry : listing.at("entries").as_array())
+      held.emplace_back(entry.at("model_id").as_string());
+    std::sort(held.begin(), held.end());
+    // cost: b (used once, idle longest of the two used once) goes; lru: a (least recently used).
+    if (rule == "cost")
+      CHECK(held == std::vector<std::string>{"a.safetensors", "c.safetensors", "d.safetensors"});
+    else
+      CHECK(held == std::vector<std::string>{"b.safetensors", "c.safetensors", "d.safetensors"});
+  }
 }
