@@ -24,14 +24,15 @@ void print_load(const answer& a, std::ostream& out) {
     if (auto* stage = find(a.data, {"timings", key}))
       fields.emplace_back(label, millis(stage));
   if (auto* evicted = find(a.data, {"evicted"}); evicted && evicted->is_array() && !evicted->get_array().empty())
-    fields.emplace_back("evicted", text(evicted));
+    fields.emplace_back("evicted", text(evicted) + " (" + text(a.data, {"eviction", "policy"}) + ")");
   print_fields(out, fields);
 }
 
 void add_load(CLI::App& app, invocation& chosen) {
   struct flags {
-    std::string model_id, device, dtype;
+    std::string model_id, device, dtype, priority;
     std::vector<std::string> components;
+    std::int64_t keep_alive_ms = -1;
   };
   auto f = std::make_shared<flags>();
   auto* sub = app.add_subcommand("load", "Load a model into a device's memory (post_model_load)");
@@ -40,8 +41,13 @@ void add_load(CLI::App& app, invocation& chosen) {
   auto* dtype = sub->add_option("--dtype", f->dtype, "auto (as stored), fp32, fp16 or bf16")
                   ->check(CLI::IsMember({"auto", "fp32", "fp16", "bf16"}, CLI::ignore_case));
   auto* components = sub->add_option("--components", f->components, "Only these parts, e.g. unet,vae")->delimiter(',');
-  auto* evict = sub->add_flag("--evict")->description("Unload least recently used models when that makes room");
-  sub->callback([&chosen, f, device, dtype, components, evict] {
+  auto* evict = sub->add_flag("--evict")->description("Unload models by the server's eviction rule when that makes room");
+  auto* keep_alive = sub->add_option("--keep-alive-ms", f->keep_alive_ms, "Unload it after this long unused (-1: keep)")
+                       ->check(CLI::Range(std::int64_t{-1}, std::int64_t{365} * 24 * 3600 * 1000));
+  auto* pin = sub->add_flag("--pin")->description("Never evict it");
+  auto* priority = sub->add_option("--priority", f->priority, "low, normal or high: eviction takes lower ones first")
+                     ->check(CLI::IsMember({"low", "normal", "high"}, CLI::ignore_case));
+  sub->callback([&chosen, f, device, dtype, components, evict, keep_alive, pin, priority] {
     chosen = {"post_model_load", {{"model_id", f->model_id}}, true, print_load};
     if (*device)
       chosen.data["device_id"] = f->device;
@@ -55,6 +61,12 @@ void add_load(CLI::App& app, invocation& chosen) {
     }
     if (*evict)
       chosen.data["evict"] = true;
+    if (*keep_alive)
+      chosen.data["keep_alive_ms"] = f->keep_alive_ms;
+    if (*pin)
+      chosen.data["pinned"] = true;
+    if (*priority)
+      chosen.data["priority"] = f->priority;
   });
 }
 
@@ -66,6 +78,11 @@ void print_unload(const answer& a, std::ostream& out) {
         out << text(device, {"device_id"}) << ": unloaded " << text(unloaded) << " (" << bytes(device, {"freed_bytes"})
             << ")\n";
   out << "freed " << bytes(a.data, {"freed_bytes"}) << '\n';
+  for (auto [key, what] : {std::pair{"kept_leased", "kept (leased)"}, std::pair{"revoked_leases", "revoked lease"}})
+    if (auto* leases = find(a.data, {key}); leases && leases->is_array())
+      for (auto& lease : leases->get_array())
+        out << what << ": " << text(lease, {"model_id"}) << " on " << text(lease, {"device_id"}) << ", "
+            << text(lease, {"lease_id"}) << " of connection " << text(lease, {"connection"}) << '\n';
 }
 
 void add_unload(CLI::App& app, invocation& chosen) {
@@ -77,7 +94,8 @@ void add_unload(CLI::App& app, invocation& chosen) {
   auto* id = sub->add_option("model_id", f->model_id, "The model's id (without it: everything on --device)");
   auto* device = sub->add_option("--device", f->device, "Only from this device");
   auto* all = sub->add_flag("--all")->description("Everything on every device")->excludes(id)->excludes(device);
-  sub->callback([&chosen, f, id, device, all] {
+  auto* force = sub->add_flag("--force")->description("Leased models too (their holders are told)");
+  sub->callback([&chosen, f, id, device, all, force] {
     // modeld reads no model and no device as "everything everywhere": ask for that in words.
     if (!*id && !*device && !*all)
       throw CLI::ValidationError("unload", "name a model, a --device, or --all");
@@ -86,6 +104,20 @@ void add_unload(CLI::App& app, invocation& chosen) {
       chosen.data["model_id"] = f->model_id;
     if (*device)
       chosen.data["device_id"] = f->device;
+    if (*force)
+      chosen.data["force"] = true;
+  });
+}
+
+void add_release(CLI::App& app, invocation& chosen) {
+  auto lease_id = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("release", "Give back a lease, whichever connection holds it (release)");
+  sub->add_option("lease_id", *lease_id, "The lease's id, as status lists it")->required();
+  sub->callback([&chosen, lease_id] {
+    chosen = {"release", {{"lease_id", *lease_id}}, false, [](const answer& a, std::ostream& out) {
+                out << "released " << text(a.data, {"lease_id"}) << " on " << text(a.data, {"model_id"}) << " ("
+                    << text(a.data, {"device_id"}) << ")\n";
+              }};
   });
 }
 
@@ -159,6 +191,7 @@ void add_bench(CLI::App& app, invocation& chosen) {
 void add_load_commands(CLI::App& app, invocation& chosen) {
   add_load(app, chosen);
   add_unload(app, chosen);
+  add_release(app, chosen);
   add_bench(app, chosen);
 }
 

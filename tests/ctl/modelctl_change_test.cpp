@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 
 using namespace modeld::test;
 namespace json = boost::json;
@@ -72,6 +73,39 @@ TEST_CASE("modelctl load and unload, with the accounting modeld reports", "[ctl]
   CHECK(modelctl(port, {"load", sd15, "--dtype", "int4"}).exit_code == 2);
   CHECK(modelctl(port, {"unload"}).exit_code == 2); // everything everywhere only with --all
   CHECK(json_of(modelctl(port, {"unload", "--all", "--json"})).at("unloaded").as_array().empty());
+}
+
+TEST_CASE("modelctl load's keeping flags, unload --force and release", "[ctl]") {
+  load_server s("cpu:0=64MiB");
+  auto port = s.server->port();
+  auto loaded = modelctl(port, {"load", vae, "--keep-alive-ms", "600000", "--pin", "--priority", "HIGH"});
+  REQUIRE(loaded.exit_code == 0);
+  auto held = s.device("cpu:0").at("loaded_models").at(0);
+  CHECK(held.at("keep_alive_ms") == 600000);
+  CHECK(held.at("pinned") == true);
+  CHECK(held.at("priority") == "high");
+  CHECK(modelctl(port, {"load", vae, "--priority", "urgent"}).exit_code == 2);
+
+  // A lease held by another connection: unload refuses, release gives it back.
+  auto holder = std::make_unique<line_client>(port);
+  auto lease = data_of(holder->call(json::object{
+    {"command", "post_model_load"}, {"data", {{"model_id", sd15}, {"lease", true}, {"device_id", "cpu:0"}}}}));
+  auto lease_id = std::string{lease.at("lease_id").as_string()};
+  auto refused = modelctl(port, {"unload", sd15});
+  CHECK(refused.exit_code == 1);
+  CHECK(contains(refused.err, "CONFLICT"));
+  auto released = modelctl(port, {"release", lease_id});
+  CHECK(released.exit_code == 0);
+  CHECK(contains(released.out, "released " + lease_id + " on " + sd15));
+  CHECK(modelctl(port, {"release", lease_id}).exit_code == 1); // held no more
+
+  // And --force takes a leased model, naming the lease it revoked.
+  auto again = data_of(holder->call(json::object{
+    {"command", "post_model_load"}, {"data", {{"model_id", sd15}, {"lease", true}, {"device_id", "cpu:0"}}}}));
+  auto forced = modelctl(port, {"unload", sd15, "--force"});
+  CHECK(forced.exit_code == 0);
+  INFO(forced.out);
+  CHECK(contains(forced.out, "revoked lease: " + sd15 + " on cpu:0, " + std::string{again.at("lease_id").as_string()}));
 }
 
 TEST_CASE("modelctl cache ls, add and rm", "[ctl]") {
