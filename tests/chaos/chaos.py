@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Chaos test: a storm of every command against a real modeld while faults are injected.
 
-16 connections send a random mix of every command (loads with every dtype and evict,
-unloads, validations at every level, metadata puts with and without expected_revision, cache
+16 connections send a random mix of every command (loads with every dtype and evict, loads
+with leases, keep-alives, pinning and priorities, releases, unloads plain and forced, validations at every level, metadata puts with and without expected_revision, cache
 commands, benchmarks, status, subscriptions, cancels, timeout_ms from 50 ms up) against two
 virtual devices and real model files. Another connection injects crash, hang, slow and oom
 into random devices and services, and files are added, truncated and removed under the root.
@@ -10,7 +10,7 @@ into random devices and services, and files are added, truncated and removed und
 Then it checks, and prints as one summary line: every request answered exactly once (none
 lost, none twice, none malformed); every acknowledged metadata write present; every device
 ready again within 10 s of the last fault, each one's `used` equal to the sum of its loaded
-models' bytes; the server's RSS back within 10% of its value before the storm. Exit status 0
+models' bytes; no lease left once every connection that took one has closed; the server's RSS back within 10% of its value before the storm. Exit status 0
 only when all of that holds.
 
     chaos.py --binary build/runtime/modeld [--seconds 60] [--connections 16] [--seed N]
@@ -83,7 +83,7 @@ class Ledger:
             self.malformed.append(line[:200])
             return None
         if "event" in msg:
-            if msg["event"] not in ("progress", "status"):
+            if msg["event"] not in ("progress", "status", "lease_revoked"):
                 self.malformed.append(line[:200])
             self.events += 1
             return None
@@ -112,6 +112,7 @@ class Connection:
         self.counter = 0
         self.in_flight = {}  # request_id -> future
         self.subscriptions = []
+        self.leases = []  # lease ids this connection was given
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 24)
@@ -125,6 +126,9 @@ class Connection:
             msg = self.ledger.answer(line.decode("utf-8", "replace"))
             if msg is None:
                 continue
+            data = msg.get("data")
+            if isinstance(data, dict) and isinstance(data.get("lease_id"), str):
+                self.leases = (self.leases + [data["lease_id"]])[-8:]
             fut = self.in_flight.pop(msg["request_id"], None)
             if fut and not fut.done():
                 fut.set_result(msg)
@@ -166,6 +170,12 @@ class Connection:
             ("post_model_load", dict(model_id=model, dtype=r.choice(DTYPES), evict=r.random() < 0.5, **with_device)),
             ("post_model_load", dict(model_id=model, **with_device)),
             ("post_model_unload", dict(model_id=model, **with_device) if r.random() < 0.7 else with_device),
+            ("post_model_load", dict(model_id=model, lease=True, keep_alive_ms=r.choice([-1, 200, 1000, 5000]),
+                                     pinned=r.random() < 0.2, priority=r.choice(["low", "normal", "high", "High"]),
+                                     evict=r.random() < 0.5, **with_device)),
+            ("release", {"lease_id": r.choice(self.leases) if self.leases and r.random() < 0.8
+                         else "lease-0000000000000000"}),
+            ("post_model_unload", dict(model_id=model, force=True, **with_device)),
             ("post_model_benchmark", dict(model_id=model, iterations=r.randint(1, 3), warmup=r.randint(0, 1),
                                           benchmark_type=r.choice(["full", "load", "Inference"]), **with_device)),
             ("get_model_benchmark_results", {"model_id": model}),
@@ -370,6 +380,16 @@ class Storm:
         ready_after = await self.wait_ready(control, 10 - (time.monotonic() - faults_stopped) + 1.5)
         if ready_after is None:
             problems.append("a device was not ready 10 s after the faults stopped")
+        # Every storm connection has closed: each lease it held is given back.
+        leased = None
+        for _ in range(50):
+            status = (await control.call("get_model_status", {}))["data"]
+            leased = [(m["model_id"], len(m["leases"])) for m in status["loaded_models"] if m["leases"]]
+            if not leased:
+                break
+            await asyncio.sleep(0.1)
+        if leased:
+            problems.append(f"leases outlived their connections: {leased[:4]}")
         status = (await control.call("get_model_status", {}))["data"]
         restarts = sum(d["restarts"] for d in status["devices"]) + sum(s["restarts"] for s in status["services"])
         for d in status["devices"]:
