@@ -85,6 +85,11 @@ constexpr std::array<std::string_view, model_store::current_schema_version> migr
     ALTER TABLE catalog ADD COLUMN is_valid INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE catalog ADD COLUMN invalid_reason TEXT NOT NULL DEFAULT '';
   )sql",
+  // 3: a model's defaults for loads that do not say: pinned (0 or 1) and priority; NULL: none.
+  R"sql(
+    ALTER TABLE user_metadata ADD COLUMN pinned INTEGER;
+    ALTER TABLE user_metadata ADD COLUMN priority TEXT;
+  )sql",
 };
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
@@ -143,6 +148,11 @@ public:
       return {};
     return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
   }
+  std::optional<std::int64_t> optional_integer(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL)
+      return std::nullopt;
+    return integer(column);
+  }
   std::optional<std::string> optional_text(int column) const {
     if (sqlite3_column_type(stmt_, column) == SQLITE_NULL)
       return std::nullopt;
@@ -165,6 +175,12 @@ private:
       check(sqlite3_bind_null(stmt_, index));
   }
   void bind_one(int index, std::int64_t value) { check(sqlite3_bind_int64(stmt_, index, value)); }
+  void bind_one(int index, const std::optional<bool>& value) {
+    if (value)
+      bind_one(index, std::int64_t{*value ? 1 : 0});
+    else
+      check(sqlite3_bind_null(stmt_, index));
+  }
   void bind_one(int index, std::uint64_t value) { bind_one(index, static_cast<std::int64_t>(value)); }
 
   void check(int rc) {
@@ -242,7 +258,7 @@ void migrate(sqlite3* db) {
 user_metadata read_metadata(sqlite3* db, const std::string& model_id) {
   user_metadata m;
   statement row(db, "SELECT name, description, author, license, source, version, custom_json, revision,"
-                    " created_at_ms, updated_at_ms FROM user_metadata WHERE model_id = ?");
+                    " created_at_ms, updated_at_ms, pinned, priority FROM user_metadata WHERE model_id = ?");
   row.bind(model_id);
   if (!row.step())
     return m;
@@ -256,6 +272,9 @@ user_metadata read_metadata(sqlite3* db, const std::string& model_id) {
   m.revision = row.integer(7);
   m.created_at_ms = row.integer(8);
   m.updated_at_ms = row.integer(9);
+  if (auto pinned = row.optional_integer(10))
+    m.pinned = *pinned != 0;
+  m.priority = row.optional_text(11);
   statement tags(db, "SELECT tag FROM user_metadata_tags WHERE model_id = ? ORDER BY position");
   tags.bind(model_id);
   while (tags.step())
@@ -417,6 +436,10 @@ static put_result put_in_transaction(sqlite3* db, const std::string& model_id, c
   apply_field(m.version, patch.version);
   if (patch.custom_json)
     m.custom_json = *patch.custom_json;
+  if (patch.pinned)
+    m.pinned = patch.pinned;
+  if (patch.priority)
+    m.priority = patch.priority;
   if (m.revision == 0)
     m.created_at_ms = now_ms;
   m.updated_at_ms = now_ms;
@@ -424,15 +447,16 @@ static put_result put_in_transaction(sqlite3* db, const std::string& model_id, c
 
   statement(db, R"sql(
     INSERT INTO user_metadata (model_id, name, description, author, license, source, version, custom_json,
-                               revision, created_at_ms, updated_at_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                               revision, created_at_ms, updated_at_ms, pinned, priority)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (model_id) DO UPDATE SET
       name = excluded.name, description = excluded.description, author = excluded.author,
       license = excluded.license, source = excluded.source, version = excluded.version,
-      custom_json = excluded.custom_json, revision = excluded.revision, updated_at_ms = excluded.updated_at_ms
+      custom_json = excluded.custom_json, revision = excluded.revision, updated_at_ms = excluded.updated_at_ms,
+      pinned = excluded.pinned, priority = excluded.priority
   )sql")
       .bind(model_id, m.name, m.description, m.author, m.license, m.source, m.version, m.custom_json, m.revision,
-            m.created_at_ms, m.updated_at_ms)
+            m.created_at_ms, m.updated_at_ms, m.pinned, m.priority)
       .run();
 
   if (patch.tags) {

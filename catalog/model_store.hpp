@@ -33,7 +33,7 @@ public:
   model_store& operator=(const model_store&) = delete;
 
   // 1: catalog, user metadata, validation and benchmark results; 2: catalog validity.
-  static constexpr int current_schema_version = 2;
+  static constexpr int current_schema_version = 3;
   int schema_version() const;
 
   // Catalog.

@@ -19,14 +19,15 @@ typename Inspector::result_type inspect(Inspector& f, catalog_entry& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, user_metadata& x) {
   return f(optional_of(x.name), optional_of(x.description), optional_of(x.author), optional_of(x.license),
-           optional_of(x.source), optional_of(x.version), x.tags, x.custom_json, x.revision, x.created_at_ms,
-           x.updated_at_ms);
+           optional_of(x.source), optional_of(x.version), x.tags, x.custom_json, optional_of(x.pinned),
+           optional_of(x.priority), x.revision, x.created_at_ms, x.updated_at_ms);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, metadata_patch& x) {
   return f(optional_of(x.name), optional_of(x.description), optional_of(x.author), optional_of(x.license),
-           optional_of(x.source), optional_of(x.version), optional_of(x.tags), optional_of(x.custom_json));
+           optional_of(x.source), optional_of(x.version), optional_of(x.tags), optional_of(x.custom_json),
+           optional_of(x.pinned), optional_of(x.priority));
 }
 
 template <class Inspector>

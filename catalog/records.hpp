@@ -46,6 +46,9 @@ struct user_metadata {
   std::optional<std::string> version;
   std::vector<std::string> tags;
   std::string custom_json = "{}"; // kept verbatim
+  // The model's defaults for loads that do not say (post_model_load's pinned and priority).
+  std::optional<bool> pinned;
+  std::optional<std::string> priority; // low, normal or high
   std::int64_t revision = 0;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
@@ -63,6 +66,8 @@ struct metadata_patch {
   std::optional<std::string> version;
   std::optional<std::vector<std::string>> tags; // already normalized
   std::optional<std::string> custom_json;
+  std::optional<bool> pinned;
+  std::optional<std::string> priority;
 
   bool operator==(const metadata_patch&) const = default;
 };

@@ -5,6 +5,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -23,6 +24,9 @@ field_result<std::optional<std::string>> optional_string(const boost::json::obje
 // The model_id every model command needs: a non-empty string.
 inline constexpr std::size_t max_model_id = 4096;
 field_result<std::string> required_model_id(const boost::json::object& data);
+
+// A loaded model's priority for eviction (post_model_load, and a model's default in its metadata).
+inline constexpr std::array<std::string_view, 3> priority_names{"low", "normal", "high"};
 
 // true or false.
 field_result<std::optional<bool>> optional_flag(const boost::json::object& data, std::string_view field);

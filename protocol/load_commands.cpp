@@ -79,8 +79,7 @@ field_result<load_policy> read_load_policy(const json::object& data, const memor
   if (auto* error = std::get_if<protocol_error>(&pinned))
     return *error;
   policy.pinned = std::get<std::optional<bool>>(pinned);
-  static constexpr std::array<std::string_view, 3> priorities{"low", "normal", "high"};
-  auto priority = optional_enum(data, "priority", priorities);
+  auto priority = optional_enum(data, "priority", priority_names);
   if (auto* error = std::get_if<protocol_error>(&priority))
     return *error;
   if (auto& named = std::get<std::optional<std::string_view>>(priority))
@@ -175,6 +174,14 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   if (auto* error = std::get_if<protocol_error>(&device_id))
     co_return *error;
   auto& keeping = std::get<load_policy>(policy);
+  // What the load does not say of pinning and priority, the model's metadata may (its defaults).
+  auto catalog = context.catalog->read();
+  if (auto record = catalog->models.find(std::get<std::string>(model_id)); record != catalog->models.end()) {
+    if (!keeping.pinned)
+      keeping.pinned = record->second->metadata.pinned;
+    if (!keeping.priority)
+      keeping.priority = record->second->metadata.priority;
+  }
   if (std::get<std::optional<bool>>(lease).value_or(false)) {
     if (!req.leases)
       co_return invalid_field("lease", "a lease is held by a connection; this request has none");

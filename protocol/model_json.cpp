@@ -142,6 +142,8 @@ json::object metadata_json(const actors::model_record& record) {
     {"updated_at", iso8601_utc(std::max(e.updated_at_ms, m.updated_at_ms))},
     {"embedded", parsed_or(e.embedded_json, json::object{})},
     {"custom", parsed_or(m.custom_json, json::object{})},
+    {"pinned", m.pinned ? json::value(*m.pinned) : json::value(nullptr)},
+    {"priority", m.priority ? json::value(*m.priority) : json::value(nullptr)},
   };
 }
 
@@ -198,6 +200,16 @@ field_result<catalog::metadata_patch> parse_metadata_patch(const json::object& m
       return invalid_field("custom", "custom is larger than " + std::to_string(max_custom_bytes) + " bytes");
     patch.custom_json = std::move(text);
   }
+  // The model's defaults for its loads (post_model_load's own fields win).
+  auto pinned = optional_flag(metadata, "pinned");
+  if (auto* error = std::get_if<protocol_error>(&pinned))
+    return *error;
+  patch.pinned = std::get<std::optional<bool>>(pinned);
+  auto priority = optional_enum(metadata, "priority", priority_names);
+  if (auto* error = std::get_if<protocol_error>(&priority))
+    return *error;
+  if (auto& named = std::get<std::optional<std::string_view>>(priority))
+    patch.priority = std::string{*named};
   return patch;
 }
 

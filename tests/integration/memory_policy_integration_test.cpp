@@ -330,3 +330,27 @@ TEST_CASE("the RAM cache makes room by the same rule: cost keeps an entry used o
       CHECK(held == std::vector<std::string>{"b.safetensors", "c.safetensors", "d.safetensors"});
   }
 }
+
+TEST_CASE("a model's metadata sets its default pinning and priority; a load's own fields win", "[memory_policy]") {
+  policy_server s("cpu:0=3MiB");
+  auto client = s.connect();
+  auto written = data_of(call(*client, "put_model_metadata",
+                              {{"model_id", "a.safetensors"}, {"metadata", {{"pinned", true}, {"priority", "Low"}}}}));
+  CHECK(written.at("pinned") == true);
+  CHECK(written.at("priority") == "low");
+  CHECK(data_of(call(*client, "get_model_metadata", {{"model_id", "a.safetensors"}})).at("priority") == "low");
+  CHECK(data_of(call(*client, "get_model_metadata", {{"model_id", "b.safetensors"}})).at("pinned").is_null());
+  load(*client, "a.safetensors");
+  auto a = listed(*client, "cpu:0", "a.safetensors");
+  CHECK(a.at("pinned") == true);
+  CHECK(a.at("priority") == "low");
+  load(*client, "b.safetensors", {{"priority", "high"}});
+  data_of(call(*client, "put_model_metadata", {{"model_id", "c.safetensors"}, {"metadata", {{"pinned", true}}}}));
+  load(*client, "c.safetensors", {{"pinned", false}});
+  CHECK(listed(*client, "cpu:0", "c.safetensors").at("pinned") == false);
+  // Full: d evicts c (normal, not pinned by its load), not a (pinned by its metadata).
+  auto loaded = load(*client, "d.safetensors", {{"evict", true}});
+  CHECK(evicted_ids(loaded) == std::vector<std::string>{"c.safetensors"});
+  CHECK(error_code_of(call(*client, "put_model_metadata",
+                           {{"model_id", "a.safetensors"}, {"metadata", {{"priority", "urgent"}}}})) == "INVALID_REQUEST");
+}
