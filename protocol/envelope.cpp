@@ -7,6 +7,7 @@
 
 #include <array>
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -137,10 +138,14 @@ const response_keys& keys_of(key_case style) {
 // Appends `,"processing_time_ms":1.234}` and the newline, in plain decimal notation (Boost.JSON
 // would write 1.234E0).
 void append_processing_time(std::string& line, double processing_time_ms, key_case style) {
-  char time[64];
-  std::snprintf(time, sizeof time, ",\"%s\":%.3f}\n", keys_of(style).processing_time_ms.c_str(),
-                std::max(0.0, processing_time_ms));
-  line += time;
+  line += ",\"";
+  line += keys_of(style).processing_time_ms;
+  line += "\":";
+  char digits[400]; // room for any double in fixed notation
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, std::max(0.0, processing_time_ms),
+                                 std::chars_format::fixed, 3);
+  line.append(digits, ec == std::errc{} ? end : digits);
+  line += "}\n";
 }
 
 std::string finish_line(json::object response, key_case style) {

@@ -16,9 +16,36 @@ void write_number(Number number, std::string& out) {
   out.append(buffer, ec == std::errc{} ? end : buffer);
 }
 
+// Boost.JSON's escaping, written straight into `out` (json::serialize would make a string per
+// string): '"' and '\\' escaped, control characters as \b \t \n \f \r or \u00XX, every other
+// byte as it is.
 void write_string(json::string_view text, std::string& out) {
-  // Boost's escaping rules, applied to the string alone.
-  out += json::serialize(text);
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t clean = 0; // bytes from here on that need no escape are appended in one piece
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    out.append(text.data() + clean, i - clean);
+    clean = i + 1;
+    out.push_back('\\');
+    switch (c) {
+      case '"': out.push_back('"'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\b': out.push_back('b'); break;
+      case '\t': out.push_back('t'); break;
+      case '\n': out.push_back('n'); break;
+      case '\f': out.push_back('f'); break;
+      case '\r': out.push_back('r'); break;
+      default:
+        out += "u00";
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xF]);
+    }
+  }
+  out.append(text.data() + clean, text.size() - clean);
+  out.push_back('"');
 }
 
 } // namespace
