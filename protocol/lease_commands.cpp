@@ -78,6 +78,7 @@ asio::awaitable<command_result> release_lease(service_context& context, request&
     co_return actor_failure(*error, "the release");
   auto& result = std::get<release_result>(reply);
   if (!result.released) {
+    forget_lease(context, *id); // its device restarted, or it was never given: nothing holds it
     auto error = invalid_field("lease_id", "no device holds lease '" + *id +
                                              "' (released already, its connection closed, or its model was unloaded)");
     co_return error;

@@ -32,6 +32,11 @@ bool connection_leases::contains(const std::string& lease_id) const {
   return ids_.count(lease_id) > 0;
 }
 
+std::size_t connection_leases::size() const {
+  std::lock_guard lock{mutex_};
+  return ids_.size();
+}
+
 std::vector<std::string> connection_leases::take_all() {
   std::lock_guard lock{mutex_};
   std::vector<std::string> all{ids_.begin(), ids_.end()};

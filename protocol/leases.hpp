@@ -21,6 +21,10 @@ namespace modeld::protocol {
 // The leases of one connection. Thread-safe: requests and revocations reach it from any thread.
 class connection_leases {
 public:
+  // The most leases one connection may hold at once (a limit against abuse: each is kept here,
+  // in the registry and on a device until released).
+  static constexpr std::size_t max_leases = 1024;
+
   // `notify` sends an event line to the connection; it may be called from any thread.
   connection_leases(std::uint64_t connection, std::function<void(boost::json::object)> notify);
 
@@ -31,6 +35,7 @@ public:
   void add(const std::string& lease_id);
   bool remove(const std::string& lease_id);
   bool contains(const std::string& lease_id) const;
+  std::size_t size() const;
   std::vector<std::string> take_all(); // the connection closed
   void notify(boost::json::object event) const;
 

@@ -185,6 +185,10 @@ asio::awaitable<command_result> post_model_load(service_context& context, reques
   if (std::get<std::optional<bool>>(lease).value_or(false)) {
     if (!req.leases)
       co_return invalid_field("lease", "a lease is held by a connection; this request has none");
+    if (req.leases->size() >= connection_leases::max_leases)
+      co_return protocol_error{error_code::overloaded,
+                               "this connection holds " + std::to_string(connection_leases::max_leases) +
+                                 " leases, the most one connection may hold; release some first"};
     keeping.lease = take_lease(context, req.leases);
   }
 
