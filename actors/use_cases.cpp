@@ -146,9 +146,11 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
   auto device_id = target.info.id;
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
                    request.components, request.dtype,       request.policy,           request.progress};
-  if (order.policy.evict) // what the RAM cache holds comes back cheaply: the eviction rule weighs it
-    for (auto& entry : self->state.cache->read()->entries)
+  if (order.policy.evict) { // what the RAM cache holds comes back cheaply: the eviction rule weighs it
+    auto cached = self->state.cache->read(); // held while read: the board may publish a new one
+    for (auto& entry : cached->entries)
       order.policy.ram_cached.push_back(entry.model_id);
+  }
   working_on(self, request.ticket, device);
   watched_request<load_reply>(
     self, device, caf::infinite,
