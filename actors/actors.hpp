@@ -68,6 +68,8 @@ using metadata_store_actor = caf::typed_actor<
   caf::replies_to<cached_atom, validation_cache_key>::with<std::string>,
   // Caches a validation result (and checksums it computed).
   caf::replies_to<remember_atom, validation_record>::with<ok_atom>,
+  // Keeps the component identities a load computed (catalog components' `identity`).
+  caf::replies_to<identify_atom, identified_components>::with<ok_atom>,
   // Benchmark results history of a model (JSON objects, oldest first).
   caf::replies_to<results_atom, std::string>::with<std::vector<std::string>>,
   // Appends a benchmark result (model id, JSON object).

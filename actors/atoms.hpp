@@ -20,6 +20,7 @@ using get_atom = caf::atom_constant<caf::atom("get")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using cached_atom = caf::atom_constant<caf::atom("cached")>;
 using remember_atom = caf::atom_constant<caf::atom("remember")>;
+using identify_atom = caf::atom_constant<caf::atom("identify")>;
 using results_atom = caf::atom_constant<caf::atom("results")>;
 using scan_atom = caf::atom_constant<caf::atom("scan")>;
 using resolve_atom = caf::atom_constant<caf::atom("resolve")>;

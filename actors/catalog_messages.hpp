@@ -7,6 +7,7 @@
 #include "catalog/discovery.hpp"
 #include "catalog/record_serialization.hpp"
 #include "catalog/records.hpp"
+#include "formats/component_identity.hpp"
 #include "formats/inspect.hpp"
 
 #include <caf/meta/type_name.hpp>
@@ -19,6 +20,15 @@
 #include <set>
 #include <string>
 #include <vector>
+
+namespace modeld::formats {
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, component_identity& x) {
+  return f(caf::meta::type_name("component_identity"), x.component, x.identity);
+}
+
+} // namespace modeld::formats
 
 namespace modeld::actors {
 
@@ -119,6 +129,17 @@ struct validation_record {
   bool operator==(const validation_record&) const = default;
 };
 
+// The component identities a load computed for a file of this size and mtime: the catalog
+// keeps them, so the next load of the file knows them before it reads a byte.
+struct identified_components {
+  std::string model_id;
+  std::uint64_t size_bytes = 0;
+  std::int64_t mtime_ns = 0;
+  std::vector<formats::component_identity> identities;
+
+  bool operator==(const identified_components&) const = default;
+};
+
 // Progress of a long validation: done/total bytes and the stage ("hashing").
 using progress_sink = std::function<void(std::uint64_t done_bytes, std::uint64_t total_bytes, const std::string& stage)>;
 
@@ -190,6 +211,11 @@ typename Inspector::result_type inspect(Inspector& f, scan_summary& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, validation_cache_key& x) {
   return f(caf::meta::type_name("validation_cache_key"), x.model_id, x.level, x.size_bytes, x.mtime_ns);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, identified_components& x) {
+  return f(caf::meta::type_name("identified_components"), x.model_id, x.size_bytes, x.mtime_ns, x.identities);
 }
 
 template <class Inspector>

@@ -1,5 +1,7 @@
 #include "actors/device.hpp"
 
+#include <algorithm>
+
 #include "actors/device_benchmarks.hpp"
 #include "actors/device_loads.hpp"
 #include "actors/epoch.hpp"
@@ -51,6 +53,21 @@ device_status make_device_status(const device_state& state) {
     shown.reload_ms = reload_ms(model, false);
     if (model.info.keep_alive_ms >= 0 && model.info.leases.empty())
       shown.expires_at_ms = model.info.last_used_ms + model.info.keep_alive_ms;
+    status.logical_bytes += model.info.bytes;
+  }
+  // A copy's users include loads still under way: only loaded models count here.
+  for (auto& [key, copy] : state.copies) {
+    shared_component shared{copy.identity, copy.component, copy.bytes, {}};
+    for (auto& user : copy.users)
+      if (state.resident.count(user) > 0)
+        shared.models.push_back(user);
+    if (shared.models.size() < 2)
+      continue;
+    status.shared_bytes_saved += copy.bytes * (shared.models.size() - 1);
+    for (auto& shown : status.loaded_models)
+      if (std::find(shared.models.begin(), shared.models.end(), shown.model_id) != shared.models.end())
+        shown.shared_components.push_back(copy.component);
+    status.shared_components.push_back(std::move(shared));
   }
   status.loads = state.loads;
   status.unloads = state.unloads;

@@ -16,15 +16,30 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace modeld::actors {
 
+// One copy of an identified component (a VAE, a text encoder, ...) in this device's memory,
+// shared by every model that uses it: freed when the last of them goes.
+struct component_copy {
+  std::string identity;
+  std::string component; // its name in the model that loaded it
+  std::shared_ptr<gpu::loaded_weights> weights;
+  std::uint64_t bytes = 0;
+  std::set<std::string> users; // the models resident or loading that use it
+};
+
 // info.leases, pinned, priority and keep_alive_ms are the model's keeping rules (load_policy);
-// info.expires_at_ms and reload_ms are worked out when status is made.
+// info.expires_at_ms and reload_ms are worked out when status is made. info.bytes counts every
+// component of the model (logical bytes); its shared components are held in device_state::copies.
 struct resident_model {
   loaded_model info;
-  std::shared_ptr<gpu::loaded_weights> weights;
+  std::shared_ptr<gpu::loaded_weights> weights; // its own tensors: the components it shares with no one (may be null)
+  std::uint64_t own_bytes = 0;                  // the bytes of `weights`
+  std::vector<std::string> copies;              // keys of device_state::copies it uses
   // Measured by its load: the disk read (none when it came from the RAM cache) and the copy.
   std::optional<double> disk_to_host_ms;
   double host_to_device_ms = 0;
@@ -40,6 +55,9 @@ struct load_waiter {
 struct pending_load {
   load_order order;
   std::uint64_t reserved_bytes = 0;
+  std::vector<std::string> reused;  // copies it uses that the device held already (it is among their users)
+  bool identified_here = false;     // the device computed order.identities (the catalog did not know them)
+  bool shared_copies = false;       // its components are loaded one by one, identified ones as copies to share
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::vector<load_waiter> waiters;
   std::vector<eviction_note> evicted;
@@ -62,6 +80,7 @@ struct device_state {
   gpu::memory_account memory;
   std::map<std::string, resident_model> resident; // model id -> weights in this device's memory
   std::map<std::string, pending_load> loading;    // model id -> load in progress
+  std::map<std::string, component_copy> copies;   // copy_key -> a shared component's one copy
   std::uint64_t loads = 0;
   std::uint64_t unloads = 0;
   std::uint64_t evictions = 0;
@@ -104,6 +123,13 @@ void measure_allocator_reserve(device_state& state);
 // What bringing `model` back would take, as measured: its copy, plus its disk read unless
 // `ram_cached` (the RAM cache holds it).
 double reload_ms(const resident_model& model, bool ram_cached);
+
+// The key of a component's copy: its identity, and the dtype the load asked for (a copy
+// converted to fp16 is not the stored fp32 one).
+std::string copy_key(const std::string& identity, gpu::load_dtype dtype);
+
+// The bytes unloading `model` would give back: its own, and the copies no other model uses.
+std::uint64_t exclusive_bytes(const device_state& state, const std::string& model_id, const resident_model& model);
 
 device_actor::behavior_type device(device_actor::stateful_pointer<device_state> self, device_info info,
                                    std::shared_ptr<device_board> board, worker_pools pools);

@@ -3,13 +3,23 @@
 #include "actors/epoch.hpp"
 #include "actors/log.hpp"
 #include "gpu/eviction_policy.hpp"
+#include "gpu/load_plan.hpp"
 
 #include <caf/sec.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 namespace modeld::actors {
 namespace {
+
+// One piece of a load: a shared component's copy (`key`: its copy_key) or the model's own
+// tensors (no key), with the components it takes (empty: every tensor).
+struct part_job {
+  std::string key;
+  std::string identity;
+  std::vector<std::string> components;
+};
 
 struct load_job {
   std::string model_id;
@@ -17,27 +27,51 @@ struct load_job {
   std::shared_ptr<const formats::unique_fd> file; // opened inside the roots
   std::shared_ptr<const formats::model_report> report;
   std::shared_ptr<const gpu::host_buffer> buffer; // null: read the file straight into the device
-  gpu::load_request request;
+  gpu::load_request request;                      // request.components: every part's together
+  std::vector<part_job> parts;                    // none: the device holds every component already
   std::uint64_t device_bytes = 0;                 // what the load takes on the device (planned)
   std::shared_ptr<std::atomic<bool>> cancel; // keeps request.cancel alive
+};
+
+struct loaded_part {
+  std::string key; // empty: the model's own tensors
+  std::string identity;
+  std::string component;
+  std::shared_ptr<gpu::loaded_weights> weights;
 };
 
 struct load_outcome {
   bool ok = false;
   errc error_code = errc::internal;
   std::string error;
-  std::shared_ptr<gpu::loaded_weights> weights;
+  std::vector<loaded_part> parts;
   double host_to_device_ms = 0;
   std::optional<double> disk_to_host_ms;          // when the worker read the file into host memory
   std::shared_ptr<const gpu::host_buffer> read;   // that buffer, for the cache
   bool read_directly = false;
 };
 
+// The work of identifying a model's components on a loads worker.
+struct identify_outcome {
+  std::vector<formats::component_identity> identities;
+  std::string error; // empty: identified
+};
+
 // The weights and the buffer travel as node-local references (local_ref.hpp).
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, loaded_part& x) {
+  return f(caf::meta::type_name("loaded_part"), x.key, x.identity, x.component, local(x.weights));
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_outcome& x) {
-  return f(caf::meta::type_name("load_outcome"), x.ok, x.error_code, x.error, local(x.weights), x.host_to_device_ms,
+  return f(caf::meta::type_name("load_outcome"), x.ok, x.error_code, x.error, x.parts, x.host_to_device_ms,
            catalog::optional_of(x.disk_to_host_ms), local(x.read), x.read_directly);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, identify_outcome& x) {
+  return f(caf::meta::type_name("identify_outcome"), x.identities, x.error);
 }
 
 } // namespace
@@ -46,11 +80,47 @@ typename Inspector::result_type inspect(Inspector& f, load_outcome& x) {
 namespace modeld::actors {
 namespace {
 
-std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& job) {
+std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& job, const gpu::load_request& request) {
   auto reader = reader_of(job.path, job.file);
   if (auto* refusal = std::get_if<failure>(&reader))
     return gpu::load_error{refusal->message};
-  return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), job.request);
+  return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), request);
+}
+
+// The progress of one part of several, as progress of the whole load.
+gpu::progress_callback part_progress(const gpu::progress_callback& whole, std::uint64_t before, std::uint64_t total) {
+  if (!whole)
+    return {};
+  return [whole, before, total](std::uint64_t done, std::uint64_t, const std::string& stage) {
+    whole(before + done, total, stage);
+  };
+}
+
+// Copies each part of `job` from `buffer` (or the file) into the device.
+void load_parts(const load_job& job, const gpu::host_buffer* buffer, load_outcome& outcome) {
+  std::uint64_t before = 0;
+  for (auto& part : job.parts) {
+    auto request = job.request;
+    request.components = part.components;
+    auto planned = gpu::planned_bytes(*job.report, request);
+    auto part_bytes = std::holds_alternative<std::uint64_t>(planned) ? std::get<std::uint64_t>(planned) : 0;
+    if (job.parts.size() > 1)
+      request.progress = part_progress(job.request.progress, before, job.device_bytes);
+    before += part_bytes;
+    auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, request) : load_from_file(job, request);
+    if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
+      outcome.error = error->message;
+      if (error->out_of_memory)
+        outcome.error_code = errc::insufficient_memory;
+      outcome.parts.clear(); // what loaded so far is freed with the outcome
+      return;
+    }
+    auto& success = std::get<gpu::load_success>(loaded);
+    outcome.parts.push_back({part.key, part.identity, part.components.size() == 1 && !part.key.empty() ? part.components.front() : "",
+                             success.weights});
+    outcome.host_to_device_ms += success.timing.host_to_device_ms;
+  }
+  outcome.ok = true;
 }
 
 // One load, on a worker of the loads pool. The job is taken by value, so the cache's buffer is
@@ -58,6 +128,10 @@ std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& 
 // in use until then).
 load_outcome run_load(load_job job) {
   load_outcome outcome;
+  if (job.parts.empty()) { // every component is on the device already: nothing to read
+    outcome.ok = true;
+    return outcome;
+  }
   auto buffer = std::move(job.buffer);
   if (!buffer) { // a cache miss: the file is read here
     outcome.read_directly = gpu::loads_from_file(*job.report, job.request);
@@ -85,17 +159,36 @@ load_outcome run_load(load_job job) {
       outcome.disk_to_host_ms = fetched.disk_to_host_ms;
     }
   }
-  auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, job.request) : load_from_file(job);
-  if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
-    outcome.error = error->message;
-    if (error->out_of_memory)
-      outcome.error_code = errc::insufficient_memory;
-    return outcome;
+  load_parts(job, buffer.get(), outcome);
+  return outcome;
+}
+
+// The identities of the components of `model`, from its bytes in host memory or its file.
+identify_outcome run_identify(const cached_model& model, const std::atomic<bool>* cancel) {
+  identify_outcome outcome;
+  std::variant<std::vector<formats::component_identity>, std::string> found;
+  if (auto buffer = model.buffer) {
+    auto read = [&](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) -> std::optional<std::string> {
+      if (offset > buffer->size() || bytes > buffer->size() - offset)
+        return "the model's bytes in host memory end before offset " + std::to_string(offset + bytes);
+      std::memcpy(to, buffer->data() + offset, bytes);
+      return std::nullopt;
+    };
+    found = formats::identify_components(*model.report, read, cancel);
+  } else {
+    auto reader = reader_of(model.path, model.file);
+    if (auto* refusal = std::get_if<failure>(&reader)) {
+      outcome.error = refusal->message;
+      return outcome;
+    }
+    auto& file = std::get<gpu::file_reader>(reader);
+    auto read = [&](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) { return file.read_exactly(to, offset, bytes); };
+    found = formats::identify_components(*model.report, read, cancel);
   }
-  auto& success = std::get<gpu::load_success>(loaded);
-  outcome.ok = true;
-  outcome.weights = success.weights;
-  outcome.host_to_device_ms = success.timing.host_to_device_ms;
+  if (auto* why = std::get_if<std::string>(&found))
+    outcome.error = *why;
+  else
+    outcome.identities = std::move(std::get<std::vector<formats::component_identity>>(found));
   return outcome;
 }
 
@@ -134,14 +227,33 @@ load_reply failed_on_device(device_state& state, failure why) {
   return failed(std::move(why));
 }
 
+// `model_id` no longer uses the copy `key`: the copy is freed when no one else does. Its
+// freed bytes, if it was.
+std::uint64_t leave_copy(device_state& state, const std::string& key, const std::string& model_id) {
+  auto copy = state.copies.find(key);
+  if (copy == state.copies.end())
+    return 0;
+  copy->second.users.erase(model_id);
+  if (!copy->second.users.empty())
+    return 0;
+  auto bytes = copy->second.bytes;
+  state.memory.release(bytes);
+  free_later(state.pools, std::move(copy->second.weights)); // the last reference: freed on the frees pool
+  state.copies.erase(copy);
+  return bytes;
+}
+
 void release(device_state& state, const std::string& model_id, unload_reply& reply) {
   auto it = state.resident.find(model_id);
   if (it == state.resident.end())
     return;
-  state.memory.release(it->second.info.bytes);
-  reply.freed_bytes += it->second.info.bytes;
+  auto& model = it->second;
+  state.memory.release(model.own_bytes);
+  reply.freed_bytes += model.own_bytes;
+  for (auto& key : model.copies)
+    reply.freed_bytes += leave_copy(state, key, model_id);
   reply.unloaded.push_back(model_id);
-  free_later(state.pools, std::move(it->second.weights)); // the last reference: freed on the frees pool
+  free_later(state.pools, std::move(model.weights)); // the last reference: freed on the frees pool
   state.resident.erase(it);
   ++state.unloads;
 }
@@ -184,7 +296,7 @@ std::vector<gpu::eviction_candidate> eviction_candidates(const device_state& sta
   for (auto& [id, model] : state.resident) {
     gpu::eviction_candidate c;
     c.model_id = id;
-    c.bytes = model.info.bytes;
+    c.bytes = exclusive_bytes(state, id, model); // what evicting it gives back
     c.idle_ms = now - model.info.last_used_ms;
     c.uses = model.info.uses;
     c.reload_ms = reload_ms(model, std::find(policy.ram_cached.begin(), policy.ram_cached.end(), id) != policy.ram_cached.end());
@@ -209,6 +321,32 @@ void finish_load(device_pointer self, const std::string& model_id, load_outcome&
   publish_status(self);
 }
 
+// Why a load in progress stops now, if it does: it was unloaded or cancelled meanwhile.
+std::optional<load_reply> stopped(const pending_load& load, const std::string& model_id) {
+  if (load.unload_requested)
+    return failed(errc::cancelled, "'" + model_id + "' was unloaded while it loaded");
+  if (load.cancel->load())
+    return failed(errc::cancelled, "the load of '" + model_id + "' was cancelled");
+  return std::nullopt;
+}
+
+// A load that will not finish gives back the copies it was to share and frees what it loaded.
+void abandon(device_state& state, const std::string& model_id, const pending_load& load, load_outcome& outcome) {
+  for (auto& key : load.reused)
+    leave_copy(state, key, model_id);
+  for (auto& part : outcome.parts)
+    free_later(state.pools, std::move(part.weights));
+}
+
+// The dtype of a model loaded in parts: the floating type when its parts have one, "mixed"
+// when they have several (as gpu::dominant_dtype over its tensors).
+std::string dtype_of_parts(const std::vector<std::pair<std::string, std::uint64_t>>& parts) {
+  std::vector<gpu::dtype_share> shares;
+  for (auto& [label, bytes] : parts)
+    shares.push_back({label, bytes, label == "mixed" || label.starts_with("fp") || label.starts_with("bf")});
+  return gpu::dominant_dtype(shares);
+}
+
 void settle_load(device_pointer self, const std::string& model_id, load_outcome& outcome) {
   auto& state = self->state;
   auto it = state.loading.find(model_id);
@@ -218,18 +356,24 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   state.loading.erase(it);
   load.order.model.buffer.reset(); // the load no longer reads the cache's bytes: released before it answers
   state.memory.cancel_reservation(load.reserved_bytes);
-  if (!outcome.ok || load.unload_requested || load.cancel->load()) {
-    auto reply = load.unload_requested ? failed(errc::cancelled, "'" + model_id + "' was unloaded while it loaded")
-                 : load.cancel->load() ? failed(errc::cancelled, "the load of '" + model_id + "' was cancelled")
-                                       : failed_on_device(state, failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
-                                                        outcome.error_code == errc::insufficient_memory
-                                                          ? std::optional{shortfall(state, load.reserved_bytes)}
-                                                          : std::nullopt});
-    deliver_all(load, reply);
+  auto why_not = stopped(load, model_id);
+  if (!outcome.ok && !why_not)
+    why_not = failed_on_device(state, failure{outcome.error_code, "loading '" + model_id + "' failed: " + outcome.error,
+                                              outcome.error_code == errc::insufficient_memory
+                                                ? std::optional{shortfall(state, load.reserved_bytes)}
+                                                : std::nullopt});
+  if (why_not) {
+    abandon(state, model_id, load, outcome);
+    deliver_all(load, std::move(*why_not));
     return;
   }
-  auto bytes = outcome.weights->bytes();
+  // A copy another load of the same identity made meanwhile is shared, and this one dropped.
+  std::uint64_t bytes = 0;
+  for (auto& part : outcome.parts)
+    if (part.key.empty() || state.copies.count(part.key) == 0)
+      bytes += part.weights->bytes();
   if (!state.memory.try_reserve(bytes)) {
+    abandon(state, model_id, load, outcome);
     deliver_all(load, failed_on_device(state, out_of_memory("'" + model_id + "' took " + std::to_string(bytes) +
                                              " bytes, more than planned and more than is free",
                                            shortfall(state, bytes))));
@@ -245,10 +389,40 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   resident_model model;
   model.info.model_id = model_id;
   model.info.components = components;
-  model.info.dtype = outcome.weights->dtype();
-  model.info.bytes = bytes;
+  std::vector<std::pair<std::string, std::uint64_t>> dtypes;
+  std::vector<std::string> shared; // components held already, by copies other models loaded
+  std::uint64_t shared_bytes = 0;
+  for (auto& key : load.reused) {
+    auto& copy = state.copies.at(key); // its users include this load, so it stayed
+    model.copies.push_back(key);
+    shared.push_back(copy.component);
+    shared_bytes += copy.bytes;
+    dtypes.emplace_back(copy.weights->dtype(), copy.bytes);
+  }
+  for (auto& part : outcome.parts) {
+    dtypes.emplace_back(part.weights->dtype(), part.weights->bytes());
+    if (part.key.empty()) {
+      model.own_bytes = part.weights->bytes();
+      model.weights = std::move(part.weights);
+      continue;
+    }
+    model.copies.push_back(part.key);
+    auto [copy, made] = state.copies.try_emplace(part.key);
+    if (!made) { // loaded twice at once: the first copy stays
+      shared.push_back(copy->second.component);
+      shared_bytes += copy->second.bytes;
+      free_later(state.pools, std::move(part.weights));
+    } else {
+      copy->second = {part.identity, part.component, std::move(part.weights), 0, {}};
+      copy->second.bytes = copy->second.weights->bytes();
+    }
+    copy->second.users.insert(model_id);
+  }
+  model.info.bytes = model.own_bytes;
+  for (auto& key : model.copies)
+    model.info.bytes += state.copies.at(key).bytes;
+  model.info.dtype = dtype_of_parts(dtypes);
   model.info.loaded_at_ms = model.info.last_used_ms = epoch_ms();
-  model.weights = outcome.weights;
   if (load.order.disk_to_host_ms || outcome.disk_to_host_ms)
     model.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
   model.host_to_device_ms = outcome.host_to_device_ms;
@@ -256,6 +430,11 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   for (auto& waiter : load.waiters)
     if (waiter.lease)
       grant(model, *waiter.lease);
+  load_reply reply;
+  reply.ok = true;
+  reply.done.device_id = state.info.id;
+  reply.done.memory_used_bytes = model.info.bytes;
+  reply.done.dtype = model.info.dtype;
   state.resident.emplace(model_id, std::move(model));
   ++state.loads;
   state.load_time_ms_total += load_ms;
@@ -265,10 +444,6 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   // request whose answer `counts` reports it.
   if (load.order.from_cache)
     ++state.cache_hits;
-  load_reply reply;
-  reply.ok = true;
-  reply.done.device_id = state.info.id;
-  reply.done.memory_used_bytes = bytes;
   reply.done.load_time_ms = load_ms;
   if (load.order.disk_to_host_ms || outcome.disk_to_host_ms)
     reply.done.disk_to_host_ms = load.order.disk_to_host_ms.value_or(0) + outcome.disk_to_host_ms.value_or(0);
@@ -281,14 +456,186 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   reply.done.evictions = load.evicted;
   reply.done.eviction_rule = load.eviction_rule;
   reply.done.components = components;
-  reply.done.dtype = outcome.weights->dtype();
+  reply.done.shared_components = shared;
+  reply.done.shared_bytes = shared_bytes;
+  if (load.identified_here)
+    reply.done.identities = load.order.identities;
   deliver_all(load, reply);
+}
+
+// The parts of a load: each identified component the device does not hold as a copy of its own
+// (shared from now on), and the rest together as the model's own tensors. Copies the device
+// holds already are taken into `load.reused` (this model joins their users). Without sharing,
+// one part: the components the order names (none: every tensor), as before.
+std::vector<part_job> plan_parts(device_state& state, const std::string& model_id, pending_load& load) {
+  auto& order = load.order;
+  load.shared_copies = order.policy.share_components && !order.identities.empty() &&
+                       order.model.report->format != formats::model_format::torchscript;
+  if (!load.shared_copies)
+    return {{"", "", order.components}};
+  auto selected = order.components;
+  if (selected.empty())
+    for (auto& c : order.model.report->components)
+      selected.push_back(c.name);
+  std::vector<part_job> parts;
+  part_job own;
+  std::set<std::string> keys;
+  for (auto& component : selected) {
+    auto identity = formats::identity_of(order.identities, component);
+    auto key = identity ? copy_key(*identity, order.dtype) : "";
+    if (key.empty() || !keys.insert(key).second) { // no identity, or the same bytes twice in one model
+      own.components.push_back(component);
+    } else if (auto held = state.copies.find(key); held != state.copies.end()) {
+      held->second.users.insert(model_id);
+      load.reused.push_back(key);
+    } else {
+      parts.push_back({key, *identity, {component}});
+    }
+  }
+  if (!own.components.empty())
+    parts.push_back(std::move(own));
+  return parts;
+}
+
+// The bytes the parts take on the device, or why they cannot be loaded.
+std::variant<std::uint64_t, std::string> planned_bytes_of(const load_order& order, const gpu::load_request& request,
+                                                         const std::vector<part_job>& parts) {
+  std::uint64_t total = 0;
+  for (auto& part : parts) {
+    auto one = request;
+    one.components = part.components;
+    auto planned = gpu::planned_bytes(*order.model.report, one);
+    if (auto* reason = std::get_if<std::string>(&planned))
+      return *reason;
+    total += std::get<std::uint64_t>(planned);
+  }
+  return total;
+}
+
+// Plans the copy of `load` (the parts the device does not hold yet), makes room for it
+// (evicting when the order allows) and starts it on a loads worker; the refusal when it cannot.
+std::optional<load_reply> begin_copy(device_pointer self, const std::string& model_id, pending_load& load) {
+  auto& state = self->state;
+  auto& order = load.order;
+  gpu::load_request request{torch_device(state.info), order.components, order.dtype, nullptr, order.progress};
+  auto parts = plan_parts(state, model_id, load);
+  auto refuse = [&](load_reply reply) {
+    for (auto& key : load.reused)
+      leave_copy(state, key, model_id);
+    load.reused.clear();
+    return std::optional<load_reply>{std::move(reply)};
+  };
+  auto planned = planned_bytes_of(order, request, parts);
+  if (auto* reason = std::get_if<std::string>(&planned))
+    return refuse(failed(errc::invalid_request, *reason));
+  auto needed = std::get<std::uint64_t>(planned);
+  measure_allocator_reserve(state);
+  if (!state.memory.try_reserve(needed)) {
+    auto no_room = "'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id + " has " +
+                   std::to_string(state.memory.free()) + " free of a " + std::to_string(state.memory.budget()) +
+                   " byte budget";
+    if (!order.policy.evict)
+      return refuse(failed_on_device(state, out_of_memory(no_room, shortfall(state, needed))));
+    auto rule = gpu::eviction_rule_named(order.policy.eviction_rule).value_or(gpu::eviction_rule::cost);
+    auto plan = gpu::plan_eviction(eviction_candidates(state, order.policy), state.memory.free(), needed, rule);
+    if (!plan.fits)
+      return refuse(failed_on_device(state, out_of_memory(no_room + " even after eviction (kept: " +
+                                                            std::to_string(plan.kept_pinned_bytes) + " bytes pinned, " +
+                                                            std::to_string(plan.kept_leased_bytes) + " leased, " +
+                                                            std::to_string(plan.kept_in_use_bytes) + " in use)",
+                                                          shortfall(state, needed))));
+    unload_reply freed;
+    for (auto& choice : plan.chosen) {
+      release(state, choice.model_id, freed);
+      load.evicted.push_back(note_of(choice, rule));
+    }
+    state.evictions += plan.chosen.size();
+    state.unloads -= plan.chosen.size(); // counted as evictions, not unloads
+    load.eviction_rule = std::string{gpu::to_string(rule)};
+    state.memory.try_reserve(needed);
+  }
+  load.reserved_bytes = needed;
+  if (load.shared_copies) { // the parts read together: one read of the file, or one direct plan
+    request.components.clear();
+    for (auto& part : parts)
+      request.components.insert(request.components.end(), part.components.begin(), part.components.end());
+  }
+  request.cancel = load.cancel.get();
+  load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request,
+               std::move(parts), needed, load.cancel};
+  blocking_job work{[job = std::move(job)]() mutable { return caf::make_message(run_load(std::move(job))); }};
+  self->request(state.pools.loads, caf::infinite, run_atom::value, std::move(work))
+    .then([self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); },
+          [self, model_id](caf::error& error) {
+            load_outcome outcome;
+            outcome.error = self->system().render(error);
+            finish_load(self, model_id, outcome);
+          });
+  return std::nullopt;
+}
+
+// True when the device computes the identities of an order's components before it loads: it
+// shares components, the catalog did not know them, and the model has components to identify.
+bool needs_identities(const load_order& order) {
+  return order.policy.share_components && order.identities.empty() &&
+         !formats::shareable_components(*order.model.report).empty();
+}
+
+void identified(device_pointer self, const std::string& model_id, identify_outcome& outcome) {
+  auto& state = self->state;
+  auto it = state.loading.find(model_id);
+  if (it == state.loading.end())
+    return;
+  auto& load = it->second;
+  auto refused = stopped(load, model_id);
+  if (!refused) {
+    if (outcome.error.empty()) {
+      load.order.identities = std::move(outcome.identities);
+      load.identified_here = true;
+    } else { // loaded without sharing: a failed identification never fails the load
+      log::warning("identify_failed", {{"device_id", state.info.id}, {"model_id", model_id}, {"error", outcome.error}});
+    }
+    refused = begin_copy(self, model_id, load);
+  }
+  if (refused) {
+    auto done = std::move(load);
+    state.loading.erase(it);
+    deliver_all(done, std::move(*refused));
+  }
+  publish_status(self);
+}
+
+// Computes the identities of a pending load's components on a loads worker, then begins its copy.
+void identify(device_pointer self, const std::string& model_id) {
+  auto& load = self->state.loading.at(model_id);
+  blocking_job work{[model = load.order.model, cancel = load.cancel]() {
+    return caf::make_message(run_identify(model, cancel.get()));
+  }};
+  self->request(self->state.pools.loads, caf::infinite, run_atom::value, std::move(work))
+    .then([self, model_id](identify_outcome& outcome) { identified(self, model_id, outcome); },
+          [self, model_id](caf::error& error) {
+            identify_outcome outcome;
+            outcome.error = self->system().render(error);
+            identified(self, model_id, outcome);
+          });
 }
 
 } // namespace
 
 double reload_ms(const resident_model& model, bool ram_cached) {
   return model.host_to_device_ms + (ram_cached ? 0 : model.disk_to_host_ms.value_or(0));
+}
+
+std::string copy_key(const std::string& identity, gpu::load_dtype dtype) {
+  return identity + "/" + std::string{gpu::to_string(dtype)};
+}
+
+std::uint64_t exclusive_bytes(const device_state& state, const std::string& model_id, const resident_model& model) {
+  auto bytes = model.own_bytes;
+  for (auto& key : model.copies)
+    if (auto copy = state.copies.find(key); copy != state.copies.end() && copy->second.users == std::set{model_id})
+      bytes += copy->second.bytes;
+  return bytes;
 }
 
 caf::result<load_reply> start_load(device_pointer self, load_order& order) {
@@ -327,51 +674,24 @@ caf::result<load_reply> start_load(device_pointer self, load_order& order) {
   auto planned = gpu::planned_bytes(*order.model.report, request);
   if (auto* reason = std::get_if<std::string>(&planned))
     return failed(errc::invalid_request, *reason);
-  auto needed = std::get<std::uint64_t>(planned);
   if (self->clock().now() < state.oom_until)
-    return failed_on_device(state, out_of_memory(state.info.id + " is out of memory (injected fault)", shortfall(state, needed)));
-  measure_allocator_reserve(state);
-  pending_load load;
+    return failed_on_device(state, out_of_memory(state.info.id + " is out of memory (injected fault)",
+                                                 shortfall(state, std::get<std::uint64_t>(planned))));
+  auto& load = state.loading[model_id];
   load.order = order;
   load.started = std::chrono::steady_clock::now();
-  if (!state.memory.try_reserve(needed)) {
-    auto no_room = "'" + model_id + "' needs " + std::to_string(needed) + " bytes; " + state.info.id + " has " +
-                   std::to_string(state.memory.free()) + " free of a " + std::to_string(state.memory.budget()) +
-                   " byte budget";
-    if (!order.policy.evict)
-      return failed_on_device(state, out_of_memory(no_room, shortfall(state, needed)));
-    auto rule = gpu::eviction_rule_named(order.policy.eviction_rule).value_or(gpu::eviction_rule::cost);
-    auto plan = gpu::plan_eviction(eviction_candidates(state, order.policy), state.memory.free(), needed, rule);
-    if (!plan.fits)
-      return failed_on_device(state, out_of_memory(no_room + " even after eviction (kept: " +
-                                                     std::to_string(plan.kept_pinned_bytes) + " bytes pinned, " +
-                                                     std::to_string(plan.kept_leased_bytes) + " leased, " +
-                                                     std::to_string(plan.kept_in_use_bytes) + " in use)",
-                                                   shortfall(state, needed)));
-    unload_reply freed;
-    for (auto& choice : plan.chosen) {
-      release(state, choice.model_id, freed);
-      load.evicted.push_back(note_of(choice, rule));
-    }
-    state.evictions += plan.chosen.size();
-    state.unloads -= plan.chosen.size(); // counted as evictions, not unloads
-    load.eviction_rule = std::string{gpu::to_string(rule)};
-    state.memory.try_reserve(needed);
+  if (needs_identities(order)) { // the catalog does not know them yet: computed first, on a worker
+    auto promise = self->make_response_promise<load_reply>();
+    load.waiters.push_back({order.ticket, promise, order.policy.lease});
+    identify(self, model_id);
+    return promise;
+  }
+  if (auto refused = begin_copy(self, model_id, load)) {
+    state.loading.erase(model_id);
+    return std::move(*refused);
   }
   auto promise = self->make_response_promise<load_reply>();
-  load.reserved_bytes = needed;
   load.waiters.push_back({order.ticket, promise, order.policy.lease});
-  request.cancel = load.cancel.get();
-  load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request, needed, load.cancel};
-  state.loading.emplace(model_id, std::move(load));
-  blocking_job work{[job = std::move(job)]() mutable { return caf::make_message(run_load(std::move(job))); }};
-  self->request(state.pools.loads, caf::infinite, run_atom::value, std::move(work))
-    .then([self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); },
-          [self, model_id](caf::error& error) {
-            load_outcome outcome;
-            outcome.error = self->system().render(error);
-            finish_load(self, model_id, outcome);
-          });
   return promise;
 }
 
@@ -432,7 +752,7 @@ void expire_idle_models(device_pointer self) {
   std::vector<std::string> expired;
   for (auto& [id, model] : state.resident)
     if (model.info.leases.empty() && model.info.keep_alive_ms >= 0 &&
-        now - model.info.last_used_ms >= model.info.keep_alive_ms && model.weights.use_count() == 1)
+        now - model.info.last_used_ms >= model.info.keep_alive_ms && model.weights.use_count() <= 1)
       expired.push_back(id);
   if (expired.empty())
     return;

@@ -10,6 +10,7 @@
 #include "actors/local_ref.hpp"
 #include "catalog/optional_field.hpp"
 
+#include "formats/component_identity.hpp"
 #include "formats/confined_open.hpp"
 #include "formats/model_report.hpp"
 #include "gpu/model_loader.hpp"
@@ -146,6 +147,7 @@ struct load_policy {
   bool evict = false;
   std::string eviction_rule = "cost";        // cost or lru (gpu/eviction_policy.hpp)
   std::vector<std::string> ram_cached;       // the models the RAM cache holds: cheap to bring back
+  bool share_components = true;              // --share-components: one copy per component identity
 
   bool operator==(const load_policy&) const = default;
 };
@@ -159,6 +161,9 @@ struct load_order {
   gpu::load_dtype dtype = gpu::load_dtype::keep;
   load_policy policy;
   gpu::progress_callback progress; // stream: true (a load shared by several requests reports to the first)
+  // The identity of each component, as the catalog keeps it; empty: not known yet (the device
+  // computes them when it shares components).
+  std::vector<formats::component_identity> identities;
 };
 
 // A model a load evicted, and the figures the rule weighed.
@@ -192,6 +197,11 @@ struct load_done {
   std::string dtype;
   std::string lease_id;        // lease: true
   bool already_loaded = false; // lease: true on a model the device held already: nothing loaded
+  // Components the device held already as a copy another model loaded: not loaded again.
+  std::vector<std::string> shared_components;
+  std::uint64_t shared_bytes = 0; // their bytes (in memory_used_bytes, not added to the device's used)
+  // The identities the device computed for this load (the catalog did not know them yet).
+  std::vector<formats::component_identity> identities;
 
   bool operator==(const load_done&) const = default;
 };
@@ -326,7 +336,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_policy& x) {
   return f(caf::meta::type_name("load_policy"), catalog::optional_of(x.lease), catalog::optional_of(x.keep_alive_ms),
            x.default_keep_alive_ms, catalog::optional_of(x.pinned), catalog::optional_of(x.priority), x.evict,
-           x.eviction_rule, x.ram_cached);
+           x.eviction_rule, x.ram_cached, x.share_components);
 }
 
 template <class Inspector>
@@ -353,14 +363,15 @@ typename Inspector::result_type inspect(Inspector& f, cache_fetch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_order& x) {
   return f(caf::meta::type_name("load_order"), x.ticket, x.model, x.from_cache, catalog::optional_of(x.disk_to_host_ms),
-           x.components, x.dtype, x.policy, local(x.progress));
+           x.components, x.dtype, x.policy, local(x.progress), x.identities);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_done& x) {
   return f(caf::meta::type_name("load_done"), x.device_id, x.memory_used_bytes, x.load_time_ms,
            catalog::optional_of(x.disk_to_host_ms), x.host_to_device_ms, x.from_cache, x.read_directly, x.evicted,
-           x.evictions, x.eviction_rule, x.components, x.dtype, x.lease_id, x.already_loaded);
+           x.evictions, x.eviction_rule, x.components, x.dtype, x.lease_id, x.already_loaded, x.shared_components,
+           x.shared_bytes, x.identities);
 }
 
 template <class Inspector>

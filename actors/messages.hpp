@@ -50,8 +50,19 @@ struct loaded_model {
   std::optional<std::int64_t> expires_at_ms; // when it will be, unless used again or leased
   double reload_ms = 0; // measured: its disk read (unless the RAM cache holds it) and copy
   std::vector<lease_holder> leases;
+  std::vector<std::string> shared_components; // its components whose one copy other loaded models use too
 
   bool operator==(const loaded_model&) const = default;
+};
+
+// One copy of a component that several loaded models use.
+struct shared_component {
+  std::string identity;
+  std::string component;
+  std::uint64_t bytes = 0;
+  std::vector<std::string> models;
+
+  bool operator==(const shared_component&) const = default;
 };
 
 // What a device actor says about itself.
@@ -71,6 +82,9 @@ struct device_status {
   std::uint64_t failed_loads = 0;     // loads the device could not do: out of memory, a file it could not load
   std::uint64_t expirations = 0;      // models unloaded after their keep-alive ran out
   double load_time_ms_total = 0;      // sum of measured load times
+  std::vector<shared_component> shared_components; // copies used by more than one loaded model
+  std::uint64_t logical_bytes = 0;    // the sum of the loaded models' bytes, shared copies counted in each
+  std::uint64_t shared_bytes_saved = 0; // logical bytes not held twice: each shared copy's bytes x (users - 1)
 
   bool operator==(const device_status&) const = default;
 };
@@ -114,14 +128,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, loaded_model& x) {
   return f(caf::meta::type_name("loaded_model"), x.model_id, x.components, x.dtype, x.bytes, x.loaded_at_ms,
            x.last_used_ms, x.uses, x.pinned, x.priority, x.keep_alive_ms, catalog::optional_of(x.expires_at_ms), x.reload_ms,
-           x.leases);
+           x.leases, x.shared_components);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shared_component& x) {
+  return f(caf::meta::type_name("shared_component"), x.identity, x.component, x.bytes, x.models);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, device_status& x) {
   return f(caf::meta::type_name("device_status"), x.device_id, x.state, x.total_bytes, x.used_bytes, x.free_bytes,
            x.budget_bytes, x.allocator_reserve_bytes, x.loaded_models, x.loads, x.unloads, x.evictions, x.cache_hits, x.failed_loads,
-           x.expirations, x.load_time_ms_total);
+           x.expirations, x.load_time_ms_total, x.shared_components, x.logical_bytes, x.shared_bytes_saved);
 }
 
 template <class Inspector>

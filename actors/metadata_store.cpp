@@ -151,6 +151,20 @@ void remember(self_pointer self, const validation_record& record) {
     publish(state);
 }
 
+void keep_identities(self_pointer self, const identified_components& found) {
+  auto& state = self->state;
+  auto model = state.models.find(found.model_id);
+  if (model == state.models.end() || model->second->entry.size_bytes != found.size_bytes ||
+      model->second->entry.mtime_ns != found.mtime_ns)
+    return; // the file changed (or left) since it was read
+  auto components = catalog::with_component_identities(model->second->entry.components_json, found.identities);
+  if (components == model->second->entry.components_json)
+    return;
+  state.store->set_components(found.model_id, found.size_bytes, found.mtime_ns, components);
+  edit(state, found.model_id, [&](model_record& changing) { changing.entry.components_json = std::move(components); });
+  publish(state);
+}
+
 } // namespace
 
 metadata_store_actor::behavior_type metadata_store(self_pointer self, std::shared_ptr<catalog::model_store> store,
@@ -182,6 +196,12 @@ metadata_store_actor::behavior_type metadata_store(self_pointer self, std::share
     [self](remember_atom, const validation_record& record) {
       return guarded([&] {
         remember(self, record);
+        return ok_atom::value;
+      });
+    },
+    [self](identify_atom, const identified_components& found) {
+      return guarded([&] {
+        keep_identities(self, found);
         return ok_atom::value;
       });
     },

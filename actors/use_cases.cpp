@@ -1,6 +1,7 @@
 #include "actors/use_cases.hpp"
 
 #include "actors/cache.hpp"
+#include "catalog/report_json.hpp"
 #include "actors/epoch.hpp"
 #include "actors/log.hpp"
 #include "actors/placement.hpp"
@@ -21,10 +22,23 @@ namespace {
 using self_pointer = use_case_pointer;
 using load_promise = caf::typed_response_promise<load_result>;
 
-load_result failed(failure why) {
-  load_result result;
+// The answer of a use case that did not happen: `why` and nothing else.
+template <class Result>
+Result refused_with(failure why) {
+  Result result;
   result.error = std::move(why);
   return result;
+}
+
+load_result failed(failure why) { return refused_with<load_result>(std::move(why)); }
+
+// The devices that are running now (a restarting one has no handle), in the order of --devices.
+std::vector<registry_entry> running_devices(self_pointer self) {
+  std::vector<registry_entry> running;
+  for (auto& entry : *self->state.devices->snapshot())
+    if (entry.handle)
+      running.push_back(entry);
+  return running;
 }
 
 // Work for one device that starts with its model resolved, fetched and placed.
@@ -140,12 +154,32 @@ void report_to_cache(self_pointer self, const flow_pointer& flow, load_reply rep
     watched_request<bool>(self, cache, caf::infinite, done, done, fill_atom::value, std::move(reported));
 }
 
+// The component identities the catalog keeps for the file as it was fetched (none when it
+// changed since, or no load computed them yet).
+std::vector<formats::component_identity> known_identities(self_pointer self, const cached_model& model) {
+  auto catalog = self->state.catalog->read(); // held while read: the store may publish a new one
+  auto record = catalog->models.find(model.model_id);
+  if (record == catalog->models.end() || record->second->entry.size_bytes != model.size_bytes ||
+      record->second->entry.mtime_ns != model.mtime_ns)
+    return {};
+  return catalog::component_identities(record->second->entry.components_json);
+}
+
+// The catalog keeps the identities a device computed, for the next load of the file.
+void keep_identities(self_pointer self, const cached_model& model, std::vector<formats::component_identity> identities) {
+  self->request(self->state.services->store(), std::chrono::seconds(10), identify_atom::value,
+                identified_components{model.model_id, model.size_bytes, model.mtime_ns, std::move(identities)})
+    .then([](ok_atom) {}, [](const caf::error&) {}); // a store that cannot keep them (restarting) costs the next load one identification
+}
+
 void load_on_device(self_pointer self, const flow_pointer& flow, const registry_entry& target) {
   auto& request = flow->request;
   auto device = target.handle;
   auto device_id = target.info.id;
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
                    request.components, request.dtype,       request.policy,           request.progress};
+  if (order.policy.share_components)
+    order.identities = known_identities(self, flow->fetched.model);
   if (order.policy.evict) { // what the RAM cache holds comes back cheaply: the eviction rule weighs it
     auto cached = self->state.cache->read(); // held while read: the board may publish a new one
     for (auto& entry : cached->entries)
@@ -159,6 +193,8 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
         answer(self, flow, failed(std::move(reply.error).about("device_id", device_id)));
         return;
       }
+      if (!reply.done.identities.empty())
+        keep_identities(self, flow->fetched.model, std::move(reply.done.identities));
       report_to_cache(self, flow, std::move(reply));
     },
     [self, flow, device, device_id](const caf::error& error) {
@@ -227,11 +263,7 @@ caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_comma
   return *promise;
 }
 
-unload_result unload_refused(failure why) {
-  unload_result result;
-  result.error = std::move(why);
-  return result;
-}
+unload_result unload_refused(failure why) { return refused_with<unload_result>(std::move(why)); }
 
 // Asks each device in turn (in the order of --devices), so the answer lists them in order.
 struct unload_flow {
@@ -313,9 +345,7 @@ void release_next(self_pointer self, const std::shared_ptr<release_flow>& flow) 
 caf::result<release_result> start_release(self_pointer self, std::string& lease_id) {
   auto flow = std::make_shared<release_flow>();
   flow->lease_id = std::move(lease_id);
-  for (auto& entry : *self->state.devices->snapshot())
-    if (entry.handle)
-      flow->targets.push_back(entry);
+  flow->targets = running_devices(self);
   flow->promise = self->make_response_promise<release_result>();
   release_next(self, flow);
   return flow->promise;
@@ -329,9 +359,7 @@ caf::result<unload_result> start_unload(self_pointer self, unload_request& reque
       return unload_refused(std::move(*why));
     flow->targets.push_back(std::get<registry_entry>(named));
   } else {
-    for (auto& entry : *self->state.devices->snapshot())
-      if (entry.handle)
-        flow->targets.push_back(entry);
+    flow->targets = running_devices(self);
   }
   flow->request = std::move(request);
   flow->promise = self->make_response_promise<unload_result>();
@@ -349,8 +377,10 @@ void forget(use_case_pointer self, std::uint64_t ticket) {
 
 use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<const device_registry> devices,
                                         std::shared_ptr<const service_registry> services, scanner_actor scanner,
-                                        std::shared_ptr<const cache_board> cache_board) {
+                                        std::shared_ptr<const cache_board> cache_board,
+                                        std::shared_ptr<const catalog_board> catalog_board) {
   self->state.cache = std::move(cache_board);
+  self->state.catalog = std::move(catalog_board);
   self->state.devices = std::move(devices);
   self->state.services = std::move(services);
   self->state.scanner = std::move(scanner);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "actors/actors.hpp"
+#include "actors/catalog_board.hpp"
 #include "actors/registry.hpp"
 #include "actors/request_watches.hpp"
 #include "actors/service_registry.hpp"
@@ -28,6 +29,7 @@ struct use_case_state {
   static inline const char* name = "use_cases";
   std::shared_ptr<const device_registry> devices;
   std::shared_ptr<const cache_board> cache; // what the RAM cache holds, for eviction costs
+  std::shared_ptr<const catalog_board> catalog; // component identities the catalog keeps, for loads
   std::shared_ptr<const service_registry> services;
   scanner_actor scanner;
   request_watches watches;
@@ -41,7 +43,8 @@ using use_case_pointer = use_case_actor::stateful_pointer<use_case_state>;
 
 use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<const device_registry> devices,
                                         std::shared_ptr<const service_registry> services, scanner_actor scanner,
-                                        std::shared_ptr<const cache_board> cache_board);
+                                        std::shared_ptr<const cache_board> cache_board,
+                                        std::shared_ptr<const catalog_board> catalog_board);
 
 // Steps the use cases share (use_cases.cpp), and the validation use case (use_case_validate.cpp).
 

@@ -407,6 +407,16 @@ void model_store::set_checksums(const std::string& model_id, const std::string& 
   tx.commit();
 }
 
+void model_store::set_components(const std::string& model_id, std::uint64_t size_bytes, std::int64_t mtime_ns,
+                                 const std::string& components_json) {
+  write_transaction tx(db_);
+  // Only for the file as it was read: a file changed since keeps the components of its new scan.
+  statement(db_, "UPDATE catalog SET components_json = ? WHERE model_id = ? AND size_bytes = ? AND mtime_ns = ?")
+      .bind(components_json, model_id, static_cast<std::int64_t>(size_bytes), mtime_ns)
+      .run();
+  tx.commit();
+}
+
 void model_store::set_validity(const std::string& model_id, bool is_valid, const std::string& invalid_reason) {
   write_transaction tx(db_);
   // No row (the file left the catalog while it was validated): nothing to update.

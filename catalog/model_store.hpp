@@ -42,6 +42,10 @@ public:
   void set_checksums(const std::string& model_id, const std::string& sha256, const std::string& autov2);
   // The validity of the file's latest inspection (a validation of it as it is catalogued);
   // invalid_reason is stored empty when valid.
+  // The components of a catalogued file (their identities added), when the row still describes
+  // the file of that size and mtime.
+  void set_components(const std::string& model_id, std::uint64_t size_bytes, std::int64_t mtime_ns,
+                      const std::string& components_json);
   void set_validity(const std::string& model_id, bool is_valid, const std::string& invalid_reason);
 
   // User metadata; kept when a file leaves the catalog, so it is back when the file is.

@@ -1,6 +1,7 @@
 #include "catalog/report_json.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -192,6 +193,39 @@ void fill_catalog_entry(catalog_entry& entry, const formats::model_report& repor
   }
   entry.is_valid = report.is_valid();
   entry.invalid_reason = invalid_reason(report);
+}
+
+std::vector<formats::component_identity> component_identities(const std::string& components_json) {
+  std::vector<formats::component_identity> identities;
+  boost::system::error_code ec;
+  auto parsed = json::parse(components_json, ec);
+  if (ec || !parsed.is_array())
+    return identities;
+  for (auto& c : parsed.get_array()) {
+    auto* item = c.if_object();
+    auto* name = item ? item->if_contains("name") : nullptr;
+    auto* identity = item ? item->if_contains("identity") : nullptr;
+    if (name && name->is_string() && identity && identity->is_string())
+      identities.push_back({std::string{name->get_string()}, std::string{identity->get_string()}});
+  }
+  return identities;
+}
+
+std::string with_component_identities(const std::string& components_json,
+                                      const std::vector<formats::component_identity>& identities) {
+  boost::system::error_code ec;
+  auto parsed = json::parse(components_json, ec);
+  if (ec || !parsed.is_array())
+    return components_json;
+  for (auto& c : parsed.get_array()) {
+    auto* item = c.if_object();
+    auto* name = item ? item->if_contains("name") : nullptr;
+    if (name == nullptr || !name->is_string())
+      continue;
+    if (auto identity = formats::identity_of(identities, std::string{name->get_string()}))
+      (*item)["identity"] = *identity;
+  }
+  return json::serialize(parsed);
 }
 
 } // namespace modeld::catalog

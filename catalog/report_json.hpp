@@ -4,6 +4,7 @@
 #pragma once
 
 #include "catalog/records.hpp"
+#include "formats/component_identity.hpp"
 #include "formats/inspect.hpp"
 
 #include <boost/json/object.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace modeld::catalog {
 
@@ -36,5 +38,12 @@ std::pair<bool, std::string> validity_of(const boost::json::object& validation_r
 // Catalog fields of `entry` from a basic-level report of its file, its validity included
 // (format stays "unknown" when no parser could be chosen for the content).
 void fill_catalog_entry(catalog_entry& entry, const formats::model_report& report);
+
+// The component identities a catalog entry's components_json keeps (`identity` of each
+// component, once a load computed it for the file as it is).
+std::vector<formats::component_identity> component_identities(const std::string& components_json);
+// `components_json` with the identity of each component `identities` names set.
+std::string with_component_identities(const std::string& components_json,
+                                      const std::vector<formats::component_identity>& identities);
 
 } // namespace modeld::catalog

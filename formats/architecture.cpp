@@ -211,4 +211,12 @@ std::string component_of(std::string_view tensor_name, std::string_view model_ty
   return component_with_fallback(tensor_name, component_fallback(model_type));
 }
 
+std::string_view name_within_component(std::string_view tensor_name) {
+  tensor_name = strip_wrapper(tensor_name);
+  for (const auto& rule : component_rules)
+    if (tensor_name.starts_with(rule.prefix))
+      return tensor_name.substr(rule.prefix.size());
+  return tensor_name;
+}
+
 } // namespace modeld::formats

@@ -25,5 +25,9 @@ architecture_result detect_architecture(const std::vector<tensor_info>& tensors,
 // The component (unet, vae, text_encoder, ...) a tensor belongs to in a model of `model_type`:
 // the rule the components of a report were counted by, for loaders that pick components.
 std::string component_of(std::string_view tensor_name, std::string_view model_type);
+// The tensor's name inside its component: without a wrapper (state_dict.) or the component's
+// prefix (first_stage_model., conditioner.embedders.1., ...), so a checkpoint's VAE and a VAE
+// file name their tensors alike.
+std::string_view name_within_component(std::string_view tensor_name);
 
 } // namespace modeld::formats

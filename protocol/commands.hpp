@@ -28,11 +28,12 @@
 namespace modeld::protocol {
 
 // The memory policy's server defaults for loads that do not say (--default-keep-alive-ms,
-// --auto-evict, --eviction-policy).
+// --auto-evict, --eviction-policy), and whether devices share components (--share-components).
 struct memory_defaults {
   std::int64_t keep_alive_ms = -1;
   bool auto_evict = false;
   std::string eviction_rule = "cost";
+  bool share_components = true;
 };
 
 // What command handlers may reach: the actors (through the bridge) and fixed server facts.

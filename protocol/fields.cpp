@@ -107,4 +107,18 @@ field_result<std::optional<std::string_view>> optional_enum(const boost::json::o
   return invalid_field(field, std::string{field} + " must be " + listed(names) + " (in any case)");
 }
 
+field_result<keeping_fields> read_keeping_fields(const boost::json::object& data) {
+  keeping_fields fields;
+  auto pinned = optional_flag(data, "pinned");
+  if (auto* error = std::get_if<protocol_error>(&pinned))
+    return *error;
+  fields.pinned = std::get<std::optional<bool>>(pinned);
+  auto priority = optional_enum(data, "priority", priority_names);
+  if (auto* error = std::get_if<protocol_error>(&priority))
+    return *error;
+  if (auto& named = std::get<std::optional<std::string_view>>(priority))
+    fields.priority = std::string{*named};
+  return fields;
+}
+
 } // namespace modeld::protocol

@@ -31,6 +31,15 @@ inline constexpr std::array<std::string_view, 3> priority_names{"low", "normal",
 // true or false.
 field_result<std::optional<bool>> optional_flag(const boost::json::object& data, std::string_view field);
 
+// How a loaded model is kept from eviction: `pinned` and `priority` (one of priority_names),
+// each none when absent. Read alike from post_model_load and from a model's metadata defaults.
+struct keeping_fields {
+  std::optional<bool> pinned;
+  std::optional<std::string> priority;
+};
+field_result<keeping_fields> read_keeping_fields(const boost::json::object& data);
+
+
 // A whole number from 0 to max (JSON integers, or doubles with no fraction).
 field_result<std::optional<std::uint64_t>> optional_count(const boost::json::object& data, std::string_view field,
                                                           std::uint64_t max);

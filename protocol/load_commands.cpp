@@ -75,20 +75,17 @@ field_result<load_policy> read_load_policy(const json::object& data, const memor
     return *error;
   policy.keep_alive_ms = std::get<std::optional<std::int64_t>>(keep_alive);
   policy.default_keep_alive_ms = defaults.keep_alive_ms;
-  auto pinned = optional_flag(data, "pinned");
-  if (auto* error = std::get_if<protocol_error>(&pinned))
+  auto keeping = read_keeping_fields(data);
+  if (auto* error = std::get_if<protocol_error>(&keeping))
     return *error;
-  policy.pinned = std::get<std::optional<bool>>(pinned);
-  auto priority = optional_enum(data, "priority", priority_names);
-  if (auto* error = std::get_if<protocol_error>(&priority))
-    return *error;
-  if (auto& named = std::get<std::optional<std::string_view>>(priority))
-    policy.priority = std::string{*named};
+  policy.pinned = std::get<keeping_fields>(keeping).pinned;
+  policy.priority = std::get<keeping_fields>(keeping).priority;
   auto evict = optional_flag(data, "evict");
   if (auto* error = std::get_if<protocol_error>(&evict))
     return *error;
   policy.evict = std::get<std::optional<bool>>(evict).value_or(defaults.auto_evict);
   policy.eviction_rule = defaults.eviction_rule;
+  policy.share_components = defaults.share_components;
   return policy;
 }
 
@@ -139,6 +136,8 @@ json::value load_json(const load_result& loaded) {
     {"timings", std::move(timings)},
     {"lease_id", loaded.done.lease_id.empty() ? json::value(nullptr) : json::value(loaded.done.lease_id)},
     {"already_loaded", loaded.done.already_loaded},
+    {"shared_components", string_array(loaded.done.shared_components)},
+    {"shared_bytes", loaded.done.shared_bytes},
   };
 }
 

@@ -201,15 +201,11 @@ field_result<catalog::metadata_patch> parse_metadata_patch(const json::object& m
     patch.custom_json = std::move(text);
   }
   // The model's defaults for its loads (post_model_load's own fields win).
-  auto pinned = optional_flag(metadata, "pinned");
-  if (auto* error = std::get_if<protocol_error>(&pinned))
+  auto keeping = read_keeping_fields(metadata);
+  if (auto* error = std::get_if<protocol_error>(&keeping))
     return *error;
-  patch.pinned = std::get<std::optional<bool>>(pinned);
-  auto priority = optional_enum(metadata, "priority", priority_names);
-  if (auto* error = std::get_if<protocol_error>(&priority))
-    return *error;
-  if (auto& named = std::get<std::optional<std::string_view>>(priority))
-    patch.priority = std::string{*named};
+  patch.pinned = std::get<keeping_fields>(keeping).pinned;
+  patch.priority = std::get<keeping_fields>(keeping).priority;
   return patch;
 }
 

@@ -36,7 +36,18 @@ json::object loaded_model_json(const actors::loaded_model& model, const std::str
     {"expires_at", model.expires_at_ms ? json::value(*model.expires_at_ms) : json::value(nullptr)},
     {"reload_ms", model.reload_ms},
     {"leases", leases_json(model.leases)},
+    {"shared_components", string_array(model.shared_components)},
   };
+}
+
+json::array shared_components_json(const std::vector<actors::shared_component>& shared) {
+  json::array out;
+  for (auto& copy : shared)
+    out.emplace_back(json::object{{"identity", copy.identity},
+                                  {"component", copy.component},
+                                  {"bytes", copy.bytes},
+                                  {"models", string_array(copy.models)}});
+  return out;
 }
 
 json::array devices_json(const actors::cluster_status& status) {
@@ -79,6 +90,10 @@ json::object device_report_json(const actors::device_report& report) {
     memory["used"] = report.status.used_bytes;
     memory["free"] = report.status.free_bytes;
     memory["allocator_reserve"] = report.status.allocator_reserve_bytes; // part of used; 0 on CPU devices
+    // used is physical: a component several models share counts once there, in each model's
+    // bytes (logical), and shared_saved is the difference.
+    memory["logical"] = report.status.logical_bytes;
+    memory["shared_saved"] = report.status.shared_bytes_saved;
     for (auto& model : report.status.loaded_models)
       models.emplace_back(loaded_model_json(model, report.info.id));
   }
@@ -91,6 +106,7 @@ json::object device_report_json(const actors::device_report& report) {
     {"status_age_ms", known ? json::value(report.status_age_ms) : json::value(nullptr)},
     {"memory", std::move(memory)},
     {"loaded_models", std::move(models)},
+    {"shared_components", known ? json::value(shared_components_json(report.status.shared_components)) : json::array{}},
     {"restarts", report.restarts},
     {"last_error", report.last_error.empty() ? json::value{} : json::value(report.last_error)},
     {"statistics",

@@ -60,7 +60,8 @@ actor_runtime::actor_runtime(runtime_settings settings) {
                                            std::shared_ptr<const actors::service_registry>{services_});
   use_cases_ = system_->spawn(actors::use_cases, std::shared_ptr<const actors::device_registry>{registry_},
                               std::shared_ptr<const actors::service_registry>{services_}, scanner_,
-                              std::shared_ptr<const actors::cache_board>{cache_board_});
+                              std::shared_ptr<const actors::cache_board>{cache_board_},
+                              std::shared_ptr<const actors::catalog_board>{catalog_board_});
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, settings.scheduler_threads);
 }
 

@@ -155,7 +155,8 @@ int main(int argc, char** argv) {
                                     actors->catalog_board(),
                                     options.model_roots, options.auth_token, options.fault_injection,
                                     actors->pool_gauges()};
-  context.memory = {options.default_keep_alive_ms, options.auto_evict, options.eviction_policy};
+  context.memory = {options.default_keep_alive_ms, options.auto_evict, options.eviction_policy,
+                    options.share_components};
   // Before the protocol's `listening on` line, which stays the last line and the sign that
   // everything is up.
   std::unique_ptr<metrics::http_listener> metrics_listener;

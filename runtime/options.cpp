@@ -133,6 +133,9 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   app.add_option("--eviction-policy", out.eviction_policy,
                  "How devices and the RAM cache make room: cost (least expected reload time) or lru (least recently used first)")
     ->check(CLI::IsMember({"cost", "lru"}))->capture_default_str();
+  app.add_option("--share-components", out.share_components,
+                 "Hold one copy per device of components that loaded models share byte for byte (VAEs, text encoders): true or false")
+    ->capture_default_str();
   app.set_version_flag("--version", std::string{protocol::server_version});
   std::set<std::string> config_keys;
   for (const auto* option : app.get_options())

@@ -40,6 +40,7 @@ struct options {
   // and evict; the eviction rule, gpu/eviction_policy.hpp).
   std::int64_t default_keep_alive_ms = -1; // -1: kept until unloaded
   bool auto_evict = false;
+  bool share_components = true;
   std::string eviction_policy = "cost";
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;

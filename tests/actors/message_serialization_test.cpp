@@ -114,7 +114,11 @@ device_status sample_status() {
   model.expires_at_ms = 5012;
   model.reload_ms = 7.5;
   model.leases = {{"lease-1", 4, "backend", 13}};
+  model.shared_components = {"vae"};
   status.loaded_models = {model};
+  status.shared_components = {{"ab12", "vae", 2, {"m", "n"}}};
+  status.logical_bytes = 5;
+  status.shared_bytes_saved = 2;
   status.expirations = 2;
   status.loads = 2;
   status.unloads = 1;
@@ -171,6 +175,7 @@ TEST_CASE("catalog messages cross a node unchanged", "[serialization]") {
   validation_cache_key key{"m", "full", 5, 6};
   check_round_trip(key);
   check_round_trip(validation_record{key, R"({"valid":true})", "sha", "auto"});
+  check_round_trip(identified_components{"m", 12, -3, {{"vae", "ab"}, {"unet", "cd"}}});
   check_round_trip(validation_outcome{true, false, "{}", "sha", "auto"});
   check_round_trip(catalog::scan_changes{{sample_entry()}, {"gone"}});
 }
@@ -221,6 +226,9 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   loaded.done.dtype = "fp16";
   loaded.done.lease_id = "lease-00";
   loaded.done.already_loaded = true;
+  loaded.done.shared_components = {"vae"};
+  loaded.done.shared_bytes = 1024;
+  loaded.done.identities = {{"vae", "ab12"}, {"unet", "cd34"}};
   check_round_trip(loaded);
   load_result refused;
   refused.error = failure{errc::insufficient_memory, "full", memory_shortfall{"device", 9, 1, 8}}.about("device_id", "cpu:0");
@@ -297,6 +305,7 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   order.model = cached_model{"a.safetensors", "/models/a.safetensors", 10, 20, nullptr, report, file};
   order.components = {"vae"};
   order.dtype = gpu::load_dtype::fp16;
+  order.identities = {{"vae", "ab12"}};
   order.progress = [&seen](std::uint64_t done, std::uint64_t total, const std::string& stage) {
     seen = stage + " " + std::to_string(done) + "/" + std::to_string(total);
   };
@@ -305,6 +314,7 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   CHECK(order_read.model.report == report);
   CHECK(order_read.model.buffer == nullptr);
   CHECK(order_read.dtype == gpu::load_dtype::fp16);
+  CHECK(order_read.identities == order.identities);
   REQUIRE(order_read.progress);
   order_read.progress(1, 2, "copying");
   CHECK(seen == "copying 1/2");
@@ -332,6 +342,7 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   policy.evict = true;
   policy.eviction_rule = "lru";
   policy.ram_cached = {"a", "b"};
+  policy.share_components = false;
   load_request request{9, "r-1", "m", "cpu:0", {}, gpu::load_dtype::keep, policy, {}};
   auto request_read = round_trip(request);
   CHECK(request_read.request_id == "r-1");

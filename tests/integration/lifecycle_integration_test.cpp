@@ -193,6 +193,7 @@ TEST_CASE("every flag can be set from the config file", "[lifecycle][config]") {
     {"default-keep-alive-ms", "60000"},
     {"auto-evict", "true"},
     {"eviction-policy", "\"lru\""},
+    {"share-components", "false"},
   };
   std::ifstream shipped_file(std::string{MODELD_SOURCE_DIR} + "/packaging/modeld.toml");
   std::string shipped((std::istreambuf_iterator<char>(shipped_file)), {});
