@@ -23,6 +23,8 @@ void print_load(const answer& a, std::ostream& out) {
                             std::pair{"disk_to_device_ms", "disk to device"}})
     if (auto* stage = find(a.data, {"timings", key}))
       fields.emplace_back(label, millis(stage));
+  if (auto* shared = find(a.data, {"shared_components"}); shared && shared->is_array() && !shared->get_array().empty())
+    fields.emplace_back("shared", text(shared) + " (" + bytes(a.data, {"shared_bytes"}) + " held already)");
   if (auto* evicted = find(a.data, {"evicted"}); evicted && evicted->is_array() && !evicted->get_array().empty())
     fields.emplace_back("evicted", text(evicted) + " (" + text(a.data, {"eviction", "policy"}) + ")");
   print_fields(out, fields);

@@ -21,13 +21,13 @@ std::string model_ids(const json::value* loaded_models) {
 
 // Both status shapes list devices the same way (README, get_device_status).
 void print_devices(const json::value& data, std::ostream& out) {
-  table devices({"DEVICE", "STATE", "USED", "BUDGET", "FREE", "RESTARTS", "MODELS"});
-  devices.align_right(2).align_right(3).align_right(4).align_right(5);
+  table devices({"DEVICE", "STATE", "USED", "BUDGET", "FREE", "SHARED", "RESTARTS", "MODELS"});
+  devices.align_right(2).align_right(3).align_right(4).align_right(5).align_right(6);
   if (auto* array = data.is_object() ? find(data, {"devices"}) : nullptr; array && array->is_array())
     for (auto& device : array->get_array())
       devices.add_row({text(device, {"device_id"}), text(device, {"state"}), bytes(device, {"memory", "used"}),
                        bytes(device, {"memory", "budget"}), bytes(device, {"memory", "free"}),
-                       text(device, {"restarts"}), model_ids(find(device, {"loaded_models"}))});
+                       bytes(device, {"memory", "shared_saved"}), text(device, {"restarts"}), model_ids(find(device, {"loaded_models"}))});
   devices.print(out);
 }
 

@@ -10,7 +10,7 @@ into random devices and services, and files are added, truncated and removed und
 Then it checks, and prints as one summary line: every request answered exactly once (none
 lost, none twice, none malformed); every acknowledged metadata write present; every device
 ready again within 10 s of the last fault, each one's `used` equal to the sum of its loaded
-models' bytes; no lease left once every connection that took one has closed; the server's RSS back within 10% of its value before the storm. Exit status 0
+models' bytes less what they share (`shared_saved`); no lease left once every connection that took one has closed; the server's RSS back within 10% of its value before the storm. Exit status 0
 only when all of that holds.
 
     chaos.py --binary build/runtime/modeld [--seconds 60] [--connections 16] [--seed N]
@@ -49,6 +49,24 @@ def write_safetensors(path, values, seed=0):
         f.write(bytes(rng.getrandbits(8) & 0x3F for _ in range(values * 4)))
 
 
+def write_checkpoint(path, unet_values, seed):
+    """A checkpoint of its own unet (`seed`) and the VAE and text encoder every one of them shares."""
+    parts = [("model.diffusion_model.input_blocks.0.0.weight", unet_values, seed),
+             ("first_stage_model.decoder.conv_in.weight", 8192, 100),
+             ("cond_stage_model.transformer.text_model.embeddings.weight", 4096, 200)]
+    header, offset = {}, 0
+    for name, values, _ in parts:
+        header[name] = {"dtype": "F32", "shape": [values], "data_offsets": [offset, offset + values * 4]}
+        offset += values * 4
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text)
+        for _, values, part_seed in parts:
+            rng = random.Random(part_seed)
+            f.write(bytes(rng.getrandbits(8) & 0x3F for _ in range(values * 4)))
+
+
 def rss_bytes(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -72,6 +90,7 @@ class Ledger:
         self.acked_writes = {}  # model_id -> [(revision, custom)]
         self.codes = {}
         self.examples = {}  # code -> the first message with it
+        self.shared_loads = 0  # loads that found components held already (shared_components)
 
     def answer(self, line):
         try:
@@ -100,6 +119,8 @@ class Ledger:
         self.codes[code] = self.codes.get(code, 0) + 1
         if not ok:
             self.examples.setdefault(code, f"{self.sent[rid]}: {msg['error']['message'][:160]}")
+        elif isinstance(msg["data"], dict) and msg["data"].get("shared_components"):
+            self.shared_loads += 1
         return msg
 
 
@@ -259,6 +280,8 @@ class Storm:
         os.makedirs(self.chaos_dir, exist_ok=True)
         for i in range(4):
             write_safetensors(os.path.join(self.chaos_dir, f"seed{i}.safetensors"), 4096 * (i + 1), seed=i)
+        for i in range(3):  # fine-tunes of one base: devices share their VAE and text encoder
+            write_checkpoint(os.path.join(self.chaos_dir, f"finetune{i}.safetensors"), 32768, seed=10 + i)
         self.proc = subprocess.Popen(
             [self.args.binary, "--listen", "127.0.0.1:0", "--model-root", self.root, "--data-dir",
              os.path.join(self.work, "data"), "--devices", "cpu:0=256MiB,cpu:1=256MiB", "--cache-size", "128MiB",
@@ -394,7 +417,9 @@ class Storm:
         restarts = sum(d["restarts"] for d in status["devices"]) + sum(s["restarts"] for s in status["services"])
         for d in status["devices"]:
             used = d["memory"].get("used")
-            held = sum(m["bytes"] for m in d["loaded_models"]) + d["memory"].get("allocator_reserve", 0)
+            # Its models' bytes count a component they share once per model; the device holds it once.
+            held = (sum(m["bytes"] for m in d["loaded_models"]) - d["memory"].get("shared_saved", 0) +
+                    d["memory"].get("allocator_reserve", 0))
             if used != held:
                 problems.append(f"{d['device_id']}: used {used} != {held} held by its models")
 
@@ -436,7 +461,7 @@ class Storm:
             problems.append(f"RSS grew {growth:.1%} (limit 10%)")
         print(f"chaos: seconds={self.args.seconds} connections={self.args.connections} requests={sent} "
               f"answered_once={once} lost={lost} answered_twice={twice} malformed={malformed} "
-              f"faults={self.faults} restarts={restarts} events={self.ledger.events} "
+              f"faults={self.faults} restarts={restarts} events={self.ledger.events} shared_loads={self.ledger.shared_loads} "
               f"writes_acked={sum(len(w) for w in self.ledger.acked_writes.values())} writes_missing={missing} "
               f"ready_after_s={ready_after if ready_after is None else round(ready_after, 2)} "
               f"rss_before_mib={rss_before / 2**20:.1f} rss_after_mib={rss_after / 2**20:.1f} ({growth:+.1%})")

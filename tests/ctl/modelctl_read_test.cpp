@@ -53,7 +53,7 @@ TEST_CASE("modelctl ping, status and devices show what modeld has", "[ctl]") {
   INFO(human.out);
   CHECK(contains(human.out, "health: healthy (2 of 2 devices reachable)"));
   CHECK(contains(human.out, "DEVICE  STATE"));
-  CHECK(contains(human.out, "cpu:0   ready    0B    1GiB  1GiB         0  -\n"));
+  CHECK(contains(human.out, "cpu:0   ready    0B    1GiB  1GiB      0B         0  -\n"));
   CHECK(contains(human.out, "metadata_store"));
   CHECK(contains(human.out, "cache: 0B of 4GiB"));
 
@@ -64,8 +64,8 @@ TEST_CASE("modelctl ping, status and devices show what modeld has", "[ctl]") {
   CHECK(devices.at("devices").at(1).at("memory").at("free") == device_truth.at("devices").at(1).at("memory").at("free"));
   auto device_table = modelctl(port, {"devices"});
   CHECK(device_table.exit_code == 0);
-  CHECK(contains(device_table.out, "DEVICE  STATE  USED  BUDGET  FREE  RESTARTS  MODELS\n"));
-  CHECK(contains(device_table.out, "cpu:1   ready    0B    1GiB  1GiB         0  -\n"));
+  CHECK(contains(device_table.out, "DEVICE  STATE  USED  BUDGET  FREE  SHARED  RESTARTS  MODELS\n"));
+  CHECK(contains(device_table.out, "cpu:1   ready    0B    1GiB  1GiB      0B         0  -\n"));
   CHECK(modelctl(port, {"devices", "--device", "cuda:7"}).exit_code == 1);
 }
 
