@@ -40,8 +40,10 @@ std::vector<family> status_families(const status_sources& sources) {
   auto status = actors::read_status(*sources.registry, {}, actors::epoch_ms());
   auto& board = *sources.registry->board();
   family memory{"modeld_device_memory_bytes",
-                "Device memory in bytes: total, budget (what modeld may use of it) and used (tensors held and "
-                "loading plus the allocator reserve; absent while the device restarts or failed)",
+                "Device memory in bytes: total, budget (what modeld may use of it), used (tensors held and "
+                "loading plus the allocator reserve, each shared component once), logical (the loaded models' "
+                "bytes, shared components in each) and shared_saved (their difference); the last three absent "
+                "while the device restarts or failed",
                 metric_type::gauge};
   family state{"modeld_device_state", "1 for the device's current state, 0 for the others", metric_type::gauge};
   family restarts{"modeld_device_restarts_total", "Restarts of the device's actor after a crash", metric_type::counter};
@@ -57,8 +59,12 @@ std::vector<family> status_families(const status_sources& sources) {
     const metrics::label device{"device", report.info.id};
     memory.samples.push_back(one({device, {"kind", "total"}}, static_cast<double>(report.info.total_bytes)));
     memory.samples.push_back(one({device, {"kind", "budget"}}, static_cast<double>(report.info.budget_bytes)));
-    if (report.answered || report.has_last_status)
+    if (report.answered || report.has_last_status) {
       memory.samples.push_back(one({device, {"kind", "used"}}, static_cast<double>(report.status.used_bytes)));
+      memory.samples.push_back(one({device, {"kind", "logical"}}, static_cast<double>(report.status.logical_bytes)));
+      memory.samples.push_back(
+        one({device, {"kind", "shared_saved"}}, static_cast<double>(report.status.shared_bytes_saved)));
+    }
     add_states(state, device, report.state, device_states);
     restarts.samples.push_back(one({device}, report.restarts));
     loaded.samples.push_back(one({device}, static_cast<double>(report.status.loaded_models.size())));

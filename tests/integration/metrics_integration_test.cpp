@@ -184,6 +184,10 @@ TEST_CASE("metrics agree with get_model_status and count the requests sent", "[m
           memory.at("budget").to_number<double>());
     CHECK(m.at(series("modeld_device_memory_bytes", {{"device", id}, {"kind", "used"}})) ==
           memory.at("used").to_number<double>());
+    CHECK(m.at(series("modeld_device_memory_bytes", {{"device", id}, {"kind", "logical"}})) ==
+          memory.at("logical").to_number<double>());
+    CHECK(m.at(series("modeld_device_memory_bytes", {{"device", id}, {"kind", "shared_saved"}})) ==
+          memory.at("shared_saved").to_number<double>());
     for (auto& state : device_states)
       CHECK(m.at(series("modeld_device_state", {{"device", id}, {"state", state}})) ==
             (device.at("state") == state.c_str() ? 1 : 0));
