@@ -176,10 +176,11 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
   auto& request = flow->request;
   auto device = target.handle;
   auto device_id = target.info.id;
+  auto identities = request.policy.share_components ? known_identities(self, flow->fetched.model)
+                                                    : std::vector<formats::component_identity>{};
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
-                   request.components, request.dtype,       request.policy,           request.progress};
-  if (order.policy.share_components)
-    order.identities = known_identities(self, flow->fetched.model);
+                   request.components, request.dtype,       request.policy,           request.progress,
+                   std::move(identities)};
   if (order.policy.evict) { // what the RAM cache holds comes back cheaply: the eviction rule weighs it
     auto cached = self->state.cache->read(); // held while read: the board may publish a new one
     for (auto& entry : cached->entries)
