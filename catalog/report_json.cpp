@@ -195,37 +195,43 @@ void fill_catalog_entry(catalog_entry& entry, const formats::model_report& repor
   entry.invalid_reason = invalid_reason(report);
 }
 
+namespace {
+
+// Calls `each(component, name)` for every component of `components_json` that has a string name;
+// false when the text is no JSON array (nothing called).
+template <class Each>
+bool each_named_component(json::value& parsed, const std::string& components_json, Each each) {
+  boost::system::error_code ec;
+  parsed = json::parse(components_json, ec);
+  if (ec || !parsed.is_array())
+    return false;
+  for (auto& c : parsed.get_array())
+    if (auto* item = c.if_object())
+      if (auto* name = item->if_contains("name"); name && name->is_string())
+        each(*item, std::string{name->get_string()});
+  return true;
+}
+
+} // namespace
+
 std::vector<formats::component_identity> component_identities(const std::string& components_json) {
   std::vector<formats::component_identity> identities;
-  boost::system::error_code ec;
-  auto parsed = json::parse(components_json, ec);
-  if (ec || !parsed.is_array())
-    return identities;
-  for (auto& c : parsed.get_array()) {
-    auto* item = c.if_object();
-    auto* name = item ? item->if_contains("name") : nullptr;
-    auto* identity = item ? item->if_contains("identity") : nullptr;
-    if (name && name->is_string() && identity && identity->is_string())
-      identities.push_back({std::string{name->get_string()}, std::string{identity->get_string()}});
-  }
+  json::value parsed;
+  each_named_component(parsed, components_json, [&](json::object& component, std::string name) {
+    if (auto* identity = component.if_contains("identity"); identity && identity->is_string())
+      identities.push_back({std::move(name), std::string{identity->get_string()}});
+  });
   return identities;
 }
 
 std::string with_component_identities(const std::string& components_json,
                                       const std::vector<formats::component_identity>& identities) {
-  boost::system::error_code ec;
-  auto parsed = json::parse(components_json, ec);
-  if (ec || !parsed.is_array())
-    return components_json;
-  for (auto& c : parsed.get_array()) {
-    auto* item = c.if_object();
-    auto* name = item ? item->if_contains("name") : nullptr;
-    if (name == nullptr || !name->is_string())
-      continue;
-    if (auto identity = formats::identity_of(identities, std::string{name->get_string()}))
-      (*item)["identity"] = *identity;
-  }
-  return json::serialize(parsed);
+  json::value parsed;
+  auto listed = each_named_component(parsed, components_json, [&](json::object& component, const std::string& name) {
+    if (auto identity = formats::identity_of(identities, name))
+      component["identity"] = *identity;
+  });
+  return listed ? json::serialize(parsed) : components_json;
 }
 
 } // namespace modeld::catalog

@@ -40,17 +40,22 @@ inline void write_file(const std::string& path, std::string_view bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-// A minimal valid safetensors file with one F32 tensor of `values` elements.
-inline std::string safetensors_bytes(std::size_t values) {
-  std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::to_string(values) + R"(],"data_offsets":[0,)" +
-                       std::to_string(values * 4) + "]}}";
+// A safetensors file of `header` (JSON text, padded to 8 bytes here) and `data`.
+inline std::string safetensors_file(std::string header, std::string_view data) {
   while (header.size() % 8 != 0)
     header.push_back(' ');
   std::string out(8, '\0');
   auto length = static_cast<std::uint64_t>(header.size());
   for (int i = 0; i < 8; ++i)
     out[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
-  return out + header + std::string(values * 4, '\0');
+  return out + header + std::string(data);
+}
+
+// A minimal valid safetensors file with one F32 tensor of `values` elements.
+inline std::string safetensors_bytes(std::size_t values) {
+  return safetensors_file(R"({"w":{"dtype":"F32","shape":[)" + std::to_string(values) + R"(],"data_offsets":[0,)" +
+                            std::to_string(values * 4) + "]}}",
+                          std::string(values * 4, '\0'));
 }
 
 } // namespace modeld::test

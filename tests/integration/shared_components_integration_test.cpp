@@ -44,14 +44,7 @@ std::string safetensors_of(const std::vector<tensor>& tensors) {
               "],\"data_offsets\":[" + std::to_string(data.size()) + "," + std::to_string(data.size() + t.bytes) + "]}";
     data.append(static_cast<std::size_t>(t.bytes), t.fill);
   }
-  header += "}";
-  while (header.size() % 8 != 0)
-    header.push_back(' ');
-  std::string out(8, '\0');
-  auto length = static_cast<std::uint64_t>(header.size());
-  for (int i = 0; i < 8; ++i)
-    out[i] = static_cast<char>((length >> (8 * i)) & 0xFF);
-  return out + header + data;
+  return safetensors_file(header + "}", data);
 }
 
 // A checkpoint: its own unet (filled with `unet`), a VAE and a text encoder (filled with `vae`, `text`).
