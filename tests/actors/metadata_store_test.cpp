@@ -1,10 +1,12 @@
 // The metadata store actor over a real SQLite store: puts that share one group commit each get
 // their own answer, and the catalog it publishes holds the last of them.
 #include "actors/metadata_store.hpp"
+#include "catalog/report_json.hpp"
 
 #include "test_system.hpp"
 
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -77,5 +79,56 @@ TEST_CASE("puts to one model in one group commit each answer with their own revi
   CHECK(published->metadata.revision == 2);
   CHECK(published->metadata.author == "second");
   self->send_exit(store, caf::exit_reason::user_shutdown);
+  sys.run();
+}
+
+TEST_CASE("the catalog keeps component identities for the file they were computed from", "[metadata_store]") {
+  store_dir dir;
+  {
+    auto opened = catalog::model_store::open(dir.path / "modeld.sqlite");
+    REQUIRE(std::holds_alternative<std::unique_ptr<catalog::model_store>>(opened));
+    catalog::catalog_entry entry;
+    entry.model_id = "ft.safetensors";
+    entry.root = dir.path.string();
+    entry.path = (dir.path / entry.model_id).string();
+    entry.size_bytes = 100;
+    entry.mtime_ns = 7;
+    entry.components_json = R"([{"name":"unet"},{"name":"vae"}])";
+    std::get<std::unique_ptr<catalog::model_store>>(opened)->apply_scan({{entry}, {}});
+  }
+  auto identity_of_vae = [](const catalog_board& board) {
+    auto identities = catalog::component_identities(board.read()->models.at("ft.safetensors")->entry.components_json);
+    return identities.empty() ? std::string{} : identities.at(0).identity;
+  };
+  auto open_store = [&] {
+    auto opened = catalog::model_store::open(dir.path / "modeld.sqlite");
+    REQUIRE(std::holds_alternative<std::unique_ptr<catalog::model_store>>(opened));
+    return std::shared_ptr<catalog::model_store>(std::move(std::get<std::unique_ptr<catalog::model_store>>(opened)));
+  };
+  {
+    test::deterministic_system sys;
+    auto board = std::make_shared<catalog_board>();
+    auto store = sys.system.spawn(metadata_store, open_store(), board);
+    sys.run();
+    caf::scoped_actor self{sys.system};
+    // Computed from a file of another size (it changed since): not kept.
+    self->send(store, identify_atom::value, identified_components{"ft.safetensors", 99, 7, {{"vae", "aa"}}});
+    sys.run();
+    self->receive([](ok_atom) {});
+    CHECK(identity_of_vae(*board).empty());
+    self->send(store, identify_atom::value, identified_components{"ft.safetensors", 100, 7, {{"vae", "aa"}}});
+    sys.run();
+    self->receive([](ok_atom) {});
+    CHECK(identity_of_vae(*board) == "aa"); // published
+    self->send_exit(store, caf::exit_reason::user_shutdown);
+    sys.run();
+  }
+  // And written: a store opened anew reads it back.
+  test::deterministic_system sys;
+  auto board = std::make_shared<catalog_board>();
+  auto store = sys.system.spawn(metadata_store, open_store(), board);
+  sys.run();
+  CHECK(identity_of_vae(*board) == "aa");
+  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
   sys.run();
 }

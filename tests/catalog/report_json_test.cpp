@@ -77,3 +77,24 @@ TEST_CASE("a catalog entry keeps the validity of its inspection and the first er
         std::pair<bool, std::string>{true, ""});
   CHECK(catalog::validity_of(json::parse(R"({"is_valid":false})").as_object()).first == false);
 }
+
+TEST_CASE("a catalog entry's components keep the identities a load computed", "[report_json]") {
+  const std::string components =
+    R"([{"name":"unet","bytes":4},{"name":"vae","bytes":2},{"name":"text_encoder","bytes":1},{"bytes":9}])";
+  CHECK(catalog::component_identities(components).empty());
+
+  auto kept = catalog::with_component_identities(components, {{"vae", "aa"}, {"text_encoder", "bb"}, {"lora", "cc"}});
+  auto identities = catalog::component_identities(kept);
+  CHECK(identities == std::vector<formats::component_identity>{{"vae", "aa"}, {"text_encoder", "bb"}});
+  // The other fields stay as they were; a component without identity gets none.
+  auto parsed = json::parse(kept).as_array();
+  CHECK(parsed.at(0).as_object().if_contains("identity") == nullptr);
+  CHECK(parsed.at(1).at("bytes") == 2);
+  CHECK(parsed.size() == 4);
+
+  // A new identity replaces the old one.
+  CHECK(catalog::component_identities(catalog::with_component_identities(kept, {{"vae", "dd"}})).at(0).identity == "dd");
+  // Text that is no array is kept as it is, and has no identities.
+  CHECK(catalog::with_component_identities("{oops", {{"vae", "aa"}}) == "{oops");
+  CHECK(catalog::component_identities("{oops").empty());
+}
