@@ -220,3 +220,23 @@ TEST_CASE("modelctl fault injects through modeld's inject_fault", "[ctl]") {
   CHECK(modelctl(port, {"fault", "cache", "oom"}).exit_code == 1); // oom is a device fault
   CHECK(modelctl(port, {"fault", "device:cpu:0", "melt"}).exit_code == 2);
 }
+
+TEST_CASE("modelctl load says what a load shared, and devices the bytes shared", "[ctl]") {
+  load_server s("cpu:0=64MiB");
+  auto port = s.server->port();
+  std::filesystem::copy_file(s.models.path + "/" + sd15, s.models.path + "/checkpoints/copy.safetensors");
+  REQUIRE(modelctl(port, {"scan"}).exit_code == 0);
+  REQUIRE(modelctl(port, {"load", sd15}).exit_code == 0);
+
+  // The copy's VAE and text encoder are the same bytes: held once; its unet is its own.
+  auto copy = modelctl(port, {"load", "checkpoints/copy.safetensors"});
+  INFO(copy.out);
+  REQUIRE(copy.exit_code == 0);
+  CHECK(contains(field_of(copy.out, "shared"), "text_encoder, vae ("));
+  auto shared = s.tensor_bytes(sd15, "vae") + s.tensor_bytes(sd15, "text_encoder");
+  auto device = s.device("cpu:0");
+  CHECK(device.at("memory").at("shared_saved") == shared);
+  CHECK(device.at("memory").at("used") == 2 * s.tensor_bytes(sd15) - shared);
+  auto devices = json_of(modelctl(port, {"devices", "--json"}));
+  CHECK(devices.at("devices").at(0).at("memory").at("shared_saved") == shared);
+}
