@@ -19,6 +19,7 @@ struct part_job {
   std::string key;
   std::string identity;
   std::vector<std::string> components;
+  std::uint64_t bytes = 0; // planned on the device (planned_bytes_of)
 };
 
 struct load_job {
@@ -87,6 +88,20 @@ std::variant<gpu::load_success, gpu::load_error> load_from_file(const load_job& 
   return gpu::load_weights_from_file(*job.report, std::get<gpu::file_reader>(reader), request);
 }
 
+// Runs `work` (returning an Outcome) on the device's loads pool, then `done` with its outcome
+// on the actor; a pool that fails the job gives an outcome with only its error.
+template <class Outcome, class Work, class Done>
+void on_loads_pool(device_pointer self, Work work, Done done) {
+  blocking_job job{[work = std::move(work)]() mutable { return caf::make_message(work()); }};
+  self->request(self->state.pools.loads, caf::infinite, run_atom::value, std::move(job))
+    .then([done](Outcome& outcome) { done(outcome); },
+          [self, done](caf::error& error) {
+            Outcome outcome;
+            outcome.error = self->system().render(error);
+            done(outcome);
+          });
+}
+
 // The progress of one part of several, as progress of the whole load.
 gpu::progress_callback part_progress(const gpu::progress_callback& whole, std::uint64_t before, std::uint64_t total) {
   if (!whole)
@@ -102,11 +117,9 @@ void load_parts(const load_job& job, const gpu::host_buffer* buffer, load_outcom
   for (auto& part : job.parts) {
     auto request = job.request;
     request.components = part.components;
-    auto planned = gpu::planned_bytes(*job.report, request);
-    auto part_bytes = std::holds_alternative<std::uint64_t>(planned) ? std::get<std::uint64_t>(planned) : 0;
     if (job.parts.size() > 1)
       request.progress = part_progress(job.request.progress, before, job.device_bytes);
-    before += part_bytes;
+    before += part.bytes;
     auto loaded = buffer ? gpu::load_weights(*job.report, *buffer, request) : load_from_file(job, request);
     if (auto* error = std::get_if<gpu::load_error>(&loaded)) {
       outcome.error = error->message;
@@ -116,8 +129,8 @@ void load_parts(const load_job& job, const gpu::host_buffer* buffer, load_outcom
       return;
     }
     auto& success = std::get<gpu::load_success>(loaded);
-    outcome.parts.push_back({part.key, part.identity, part.components.size() == 1 && !part.key.empty() ? part.components.front() : "",
-                             success.weights});
+    // A shared copy is one component; the model's own part keeps no name.
+    outcome.parts.push_back({part.key, part.identity, part.key.empty() ? "" : part.components.front(), success.weights});
     outcome.host_to_device_ms += success.timing.host_to_device_ms;
   }
   outcome.ok = true;
@@ -190,6 +203,16 @@ identify_outcome run_identify(const cached_model& model, const std::atomic<bool>
   else
     outcome.identities = std::move(std::get<std::vector<formats::component_identity>>(found));
   return outcome;
+}
+
+// The components an order loads: those it names, or every component of the model.
+std::vector<std::string> ordered_components(const load_order& order) {
+  if (!order.components.empty())
+    return order.components;
+  std::vector<std::string> names;
+  for (auto& c : order.model.report->components)
+    names.push_back(c.name);
+  return names;
 }
 
 // A load joins one in progress only when it asks for the same copy: the same dtype and the
@@ -382,10 +405,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   state.memory.commit(bytes);
   auto elapsed = ms_since(load.started);
   auto load_ms = load.order.disk_to_host_ms.value_or(0) + elapsed;
-  auto components = load.order.components;
-  if (components.empty())
-    for (auto& c : load.order.model.report->components)
-      components.push_back(c.name);
+  auto components = ordered_components(load.order);
   resident_model model;
   model.info.model_id = model_id;
   model.info.components = components;
@@ -473,14 +493,10 @@ std::vector<part_job> plan_parts(device_state& state, const std::string& model_i
                        order.model.report->format != formats::model_format::torchscript;
   if (!load.shared_copies)
     return {{"", "", order.components}};
-  auto selected = order.components;
-  if (selected.empty())
-    for (auto& c : order.model.report->components)
-      selected.push_back(c.name);
   std::vector<part_job> parts;
   part_job own;
   std::set<std::string> keys;
-  for (auto& component : selected) {
+  for (auto& component : ordered_components(order)) {
     auto identity = formats::identity_of(order.identities, component);
     auto key = identity ? copy_key(*identity, order.dtype) : "";
     if (key.empty() || !keys.insert(key).second) { // no identity, or the same bytes twice in one model
@@ -497,9 +513,10 @@ std::vector<part_job> plan_parts(device_state& state, const std::string& model_i
   return parts;
 }
 
-// The bytes the parts take on the device, or why they cannot be loaded.
+// The bytes each part takes on the device (into its `bytes`) and their sum, or why they
+// cannot be loaded.
 std::variant<std::uint64_t, std::string> planned_bytes_of(const load_order& order, const gpu::load_request& request,
-                                                         const std::vector<part_job>& parts) {
+                                                         std::vector<part_job>& parts) {
   std::uint64_t total = 0;
   for (auto& part : parts) {
     auto one = request;
@@ -507,7 +524,8 @@ std::variant<std::uint64_t, std::string> planned_bytes_of(const load_order& orde
     auto planned = gpu::planned_bytes(*order.model.report, one);
     if (auto* reason = std::get_if<std::string>(&planned))
       return *reason;
-    total += std::get<std::uint64_t>(planned);
+    part.bytes = std::get<std::uint64_t>(planned);
+    total += part.bytes;
   }
   return total;
 }
@@ -563,14 +581,9 @@ std::optional<load_reply> begin_copy(device_pointer self, const std::string& mod
   request.cancel = load.cancel.get();
   load_job job{model_id, order.model.path, order.model.file, order.model.report, order.model.buffer, request,
                std::move(parts), needed, load.cancel};
-  blocking_job work{[job = std::move(job)]() mutable { return caf::make_message(run_load(std::move(job))); }};
-  self->request(state.pools.loads, caf::infinite, run_atom::value, std::move(work))
-    .then([self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); },
-          [self, model_id](caf::error& error) {
-            load_outcome outcome;
-            outcome.error = self->system().render(error);
-            finish_load(self, model_id, outcome);
-          });
+  on_loads_pool<load_outcome>(
+    self, [job = std::move(job)]() mutable { return run_load(std::move(job)); },
+    [self, model_id](load_outcome& outcome) { finish_load(self, model_id, outcome); });
   return std::nullopt;
 }
 
@@ -608,16 +621,9 @@ void identified(device_pointer self, const std::string& model_id, identify_outco
 // Computes the identities of a pending load's components on a loads worker, then begins its copy.
 void identify(device_pointer self, const std::string& model_id) {
   auto& load = self->state.loading.at(model_id);
-  blocking_job work{[model = load.order.model, cancel = load.cancel]() {
-    return caf::make_message(run_identify(model, cancel.get()));
-  }};
-  self->request(self->state.pools.loads, caf::infinite, run_atom::value, std::move(work))
-    .then([self, model_id](identify_outcome& outcome) { identified(self, model_id, outcome); },
-          [self, model_id](caf::error& error) {
-            identify_outcome outcome;
-            outcome.error = self->system().render(error);
-            identified(self, model_id, outcome);
-          });
+  on_loads_pool<identify_outcome>(
+    self, [model = load.order.model, cancel = load.cancel] { return run_identify(model, cancel.get()); },
+    [self, model_id](identify_outcome& outcome) { identified(self, model_id, outcome); });
 }
 
 } // namespace
