@@ -63,9 +63,15 @@ struct worker_pool_state {
   std::size_t busy = 0;
 };
 
+// How a pool's threads compete for the CPU. Bulk work (reads, copies, frees) runs at a lower
+// priority than the front end and the actors, so status answers stay fast on a host whose
+// cores a load keeps busy; benchmark runs keep the normal priority, as their timings are
+// what they report.
+enum class worker_priority { normal, bulk };
+
 // A pool of `workers` detached workers; they stop with it.
 caf::behavior worker_pool(caf::stateful_actor<worker_pool_state>* self, std::size_t workers,
-                          std::shared_ptr<pool_gauge> gauge);
+                          std::shared_ptr<pool_gauge> gauge, worker_priority priority);
 
 // The pools the devices and the cache use, and their gauges for status.
 struct worker_pools {

@@ -13,6 +13,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 using namespace modeld::actors;
 using namespace std::chrono_literals;
 
@@ -60,7 +63,7 @@ TEST_CASE("a pool runs at most its size at once; the rest wait in order, visible
   caf::actor_system_config config;
   caf::actor_system system{config};
   auto gauge = std::make_shared<pool_gauge>();
-  auto pool = system.spawn(worker_pool, std::size_t{2}, gauge);
+  auto pool = system.spawn(worker_pool, std::size_t{2}, gauge, worker_priority::normal);
   caf::scoped_actor self{system};
   gate g;
   for (int i = 0; i < 5; ++i)
@@ -83,7 +86,7 @@ TEST_CASE("a job that throws is answered with an internal error and the worker k
   modeld::add_errc_category(config);
   caf::actor_system system{config};
   auto gauge = std::make_shared<pool_gauge>();
-  auto pool = system.spawn(worker_pool, std::size_t{1}, gauge);
+  auto pool = system.spawn(worker_pool, std::size_t{1}, gauge, worker_priority::normal);
   caf::scoped_actor self{system};
   blocking_job failing{[]() -> caf::message { throw std::runtime_error("disk on fire"); }};
   self->request(pool, 5s, run_atom::value, failing)
@@ -96,4 +99,32 @@ TEST_CASE("a job that throws is answered with an internal error and the worker k
   self->request(pool, 5s, run_atom::value, fine)
     .receive([](int answer) { CHECK(answer == 7); }, [](caf::error&) { FAIL("the worker stopped serving"); });
   caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
+}
+
+namespace {
+
+// The nice value of the thread that calls it.
+int own_nice() {
+  return getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+}
+
+int nice_of_a_job_on(caf::actor_system& system, worker_priority priority) {
+  auto pool = system.spawn(worker_pool, std::size_t{1}, std::make_shared<pool_gauge>(), priority);
+  caf::scoped_actor self{system};
+  int nice = -100;
+  self->request(pool, 5s, run_atom::value, blocking_job{[] { return caf::make_message(own_nice()); }})
+    .receive([&](int answer) { nice = answer; }, [](caf::error&) { FAIL("no answer"); });
+  caf::anon_send_exit(pool, caf::exit_reason::user_shutdown);
+  return nice;
+}
+
+} // namespace
+
+TEST_CASE("bulk workers run below the service's priority, benchmark-like ones at it", "[pool]") {
+  caf::actor_system_config config;
+  caf::actor_system system{config};
+  auto service = own_nice();
+  CHECK(nice_of_a_job_on(system, worker_priority::normal) == service);
+  // Lowering is refused only at the bottom of the range (19), where nothing is below anyway.
+  CHECK(nice_of_a_job_on(system, worker_priority::bulk) == std::min(service + 10, 19));
 }

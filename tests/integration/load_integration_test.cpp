@@ -273,7 +273,10 @@ TEST_CASE("status keeps answering fast while a large load runs", "[load]") {
   auto p99 = latencies[latencies.size() * 99 / 100];
   INFO(latencies.size() << " status answers during the load, p99 " << p99 << " ms");
   CHECK(latencies.size() > 10);
-  CHECK(p99 < 50.0); // the bench reports the real figure; this bounds it on a loaded CI machine
+  // A status that waited on the device would take the load's whole duration (seconds); one
+  // answered from the boards takes well under a millisecond here. The bound leaves room for a
+  // shared CI machine; bench/ reports the real figure.
+  CHECK(p99 < 200.0);
 }
 
 TEST_CASE("an injected oom makes loads fail for its duration", "[load]") {
