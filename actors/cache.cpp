@@ -1,8 +1,10 @@
 #include "actors/cache.hpp"
+#include "actors/cache_blocks.hpp"
 #include "actors/epoch.hpp"
 
 #include "formats/inspect.hpp"
 #include "gpu/devices.hpp"
+#include "gpu/host_segments.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -30,14 +32,40 @@ void touch(cache_state& state, const std::string& model_id) {
   ++entry.uses;
 }
 
+// `model_id` no longer uses the block of `identity`; the last user frees it.
+void leave_block(cache_state& state, const std::string& identity, const std::string& model_id) {
+  auto it = state.blocks.find(identity);
+  if (it == state.blocks.end())
+    return;
+  it->second.users.erase(model_id);
+  if (!it->second.users.empty())
+    return;
+  state.used -= it->second.bytes->size();
+  free_later(state.pools, std::move(it->second.bytes));
+  state.blocks.erase(it);
+}
+
 void drop(cache_state& state, const std::string& model_id) {
   auto it = state.entries.find(model_id);
   if (it == state.entries.end())
     return;
-  state.used -= it->second.model.buffer->size();
+  state.used -= it->second.own_bytes;
+  for (const auto& identity : it->second.shared)
+    leave_block(state, identity, model_id);
   free_later(state.pools, std::move(it->second.model.buffer)); // unmapped on the frees pool
   state.entries.erase(it);
   state.recency.remove(model_id);
+}
+
+// What dropping the entry of `model_id` alone frees: its own bytes, and the blocks no other
+// entry uses.
+std::uint64_t exclusive_bytes(const cache_state& state, const std::string& model_id) {
+  const auto& entry = state.entries.at(model_id);
+  auto bytes = entry.own_bytes;
+  for (const auto& identity : entry.shared)
+    if (auto& block = state.blocks.at(identity); block.users.size() == 1)
+      bytes += block.bytes->size();
+  return bytes;
 }
 
 // What reading an entry again would take: its own timed read, else its bytes at the rate of
@@ -51,23 +79,17 @@ double reread_ms(const cache_state& state, const cache_state::entry& entry) {
   return bytes;
 }
 
-// The entries to drop so that `bytes` more fit, by the cache's rule.
-std::vector<std::string> to_drop(const cache_state& state, std::uint64_t bytes) {
+// The entries the cost rule drops so that `bytes` more fit (none under lru).
+std::vector<std::string> cost_choice(const cache_state& state, std::uint64_t bytes) {
   std::vector<std::string> ids;
-  if (state.rule == gpu::eviction_rule::lru) {
-    std::uint64_t freed = 0;
-    for (auto it = state.recency.rbegin(); it != state.recency.rend() && state.used - freed + bytes > state.budget; ++it) {
-      ids.push_back(*it);
-      freed += state.entries.at(*it).model.buffer->size();
-    }
+  if (state.rule == gpu::eviction_rule::lru)
     return ids;
-  }
   auto now = epoch_ms();
   std::vector<gpu::eviction_candidate> candidates;
   for (auto& [id, entry] : state.entries) {
     gpu::eviction_candidate c;
     c.model_id = id;
-    c.bytes = entry.model.buffer->size();
+    c.bytes = exclusive_bytes(state, id);
     c.idle_ms = now - entry.last_used_ms;
     c.uses = entry.uses;
     c.reload_ms = reread_ms(state, entry);
@@ -79,35 +101,108 @@ std::vector<std::string> to_drop(const cache_state& state, std::uint64_t bytes) 
   return ids;
 }
 
-// Makes room for `bytes` by the cache's rule; false when they exceed the budget.
-bool make_room(cache_state& state, std::uint64_t bytes) {
-  if (bytes > state.budget)
+// Makes room for `bytes` more by the cache's rule; false when an entry of `total` bytes (what
+// it adds, and the blocks it shares) cannot fit the budget.
+bool make_room(cache_state& state, std::uint64_t bytes, std::uint64_t total) {
+  if (total > state.budget)
     return false;
-  for (auto& id : to_drop(state, bytes)) {
+  for (auto& id : cost_choice(state, bytes)) {
     drop(state, id);
+    ++state.evictions;
+  }
+  // Under lru, and where entries that share a block free it only together (the cost plan
+  // counts each entry's exclusive bytes), the least recently used go until it fits.
+  while (state.used + bytes > state.budget && !state.recency.empty()) {
+    drop(state, state.recency.back());
     ++state.evictions;
   }
   return true;
 }
 
+// How the blocks of a fetched buffer stand against the cache's: the component blocks it shares
+// with entries (the very bytes the cache holds), those it brings, and its own bytes.
+struct block_census {
+  std::vector<std::string> reused;
+  std::vector<const gpu::host_block*> fresh;
+  std::uint64_t own = 0;
+  std::uint64_t fresh_bytes = 0;
+  std::uint64_t reused_bytes = 0;
+};
+
+block_census census_of(const cache_state& state, const gpu::host_buffer& buffer) {
+  block_census census;
+  const auto* split = dynamic_cast<const gpu::segmented_host_buffer*>(&buffer);
+  if (split == nullptr) {
+    census.own = buffer.size();
+    return census;
+  }
+  for (const auto& block : split->blocks()) {
+    auto held = block.identity.empty() ? state.blocks.end() : state.blocks.find(block.identity);
+    if (held != state.blocks.end() && held->second.bytes == block.bytes) {
+      census.reused.push_back(block.identity);
+      census.reused_bytes += block.bytes->size();
+    } else if (block.identity.empty() || held != state.blocks.end()) {
+      census.own += block.bytes->size(); // the own block, or a second copy read alongside the first
+    } else {
+      census.fresh.push_back(&block);
+      census.fresh_bytes += block.bytes->size();
+    }
+  }
+  return census;
+}
+
 void admit(cache_state& state, const cache_fetch& fetched) {
-  auto model = fetched.model;
-  if (!fetched.ok || !make_room(state, model.buffer->size()))
+  if (!fetched.ok)
     return;
+  auto model = fetched.model;
   model.file.reset(); // entries hold bytes, not descriptors
-  state.entries[model.model_id] = cache_state::entry{model, epoch_ms(), epoch_ms(), 1, fetched.disk_to_host_ms};
-  state.used += model.buffer->size();
-  state.recency.push_front(model.model_id);
+  const auto& id = model.model_id;
+  drop(state, id);
+  auto census = census_of(state, *model.buffer);
+  for (const auto& identity : census.reused) // kept while room is made
+    state.blocks.at(identity).users.insert(id);
+  const auto adds = census.own + census.fresh_bytes;
+  if (!make_room(state, adds, adds + census.reused_bytes)) {
+    for (const auto& identity : census.reused)
+      leave_block(state, identity, id);
+    return;
+  }
+  cache_state::entry entry{model, epoch_ms(), epoch_ms(), 1, fetched.disk_to_host_ms, census.own, census.reused};
+  for (const auto* block : census.fresh) {
+    auto component = std::string{};
+    for (const auto& known : model.identities)
+      if (known.identity == block->identity)
+        component = known.component;
+    state.blocks[block->identity] = {component, block->bytes, {id}};
+    entry.shared.push_back(block->identity);
+  }
+  state.used += adds;
+  state.entries[id] = std::move(entry);
+  state.recency.push_front(id);
+}
+
+// The component blocks more than one entry uses.
+std::vector<shared_component> shared_blocks(const cache_state& state) {
+  std::vector<shared_component> shared;
+  for (const auto& [identity, block] : state.blocks)
+    if (block.users.size() > 1)
+      shared.push_back({identity, block.component, block.bytes->size(),
+                        std::vector<std::string>(block.users.begin(), block.users.end())});
+  return shared;
 }
 
 cache_report report(const cache_state& state) {
-  cache_report out{state.budget, state.used, {}, state.hits, state.misses, state.evictions, state.bytes_read};
+  cache_report out{state.budget, state.used, {}, state.hits, state.misses, state.evictions, state.bytes_read,
+                   0, 0, shared_blocks(state)};
   for (auto& id : state.recency) {
     auto& e = state.entries.at(id);
+    out.logical_bytes += e.model.buffer->size();
     // The cache holds one reference; any other is a load reading the buffer.
     out.entries.push_back({id, e.model.buffer->size(), e.model.buffer->pinned(), e.model.buffer.use_count() > 1,
                            e.cached_at_ms, e.last_used_ms});
   }
+  // Each entry's own bytes and blocks make its file, and a block shared counts once in used.
+  out.shared_bytes_saved = out.logical_bytes - state.used;
   return out;
 }
 
@@ -128,10 +223,12 @@ void finish_read(self_pointer self, const std::string& model_id, cache_fetch fet
   if (fetched.ok) {
     fetched.model.size_bytes = size;
     fetched.model.mtime_ns = mtime;
-    state.bytes_read += fetched.model.buffer->size();
+    auto census = census_of(state, *fetched.model.buffer);
+    auto read = fetched.model.buffer->size() - census.reused_bytes; // shared blocks were not read again
+    state.bytes_read += read;
     if (fetched.disk_to_host_ms) {
       state.timed_read_ms += *fetched.disk_to_host_ms;
-      state.timed_read_bytes += fetched.model.buffer->size();
+      state.timed_read_bytes += read;
     }
     if (!pending.discard)
       admit(state, fetched);
@@ -217,6 +314,19 @@ bool fill(self_pointer self, const cached_model& model) {
     return true;
   if (model.size_bytes > state.budget || !model.report)
     return false;
+  if (auto plan = plan_blocks(*model.report, model.identities); !plan.empty()) {
+    // Kept in blocks: read from the file (a buffer the load read is one block), each component
+    // block the cache holds taken instead of read again.
+    cached_blocks held;
+    for (const auto& [identity, block] : state.blocks)
+      held[identity] = block.bytes;
+    state.reading[model.model_id].fill = true;
+    start_read(self, model.model_id, model.size_bytes, model.mtime_ns,
+               {[model, plan = std::move(plan), held = std::move(held)] {
+                 return caf::make_message(read_in_blocks(model, plan, held));
+               }});
+    return true;
+  }
   if (model.buffer) { // the load read it into host memory already
     admit(state, cache_fetch{true, {}, model, false, std::nullopt});
     state.bytes_read += model.buffer->size();
@@ -271,6 +381,14 @@ cache_fetch accept_report(const cached_model& model, formats::model_report inspe
 
 } // namespace
 
+failure unreadable(const cached_model& model, const std::string& why) {
+  return {errc::model_not_found, "cannot read '" + model.path + "': " + why};
+}
+
+failure size_changed(const cached_model& model) {
+  return {errc::model_not_found, "'" + model.path + "' changed size since it was inspected"};
+}
+
 cache_fetch inspect_model(const cached_model& model) {
   auto descriptor = model.file ? model.file->duplicate() : formats::unique_fd{};
   return accept_report(model, formats::inspect_opened(std::move(descriptor), model.path,
@@ -280,26 +398,18 @@ cache_fetch inspect_model(const cached_model& model) {
 cache_fetch read_bytes(const cached_model& model, const gpu::progress_callback& progress) {
   cache_fetch out;
   auto reader = reader_of(model.path, model.file);
-  if (auto* refusal = std::get_if<failure>(&reader)) {
-    out.error = *refusal;
-    return out;
-  }
+  if (auto* refusal = std::get_if<failure>(&reader))
+    return failed_fetch(*refusal);
   const auto& file = std::get<gpu::file_reader>(reader);
-  if (auto refusal = host_room_for_bytes(model.model_id, file.size())) {
-    out.error = *refusal;
-    return out;
-  }
+  if (auto refusal = host_room_for_bytes(model.model_id, file.size()))
+    return failed_fetch(*refusal);
   auto started = std::chrono::steady_clock::now();
   auto buffer = gpu::read_host_buffer(file, progress);
-  if (auto* reason = std::get_if<std::string>(&buffer)) {
-    out.error = {errc::model_not_found, "cannot read '" + model.path + "': " + *reason};
-    return out;
-  }
+  if (auto* reason = std::get_if<std::string>(&buffer))
+    return failed_fetch(unreadable(model, *reason));
   auto& bytes = std::get<std::shared_ptr<const gpu::host_buffer>>(buffer);
-  if (model.report && bytes->size() != model.report->file.size_bytes) {
-    out.error = {errc::model_not_found, "'" + model.path + "' changed size since it was inspected"};
-    return out;
-  }
+  if (model.report && bytes->size() != model.report->file.size_bytes)
+    return failed_fetch(size_changed(model));
   out.disk_to_host_ms = ms_since(started);
   out.ok = true;
   out.model = model;

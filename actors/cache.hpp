@@ -1,7 +1,8 @@
 // The cache actor: host-RAM copies of model files with their tensor tables, within a byte
 // budget, evicted by the eviction rule (cache_state::rule). Entries are shared immutable buffers: a device
 // load reads the same bytes the cache holds, and evicting an entry a load still reads
-// frees it once that load is done.
+// frees it once that load is done. A file whose shareable components have identities is kept
+// in blocks (cache_blocks.hpp): one copy of each component for every entry that has it.
 #pragma once
 
 #include "actors/actors.hpp"
@@ -17,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,14 +44,24 @@ private:
 struct cache_state {
   static inline const char* name = "cache";
   std::uint64_t budget = 0;
-  std::uint64_t used = 0;
+  std::uint64_t used = 0; // bytes held: each entry's own, each component block once
   struct entry {
     cached_model model;
     std::int64_t cached_at_ms = 0;
     std::int64_t last_used_ms = 0;
     std::uint64_t uses = 1;         // admitted, then each fetch it served
     std::optional<double> read_ms;  // the read that filled it, when the cache timed it
+    std::uint64_t own_bytes = 0;    // what only this entry holds: the whole file, or its own block
+    std::vector<std::string> shared; // the identities of the component blocks it uses
   };
+  // The component blocks of entries kept in blocks, by identity: each held once, freed with
+  // the last entry that uses it.
+  struct component_block {
+    std::string component;
+    std::shared_ptr<const gpu::host_buffer> bytes;
+    std::set<std::string> users; // model ids
+  };
+  std::map<std::string, component_block> blocks;
   // How room is made: the devices' rule (--eviction-policy): cost weighs each entry's read
   // time (gpu/eviction_policy.hpp), lru takes the least recently used first.
   gpu::eviction_rule rule = gpu::eviction_rule::cost;
@@ -92,6 +104,18 @@ std::optional<failure> host_room_for_bytes(const std::string& model_id, std::uin
 // by path again); INTERNAL when there is none.
 std::variant<gpu::file_reader, failure> reader_of(const std::string& path,
                                                   const std::shared_ptr<const formats::unique_fd>& file);
+
+// A fetch that failed for `why`.
+inline cache_fetch failed_fetch(failure why) {
+  cache_fetch out;
+  out.error = std::move(why);
+  return out;
+}
+
+// MODEL_NOT_FOUND: the file of `model` could not be read (`why`), or no longer has the size
+// it was inspected at.
+failure unreadable(const cached_model& model, const std::string& why);
+failure size_changed(const cached_model& model);
 
 // Inspects a file (standard level) without reading its bytes: what a miss of a load that
 // reads the file itself does, on a detached worker. UNSUPPORTED_FORMAT when it does not validate.

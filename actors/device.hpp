@@ -56,7 +56,7 @@ struct pending_load {
   load_order order;
   std::uint64_t reserved_bytes = 0;
   std::vector<std::string> reused;  // copies it uses that the device held already (it is among their users)
-  bool identified_here = false;     // the device computed order.identities (the catalog did not know them)
+  bool identified_here = false;     // the device computed order.model.identities (the catalog did not know them)
   bool shared_copies = false;       // its components are loaded one by one, identified ones as copies to share
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
   std::vector<load_waiter> waiters;

@@ -182,9 +182,10 @@ identify_outcome run_identify(const cached_model& model, const std::atomic<bool>
   std::variant<std::vector<formats::component_identity>, std::string> found;
   if (auto buffer = model.buffer) {
     auto read = [&](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) -> std::optional<std::string> {
-      if (offset > buffer->size() || bytes > buffer->size() - offset)
-        return "the model's bytes in host memory end before offset " + std::to_string(offset + bytes);
-      std::memcpy(to, buffer->data() + offset, bytes);
+      const auto* from = buffer->bytes_at(offset, bytes);
+      if (from == nullptr)
+        return gpu::not_in_host_memory(offset, bytes);
+      std::memcpy(to, from, bytes);
       return std::nullopt;
     };
     found = formats::identify_components(*model.report, read, cancel);
@@ -479,7 +480,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
   reply.done.shared_components = shared;
   reply.done.shared_bytes = shared_bytes;
   if (load.identified_here)
-    reply.done.identities = load.order.identities;
+    reply.done.identities = load.order.model.identities;
   deliver_all(load, reply);
 }
 
@@ -489,7 +490,7 @@ void settle_load(device_pointer self, const std::string& model_id, load_outcome&
 // one part: the components the order names (none: every tensor), as before.
 std::vector<part_job> plan_parts(device_state& state, const std::string& model_id, pending_load& load) {
   auto& order = load.order;
-  load.shared_copies = order.policy.share_components && !order.identities.empty() &&
+  load.shared_copies = order.policy.share_components && !order.model.identities.empty() &&
                        order.model.report->format != formats::model_format::torchscript;
   if (!load.shared_copies)
     return {{"", "", order.components}};
@@ -497,7 +498,7 @@ std::vector<part_job> plan_parts(device_state& state, const std::string& model_i
   part_job own;
   std::set<std::string> keys;
   for (auto& component : ordered_components(order)) {
-    auto identity = formats::identity_of(order.identities, component);
+    auto identity = formats::identity_of(order.model.identities, component);
     auto key = identity ? copy_key(*identity, order.dtype) : "";
     if (key.empty() || !keys.insert(key).second) { // no identity, or the same bytes twice in one model
       own.components.push_back(component);
@@ -590,7 +591,7 @@ std::optional<load_reply> begin_copy(device_pointer self, const std::string& mod
 // True when the device computes the identities of an order's components before it loads: it
 // shares components, the catalog did not know them, and the model has components to identify.
 bool needs_identities(const load_order& order) {
-  return order.policy.share_components && order.identities.empty() &&
+  return order.policy.share_components && order.model.identities.empty() &&
          !formats::shareable_components(*order.model.report).empty();
 }
 
@@ -603,7 +604,7 @@ void identified(device_pointer self, const std::string& model_id, identify_outco
   auto refused = stopped(load, model_id);
   if (!refused) {
     if (outcome.error.empty()) {
-      load.order.identities = std::move(outcome.identities);
+      load.order.model.identities = std::move(outcome.identities);
       load.identified_here = true;
     } else { // loaded without sharing: a failed identification never fails the load
       log::warning("identify_failed", {{"device_id", state.info.id}, {"model_id", model_id}, {"error", outcome.error}});

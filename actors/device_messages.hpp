@@ -57,6 +57,9 @@ struct cached_model {
   // The file opened inside the roots, for work that reads it (a miss, a direct load, a
   // benchmark); null in the cache's own entries, which hold no descriptors.
   std::shared_ptr<const formats::unique_fd> file;
+  // The identity of each shareable component, as the catalog keeps it or a device computed it;
+  // empty: not known yet. Devices and the RAM cache keep one copy per identity.
+  std::vector<formats::component_identity> identities;
 };
 
 // The figures behind an INSUFFICIENT_MEMORY, for clients that decide what to unload.
@@ -125,12 +128,15 @@ struct cache_entry_info {
 
 struct cache_report {
   std::uint64_t budget_bytes = 0;
-  std::uint64_t used_bytes = 0;
+  std::uint64_t used_bytes = 0;          // held: each component block once
   std::vector<cache_entry_info> entries; // most recently used first
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::uint64_t evictions = 0;
   std::uint64_t bytes_read = 0;
+  std::uint64_t logical_bytes = 0;                 // the entries' files, whole
+  std::uint64_t shared_bytes_saved = 0;            // logical less used
+  std::vector<shared_component> shared_components; // component blocks more than one entry uses
 
   bool operator==(const cache_report&) const = default;
 };
@@ -161,9 +167,6 @@ struct load_order {
   gpu::load_dtype dtype = gpu::load_dtype::keep;
   load_policy policy;
   gpu::progress_callback progress; // stream: true (a load shared by several requests reports to the first)
-  // The identity of each component, as the catalog keeps it; empty: not known yet (the device
-  // computes them when it shares components).
-  std::vector<formats::component_identity> identities;
 };
 
 // A model a load evicted, and the figures the rule weighed.
@@ -302,7 +305,7 @@ typename Inspector::result_type inspect(Inspector& f, cache_entry_info& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cache_report& x) {
   return f(caf::meta::type_name("cache_report"), x.budget_bytes, x.used_bytes, x.entries, x.hits, x.misses, x.evictions,
-           x.bytes_read);
+           x.bytes_read, x.logical_bytes, x.shared_bytes_saved, x.shared_components);
 }
 
 template <class Inspector>
@@ -351,7 +354,7 @@ typename Inspector::result_type inspect(Inspector& f, eviction_note& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cached_model& x) {
   return f(caf::meta::type_name("cached_model"), x.model_id, x.path, x.size_bytes, x.mtime_ns, local(x.buffer),
-           local(x.report), local(x.file));
+           local(x.report), local(x.file), x.identities);
 }
 
 template <class Inspector>
@@ -363,7 +366,7 @@ typename Inspector::result_type inspect(Inspector& f, cache_fetch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_order& x) {
   return f(caf::meta::type_name("load_order"), x.ticket, x.model, x.from_cache, catalog::optional_of(x.disk_to_host_ms),
-           x.components, x.dtype, x.policy, local(x.progress), x.identities);
+           x.components, x.dtype, x.policy, local(x.progress));
 }
 
 template <class Inspector>

@@ -176,11 +176,10 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
   auto& request = flow->request;
   auto device = target.handle;
   auto device_id = target.info.id;
-  auto identities = request.policy.share_components ? known_identities(self, flow->fetched.model)
-                                                    : std::vector<formats::component_identity>{};
+  if (request.policy.share_components)
+    flow->fetched.model.identities = known_identities(self, flow->fetched.model);
   load_order order{request.ticket,     flow->fetched.model, flow->fetched.from_cache, flow->fetched.disk_to_host_ms,
-                   request.components, request.dtype,       request.policy,           request.progress,
-                   std::move(identities)};
+                   request.components, request.dtype,       request.policy,           request.progress};
   if (order.policy.evict) { // what the RAM cache holds comes back cheaply: the eviction rule weighs it
     auto cached = self->state.cache->read(); // held while read: the board may publish a new one
     for (auto& entry : cached->entries)
@@ -194,8 +193,10 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
         answer(self, flow, failed(std::move(reply.error).about("device_id", device_id)));
         return;
       }
-      if (!reply.done.identities.empty())
+      if (!reply.done.identities.empty()) { // the cache keeps the entry by them too
+        flow->fetched.model.identities = reply.done.identities;
         keep_identities(self, flow->fetched.model, std::move(reply.done.identities));
+      }
       report_to_cache(self, flow, std::move(reply));
     },
     [self, flow, device, device_id](const caf::error& error) {

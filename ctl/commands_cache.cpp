@@ -13,7 +13,8 @@ namespace {
 
 void print_cache(const answer& a, std::ostream& out) {
   auto& c = a.data;
-  out << "RAM cache: " << bytes(c, {"used_bytes"}) << " of " << bytes(c, {"budget_bytes"}) << "; hits "
+  out << "RAM cache: " << bytes(c, {"used_bytes"}) << " of " << bytes(c, {"budget_bytes"}) << " (shared components save "
+      << bytes(c, {"shared_bytes_saved"}) << "); hits "
       << text(c, {"statistics", "hits"}) << ", misses " << text(c, {"statistics", "misses"}) << ", evictions "
       << text(c, {"statistics", "evictions"}) << ", read " << bytes(c, {"statistics", "bytes_read"}) << '\n';
   auto* entries = find(c, {"entries"});

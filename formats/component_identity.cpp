@@ -39,15 +39,6 @@ private:
   std::unique_ptr<EVP_MD_CTX, digest_deleter> ctx_;
 };
 
-// The tensors of each component, by their names inside it (sorted: the file's order does not
-// change an identity).
-std::map<std::string, std::map<std::string, const tensor_info*>> tensors_by_component(const model_report& report) {
-  std::map<std::string, std::map<std::string, const tensor_info*>> out;
-  for (const auto& t : report.tensors)
-    out[component_of(t.name, report.type)][std::string{name_within_component(t.name)}] = &t;
-  return out;
-}
-
 // Every tensor lies plainly in the file, contiguous (the same test a load makes).
 bool addressable(const std::map<std::string, const tensor_info*>& tensors, std::uint64_t file_size) {
   return std::all_of(tensors.begin(), tensors.end(), [&](auto& named) {
@@ -58,6 +49,14 @@ bool addressable(const std::map<std::string, const tensor_info*>& tensors, std::
 }
 
 } // namespace
+
+// By their names inside the component (sorted: the file's order does not change an identity).
+std::map<std::string, std::map<std::string, const tensor_info*>> tensors_by_component(const model_report& report) {
+  std::map<std::string, std::map<std::string, const tensor_info*>> out;
+  for (const auto& t : report.tensors)
+    out[component_of(t.name, report.type)][std::string{name_within_component(t.name)}] = &t;
+  return out;
+}
 
 std::vector<std::string> shareable_components(const model_report& report) {
   std::vector<std::string> names;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -32,6 +33,10 @@ using range_reader = std::function<std::optional<std::string>(std::uint8_t* to, 
 // TorchScript module, which loads whole; not ONNX external data or compressed zip entries).
 // A file of one component has none: it is a model of its own, loaded whole.
 std::vector<std::string> shareable_components(const model_report& report);
+
+// The tensors of each component of `report` (by the component's name), each by its name inside
+// the component (name_within_component), in the order of those names.
+std::map<std::string, std::map<std::string, const tensor_info*>> tensors_by_component(const model_report& report);
 
 // The identity of each shareable component, reading its tensors' bytes through `read`, in
 // the report's component order; the reason when a read fails or `cancel` is set.

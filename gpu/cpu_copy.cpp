@@ -9,10 +9,12 @@
 namespace modeld::gpu {
 
 byte_source source_of(const host_buffer& file) {
-  const auto* base = file.data();
-  return {base, [base](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) {
-            stream_copy(to, base + offset, bytes);
-            return std::optional<std::string>{};
+  return {&file, [&file](std::uint8_t* to, std::uint64_t offset, std::uint64_t bytes) -> std::optional<std::string> {
+            const auto* from = file.bytes_at(offset, bytes);
+            if (from == nullptr)
+              return not_in_host_memory(offset, bytes);
+            stream_copy(to, from, bytes);
+            return std::nullopt;
           }};
 }
 

@@ -17,10 +17,10 @@
 namespace modeld::gpu {
 
 // Where a CPU load's bytes come from: `read(to, offset, bytes)` puts bytes [offset, offset +
-// bytes) of the file at `to` (the reason on failure). `buffer` is the whole file in host memory,
-// or null when the bytes come straight from the file, where every tensor keeps its stored type.
+// bytes) of the file at `to` (the reason on failure). `host` is the file in host memory, or null
+// when the bytes come straight from the file, where every tensor keeps its stored type.
 struct byte_source {
-  const std::uint8_t* buffer = nullptr;
+  const host_buffer* host = nullptr;
   std::function<std::optional<std::string>(std::uint8_t*, std::uint64_t, std::uint64_t)> read;
 };
 

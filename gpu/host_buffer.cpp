@@ -9,6 +9,8 @@
 #include "gpu/fresh_memory.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 
 #ifdef MODELD_TORCH_HAS_CUDA
 #include <cuda_runtime_api.h>
@@ -96,6 +98,51 @@ std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(c
   // shrinks is an error rather than a buffer with a zero-filled tail.
   progress_meter meter(progress, "reading", file.size());
   if (auto error = file.read_all_in_parallel(buffer->writable(), &meter))
+    return *error;
+  return std::shared_ptr<const host_buffer>(std::move(buffer));
+}
+
+std::string not_in_host_memory(std::uint64_t offset, std::uint64_t length) {
+  return "bytes " + std::to_string(offset) + "+" + std::to_string(length) +
+         " of the file are not in one block of its host memory";
+}
+
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_ranges(const file_reader& file,
+                                                                                const std::vector<file_range>& ranges,
+                                                                                progress_meter* progress) {
+  std::uint64_t total = 0;
+  for (const auto& range : ranges) {
+    if (range.offset > file.size() || range.length > file.size() - range.offset)
+      return "bytes " + std::to_string(range.offset) + "+" + std::to_string(range.length) + " lie past the end of " +
+             file.path() + " (" + std::to_string(file.size()) + " bytes)";
+    total += range.length;
+  }
+  auto allocated = allocate(total);
+  if (auto* reason = std::get_if<std::string>(&allocated))
+    return *reason + " (reading " + file.path() + ")";
+  auto buffer = std::move(std::get<0>(allocated));
+  // The packed bytes, one share per core: each share walks the ranges it overlaps.
+  constexpr std::uint64_t chunk = 8 << 20;
+  std::mutex guard;
+  std::optional<std::string> error;
+  run_in_shares(total, [&](std::uint64_t begin, std::uint64_t end) {
+    std::uint64_t packed = 0; // where the current range starts in the buffer
+    for (const auto& range : ranges) {
+      const auto from = std::max(begin, packed), to = std::min(end, packed + range.length);
+      for (auto at = from; at < to; at += chunk) {
+        const auto bytes = std::min(chunk, to - at);
+        if (auto failed = file.read_exactly(buffer->writable() + at, range.offset + (at - packed), bytes)) {
+          const std::lock_guard lock(guard);
+          error = std::move(failed);
+          return;
+        }
+        if (progress)
+          progress->add(bytes);
+      }
+      packed += range.length;
+    }
+  });
+  if (error)
     return *error;
   return std::shared_ptr<const host_buffer>(std::move(buffer));
 }

@@ -23,12 +23,17 @@ namespace {
 
 using named_tensors = std::vector<std::pair<std::string, at::Tensor>>;
 
+// A planned tensor's stored bytes in `file`; null when they are not in one block of it.
+const std::uint8_t* stored_bytes(const host_buffer& file, const tensor_plan& planned) {
+  return file.bytes_at(planned.info->data_begin, planned.info->byte_size);
+}
+
 // The tensors of `plan` in a new block of CPU memory: raw copies where the type is kept, torch's
 // conversion (from the host buffer) where it changes. The reason on failure or cancel.
 std::variant<named_tensors, std::string> copy_into_cpu_memory(const load_plan& plan, const byte_source& source,
                                                               const load_request& request) {
   const auto* cancel = request.cancel;
-  progress_meter progress(request.progress, source.buffer ? "copying" : "reading", device_bytes_of(plan));
+  progress_meter progress(request.progress, source.host ? "copying" : "reading", device_bytes_of(plan));
   const auto placement = place_in_cpu_memory(plan);
   // One fresh mapping per load (fresh_memory.hpp). Tensors are views into it that keep it
   // alive; the last one unmaps it, so the memory goes back to the system on unload.
@@ -44,13 +49,16 @@ std::variant<named_tensors, std::string> copy_into_cpu_memory(const load_plan& p
     if (!planned.converts()) {
       copies.push_back({target, planned.info->data_begin, planned.device_bytes});
     } else {
-      if (source.buffer == nullptr)
+      if (source.host == nullptr)
         return "tensor \"" + formats::clip(planned.info->name) +
                "\" needs a dtype conversion, which reads from a host buffer";
       if (cancelled(cancel))
         return std::string{"cancelled before all tensors were copied"};
-      auto from = at::from_blob(const_cast<std::uint8_t*>(source.buffer + planned.info->data_begin),
-                                planned.shape, at::TensorOptions().dtype(scalar_type_of(planned.source)));
+      const auto* bytes = stored_bytes(*source.host, planned);
+      if (bytes == nullptr)
+        return not_in_host_memory(planned.info->data_begin, planned.info->byte_size);
+      auto from = at::from_blob(const_cast<std::uint8_t*>(bytes), planned.shape,
+                                at::TensorOptions().dtype(scalar_type_of(planned.source)));
       tensor.copy_(from);
       progress.add(planned.device_bytes);
     }
@@ -90,9 +98,11 @@ std::variant<load_success, std::string> load_into_cuda(const load_plan& plan, co
              " tensors";
     // from_blob wraps the cached bytes without copying; nothing writes through this view, and
     // copy=true makes the device tensor own its memory even where no conversion is needed.
-    auto* bytes = const_cast<std::uint8_t*>(file.data() + planned.info->data_begin);
-    const auto source =
-      at::from_blob(bytes, planned.shape, at::TensorOptions().dtype(scalar_type_of(planned.source)));
+    const auto* bytes = stored_bytes(file, planned);
+    if (bytes == nullptr)
+      return not_in_host_memory(planned.info->data_begin, planned.info->byte_size);
+    const auto source = at::from_blob(const_cast<std::uint8_t*>(bytes), planned.shape,
+                                      at::TensorOptions().dtype(scalar_type_of(planned.source)));
     tensors.emplace_back(planned.info->name,
                          source.to(device, scalar_type_of(planned.target), non_blocking, /*copy=*/true));
     progress.add(planned.device_bytes); // queued, with pinned sources: the synchronize below waits for them

@@ -32,19 +32,43 @@ constexpr std::string_view to_string(load_dtype dtype) {
 }
 
 // A file's bytes in host memory, shared read-only between the RAM cache and the loads that
-// copy from it (pinned where CUDA exists).
+// copy from it (pinned where CUDA exists): one block, or several (host_segments.hpp).
 class host_buffer {
 public:
   virtual ~host_buffer() = default;
+  // The whole file as one block; null where its bytes lie in several blocks.
   virtual const std::uint8_t* data() const = 0;
   virtual std::uint64_t size() const = 0;
   virtual bool pinned() const = 0;
+  // Bytes [offset, offset + length) of the file, contiguous in host memory; null when they lie
+  // outside the file, or across blocks. Loads read every tensor through this.
+  virtual const std::uint8_t* bytes_at(std::uint64_t offset, std::uint64_t length) const {
+    if (data() == nullptr || offset > size() || length > size() - offset)
+      return nullptr;
+    return data() + offset;
+  }
+};
+
+// A range of a file: `length` bytes from `offset`.
+struct file_range {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+
+  bool operator==(const file_range&) const = default;
 };
 
 // Reads a whole file into a new host buffer; the reason on failure. `progress` (optional) hears
 // "reading" as the bytes arrive.
 std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const file_reader& file,
                                                                                 const progress_callback& progress = {});
+// Why a load found bytes [offset, offset + length) missing from a host buffer (bytes_at was null).
+std::string not_in_host_memory(std::uint64_t offset, std::uint64_t length);
+
+// Reads `ranges` of a file into one new host buffer, packed one after the other in their order
+// (pinned where CUDA is); the reason on failure. `progress` counts the bytes as they arrive.
+std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_ranges(const file_reader& file,
+                                                                                const std::vector<file_range>& ranges,
+                                                                                progress_meter* progress = nullptr);
 // The same, opening `path` first (tools and tests).
 std::variant<std::shared_ptr<const host_buffer>, std::string> read_host_buffer(const std::string& path,
                                                                                 const progress_callback& progress = {});

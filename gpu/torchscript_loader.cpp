@@ -25,7 +25,10 @@ public:
     if (pos >= file_.size())
       return 0;
     n = static_cast<size_t>(std::min<std::uint64_t>(n, file_.size() - pos));
-    std::memcpy(buf, file_.data() + pos, n);
+    const auto* bytes = file_.bytes_at(pos, n);
+    if (bytes == nullptr) // an archive is never kept in blocks; a short read is torch's error
+      return 0;
+    std::memcpy(buf, bytes, n);
     return n;
   }
 

@@ -178,6 +178,9 @@ json::object cache_json(const actors::cache_report& cache, const std::string& mo
   return {
     {"budget_bytes", cache.budget_bytes},
     {"used_bytes", cache.used_bytes},
+    {"logical_bytes", cache.logical_bytes},
+    {"shared_bytes_saved", cache.shared_bytes_saved},
+    {"shared_components", shared_components_json(cache.shared_components)},
     {"entries", std::move(entries)},
     {"statistics",
      {{"hits", cache.hits}, {"misses", cache.misses}, {"evictions", cache.evictions}, {"bytes_read", cache.bytes_read}}},

@@ -79,9 +79,12 @@ std::vector<family> status_families(const status_sources& sources) {
   // The cache's own counters: a restarted cache starts from zero, which Prometheus reads as a
   // counter reset.
   auto cache = sources.cache_board->read();
-  family cache_bytes{"modeld_cache_bytes", "RAM cache bytes: budget and used", metric_type::gauge};
+  family cache_bytes{"modeld_cache_bytes", "RAM cache bytes: budget, used, logical and shared_saved",
+                     metric_type::gauge};
   cache_bytes.samples.push_back(one({{"kind", "budget"}}, static_cast<double>(cache->budget_bytes)));
   cache_bytes.samples.push_back(one({{"kind", "used"}}, static_cast<double>(cache->used_bytes)));
+  cache_bytes.samples.push_back(one({{"kind", "logical"}}, static_cast<double>(cache->logical_bytes)));
+  cache_bytes.samples.push_back(one({{"kind", "shared_saved"}}, static_cast<double>(cache->shared_bytes_saved)));
   family hits{"modeld_cache_hits_total", "Loads that loaded from host memory (the cache's statistics.hits)",
               metric_type::counter};
   hits.samples.push_back(one({}, static_cast<double>(cache->hits)));

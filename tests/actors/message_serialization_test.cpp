@@ -305,7 +305,7 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   order.model = cached_model{"a.safetensors", "/models/a.safetensors", 10, 20, nullptr, report, file};
   order.components = {"vae"};
   order.dtype = gpu::load_dtype::fp16;
-  order.identities = {{"vae", "ab12"}};
+  order.model.identities = {{"vae", "ab12"}};
   order.progress = [&seen](std::uint64_t done, std::uint64_t total, const std::string& stage) {
     seen = stage + " " + std::to_string(done) + "/" + std::to_string(total);
   };
@@ -314,7 +314,7 @@ TEST_CASE("node-local members resolve in their own process only", "[serializatio
   CHECK(order_read.model.report == report);
   CHECK(order_read.model.buffer == nullptr);
   CHECK(order_read.dtype == gpu::load_dtype::fp16);
-  CHECK(order_read.identities == order.identities);
+  CHECK(order_read.model.identities == order.model.identities);
   REQUIRE(order_read.progress);
   order_read.progress(1, 2, "copying");
   CHECK(seen == "copying 1/2");

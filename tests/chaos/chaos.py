@@ -10,7 +10,8 @@ into random devices and services, and files are added, truncated and removed und
 Then it checks, and prints as one summary line: every request answered exactly once (none
 lost, none twice, none malformed); every acknowledged metadata write present; every device
 ready again within 10 s of the last fault, each one's `used` equal to the sum of its loaded
-models' bytes less what they share (`shared_saved`); no lease left once every connection that took one has closed; the server's RSS back within 10% of its value before the storm. Exit status 0
+models' bytes less what they share (`shared_saved`), the RAM cache's used its entries' bytes less
+what they share (`shared_bytes_saved`), within its budget; no lease left once every connection that took one has closed; the server's RSS back within 10% of its value before the storm. Exit status 0
 only when all of that holds.
 
     chaos.py --binary build/runtime/modeld [--seconds 60] [--connections 16] [--seed N]
@@ -422,6 +423,12 @@ class Storm:
                     d["memory"].get("allocator_reserve", 0))
             if used != held:
                 problems.append(f"{d['device_id']}: used {used} != {held} held by its models")
+        # The RAM cache holds each entry's own bytes and each shared component block once.
+        cache = status["cache"]
+        cache_held = sum(e["bytes"] for e in cache["entries"]) - cache["shared_bytes_saved"]
+        if cache["used_bytes"] != cache_held or cache["used_bytes"] > cache["budget_bytes"]:
+            problems.append(f"cache: used {cache['used_bytes']} != {cache_held} held by its entries"
+                            f" (budget {cache['budget_bytes']})")
 
         missing = 0
         for model, writes in self.ledger.acked_writes.items():

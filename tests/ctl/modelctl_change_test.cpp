@@ -129,6 +129,7 @@ TEST_CASE("modelctl cache ls, add and rm", "[ctl]") {
   INFO(table.out);
   CHECK(contains(table.out, "MODEL"));
   CHECK(contains(table.out, vae + "  "));
+  CHECK(contains(table.out, "(shared components save 0B)")); // a VAE file is one component: never split
   CHECK(contains(modelctl(port, {"cache", "add", vae}).out, vae + " (122.19KiB): already in the cache\n"));
 
   CHECK(modelctl(port, {"cache", "rm"}).exit_code == 2); // evicting everything only with --all

@@ -1,3 +1,4 @@
+#include "gpu/host_segments.hpp"
 #include "gpu/model_loader.hpp"
 #include "gpu/torch_weights.hpp"
 #include "tensor_fixtures.hpp"
@@ -679,6 +680,23 @@ TEST_CASE("CUDA loads hold what CPU loads hold, from pinned buffers", "[gpu][cud
   }
 }
 
+TEST_CASE("CUDA loads from a file kept in blocks hold what CPU loads hold", "[gpu][cuda]") {
+  const auto device = cuda_device();
+  const auto path = fixture("sd_style.safetensors");
+  const auto report = inspect(path);
+  const auto split = in_two_blocks(report, path);
+  CHECK(split->pinned());
+  for (const auto dtype : {load_dtype::keep, load_dtype::fp16}) {
+    auto request = on_cpu(dtype);
+    const auto on_host = by_name(*value_or_fail(load_weights(report, *read(path), request)).weights);
+    request.device = device;
+    for (const auto& [name, t] : by_name(*value_or_fail(load_weights(report, *split, request)).weights)) {
+      INFO(name);
+      CHECK(t.cpu().equal(on_host.at(name)));
+    }
+  }
+}
+
 TEST_CASE("CUDA memory returns to the device after unload", "[gpu][cuda][memory]") {
   const auto device = cuda_device();
   const auto path = fixture("cycle_4mib.safetensors");
@@ -722,6 +740,99 @@ TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
   CHECK(m.median_ms > 0);
 }
 #endif
+
+namespace {
+
+// `path` kept in two blocks, as the RAM cache keeps a file with a shared component: every other
+// tensor of `report` packed into one block, in reverse order, and the rest of the file into another.
+std::shared_ptr<const host_buffer> in_two_blocks(const formats::model_report& report, const fs::path& path) {
+  auto file = value_or_fail(file_reader::open(path.string()));
+  std::vector<file_range> picked, rest;
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < report.tensors.size(); ++i) {
+    const auto& t = report.tensors[i];
+    if (i % 2 == 1)
+      picked.insert(picked.begin(), {t.data_begin, t.byte_size});
+  }
+  auto by_offset = picked;
+  std::sort(by_offset.begin(), by_offset.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
+  for (const auto& range : by_offset) {
+    rest.push_back({at, range.offset - at});
+    at = range.offset + range.length;
+  }
+  rest.push_back({at, file.size() - at});
+  std::vector<host_block> blocks{{"picked", value_or_fail(read_host_ranges(file, picked))},
+                                 {"", value_or_fail(read_host_ranges(file, rest))}};
+  std::vector<host_extent> extents;
+  std::uint64_t packed = 0;
+  for (const auto& range : picked)
+    extents.push_back({range.offset, range.length, 0, (packed += range.length) - range.length});
+  packed = 0;
+  for (const auto& range : rest)
+    extents.push_back({range.offset, range.length, 1, (packed += range.length) - range.length});
+  auto assembled = segmented_host_buffer::assemble(file.size(), std::move(blocks), std::move(extents));
+  return value_or_fail(std::move(assembled));
+}
+
+} // namespace
+
+TEST_CASE("read_host_ranges packs the ranges it reads; a segmented buffer finds them again", "[gpu][host_buffer]") {
+  temp_dir dir;
+  const auto path = dir.file("bytes.bin");
+  const auto bytes = counting_bytes(10000);
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), 10000);
+  auto file = value_or_fail(file_reader::open(path.string()));
+  auto packed = value_or_fail(read_host_ranges(file, {{9000, 1000}, {100, 50}}));
+  REQUIRE(packed->size() == 1050);
+  CHECK(std::memcmp(packed->data(), bytes.data() + 9000, 1000) == 0);
+  CHECK(std::memcmp(packed->data() + 1000, bytes.data() + 100, 50) == 0);
+  CHECK_THAT(error_of(read_host_ranges(file, {{9990, 11}})), Catch::Contains("past the end"));
+
+  auto head = value_or_fail(read_host_ranges(file, {{0, 9000}}));
+  auto split = value_or_fail(segmented_host_buffer::assemble(10000, {{"", head}, {"tail", packed}},
+                                                             {{0, 9000, 0, 0}, {9000, 1000, 1, 0}}));
+  CHECK(split->data() == nullptr);
+  CHECK(split->size() == 10000);
+  CHECK(split->bytes_at(9000, 1000) == packed->data());
+  CHECK(std::memcmp(split->bytes_at(8000, 1000), bytes.data() + 8000, 1000) == 0);
+  CHECK(split->bytes_at(8999, 2) == nullptr);  // across two blocks
+  CHECK(split->bytes_at(9999, 2) == nullptr);  // past the end
+  CHECK(split->bytes_at(10000, 0) != nullptr); // an empty tensor at the end
+  CHECK(split->pinned() == (head->pinned() && packed->pinned()));
+
+  CHECK_THAT(error_of(segmented_host_buffer::assemble(10000, {{"", head}}, {{0, 9001, 0, 0}})),
+             Catch::Contains("past the end of their block"));
+  CHECK_THAT(error_of(segmented_host_buffer::assemble(100, {{"", head}}, {{0, 200, 0, 0}})),
+             Catch::Contains("past the end of the file"));
+  CHECK_THAT(error_of(segmented_host_buffer::assemble(10000, {{"", head}}, {{0, 10, 0, 0}, {5, 10, 0, 0}})),
+             Catch::Contains("overlap"));
+  CHECK_THAT(error_of(segmented_host_buffer::assemble(10000, {{"", head}}, {{0, 10, 1, 0}})),
+             Catch::Contains("not there"));
+}
+
+TEST_CASE("a CPU load from a file kept in blocks holds what a load from one buffer holds", "[gpu][host_buffer]") {
+  const auto path = fixture("sd_style.safetensors");
+  const auto report = inspect(path);
+  REQUIRE(report.tensors.size() > 2);
+  const auto split = in_two_blocks(report, path);
+  const auto whole = read(path);
+  for (const auto dtype : {load_dtype::keep, load_dtype::fp16}) {
+    INFO(to_string(dtype));
+    const auto from_blocks = by_name(*value_or_fail(load_weights(report, *split, on_cpu(dtype))).weights);
+    const auto from_whole = by_name(*value_or_fail(load_weights(report, *whole, on_cpu(dtype))).weights);
+    REQUIRE(from_blocks.size() == from_whole.size());
+    for (const auto& [name, t] : from_whole) {
+      INFO(name);
+      REQUIRE(from_blocks.count(name) == 1);
+      CHECK(from_blocks.at(name).equal(t));
+    }
+  }
+  // A block that lacks a tensor's bytes is an error, not a read of other memory.
+  auto file = value_or_fail(file_reader::open(path.string()));
+  auto header_only = value_or_fail(read_host_ranges(file, {{0, 8}}));
+  auto gap = value_or_fail(segmented_host_buffer::assemble(file.size(), {{"", header_only}}, {{0, 8, 0, 0}}));
+  CHECK_THAT(error_of(load_weights(report, *gap, on_cpu())), Catch::Contains("not in one block"));
+}
 
 TEST_CASE("a CPU load straight from the file holds what a load from a host buffer holds", "[gpu][direct]") {
   for (const char* file : {"mixed_f16.safetensors", "checkpoint.pt", "sd_style.safetensors"}) {

@@ -220,6 +220,8 @@ TEST_CASE("metrics agree with get_model_status and count the requests sent", "[m
   auto& cache = status.at("cache");
   CHECK(m.at("modeld_cache_bytes{kind=\"budget\"}") == cache.at("budget_bytes").to_number<double>());
   CHECK(m.at("modeld_cache_bytes{kind=\"used\"}") == cache.at("used_bytes").to_number<double>());
+  CHECK(m.at("modeld_cache_bytes{kind=\"logical\"}") == cache.at("logical_bytes").to_number<double>());
+  CHECK(m.at("modeld_cache_bytes{kind=\"shared_saved\"}") == cache.at("shared_bytes_saved").to_number<double>());
   CHECK(m.at("modeld_cache_hits_total") == cache.at("statistics").at("hits").to_number<double>());
   CHECK(m.at("modeld_cache_misses_total") == cache.at("statistics").at("misses").to_number<double>());
   CHECK(m.at("modeld_cache_hits_total") == 1);

@@ -219,3 +219,91 @@ TEST_CASE("evicting a model that shares its copies frees only its own bytes", "[
         logical - device.at("memory").at("shared_saved").to_number<std::int64_t>());
   CHECK(device.at("memory").at("used") == 2 * unet_bytes + 2 * vae_bytes + text_bytes);
 }
+
+namespace {
+
+// The RAM cache's listing once `entries` entries are in (fills finish after the loads answer):
+// polled for at most 5 s.
+json::object cache_with(shared_server& s, std::size_t entries) {
+  json::object cache;
+  for (int i = 0; i < 100; ++i) {
+    cache = data_of(s.call("get_model_cache")).as_object();
+    if (cache.at("entries").as_array().size() == entries)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(cache.at("entries").as_array().size() == entries);
+  return cache;
+}
+
+std::int64_t number(const json::value& value) { return value.to_number<std::int64_t>(); }
+
+} // namespace
+
+TEST_CASE("the RAM cache holds one copy of a component its entries share", "[shared_components]") {
+  shared_server s("cpu:0=16MiB");
+  const auto file_bytes = static_cast<std::int64_t>(checkpoint('a').size());
+  s.load("ft-a.safetensors");
+  cache_with(s, 1);
+  s.load("ft-b.safetensors");
+  auto cache = cache_with(s, 2);
+  INFO(json::serialize(cache));
+  CHECK(number(cache.at("logical_bytes")) == 2 * file_bytes);
+  CHECK(number(cache.at("shared_bytes_saved")) == vae_bytes + text_bytes);
+  CHECK(number(cache.at("used_bytes")) == 2 * file_bytes - vae_bytes - text_bytes);
+  for (auto& entry : cache.at("entries").as_array())
+    CHECK(number(entry.at("bytes")) == file_bytes); // logical: the whole file
+  auto& shared = cache.at("shared_components").as_array();
+  REQUIRE(shared.size() == 2);
+  std::vector<std::string> components;
+  for (auto& block : shared) {
+    components.emplace_back(block.at("component").as_string());
+    CHECK(names_of(block.at("models")) == std::vector<std::string>{"ft-a.safetensors", "ft-b.safetensors"});
+  }
+  std::sort(components.begin(), components.end());
+  CHECK(components == vae_and_text);
+  // ft-b's VAE and text encoder were not read again.
+  CHECK(number(cache.at("statistics").at("bytes_read")) == 2 * file_bytes - vae_bytes - text_bytes);
+
+  // Loads from the cache read each tensor from its block, converted or not.
+  data_of(s.call("post_model_unload", {}));
+  auto hit = s.load("ft-b.safetensors");
+  CHECK(hit.at("from_cache") == true);
+  CHECK(hit.at("memory_used_bytes") == unet_bytes + vae_bytes + text_bytes);
+  auto half = s.load("ft-a.safetensors", {{"dtype", "fp16"}});
+  CHECK(half.at("from_cache") == true);
+  CHECK(half.at("memory_used_bytes") == (unet_bytes + vae_bytes + text_bytes) / 2);
+
+  // Evicting one entry keeps the blocks the other uses; the last one frees them.
+  data_of(s.call("delete_model_cache", {{"model_id", "ft-a.safetensors"}}));
+  auto left = data_of(s.call("get_model_cache")).as_object();
+  CHECK(number(left.at("used_bytes")) == file_bytes);
+  CHECK(number(left.at("shared_bytes_saved")) == 0);
+  CHECK(left.at("shared_components").as_array().empty());
+  data_of(s.call("delete_model_cache", {{"model_id", "ft-b.safetensors"}}));
+  CHECK(number(data_of(s.call("get_model_cache")).at("used_bytes")) == 0);
+}
+
+TEST_CASE("a cache too small for two fine-tunes whole holds both when they share", "[shared_components]") {
+  const auto file_bytes = static_cast<std::int64_t>(checkpoint('a').size());
+  // Room for two files less their shared VAE and text encoder, and a little more.
+  const auto budget = std::to_string(2 * file_bytes - vae_bytes - text_bytes + 64 * 1024);
+  shared_server s("cpu:0=16MiB", {"--cache-size", budget});
+  s.load("ft-a.safetensors");
+  cache_with(s, 1);
+  s.load("ft-b.safetensors");
+  auto cache = cache_with(s, 2);
+  CHECK(number(cache.at("used_bytes")) <= number(cache.at("budget_bytes")));
+  CHECK(number(cache.at("statistics").at("evictions")) == 0);
+  // A third with a VAE of its own does not fit beside them: the cache evicts, and used stays
+  // what its entries hold.
+  s.load("ft-other-vae.safetensors");
+  for (int i = 0; i < 100 && number(data_of(s.call("get_model_cache")).at("statistics").at("evictions")) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto after = data_of(s.call("get_model_cache")).as_object();
+  INFO(json::serialize(after));
+  CHECK(number(after.at("statistics").at("evictions")) >= 1);
+  CHECK(number(after.at("used_bytes")) <= number(after.at("budget_bytes")));
+  CHECK(number(after.at("used_bytes")) ==
+        number(after.at("logical_bytes")) - number(after.at("shared_bytes_saved")));
+}
