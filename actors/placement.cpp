@@ -7,6 +7,11 @@ namespace modeld::actors {
 
 std::variant<registry_entry, failure> named_device(const device_registry& devices, const std::string& device_id) {
   auto entry = devices.find(device_id);
+  if (!entry && devices.is_remote(device_id))
+    return failure{errc::device_unavailable, "device '" + device_id +
+                                               "' is on another node: requests are not routed to other nodes yet "
+                                               "(status only); send it to that node"}
+      .about("device_id", device_id);
   if (!entry)
     return failure{errc::device_not_found, "device '" + device_id + "' does not exist"}.about("device_id", device_id);
   if (!entry->handle)
@@ -16,7 +21,7 @@ std::variant<registry_entry, failure> named_device(const device_registry& device
 }
 
 std::optional<registry_entry> roomiest_device(const device_registry& devices) {
-  auto status = read_status(devices, {}, epoch_ms());
+  auto status = read_local_status(devices, {}, epoch_ms());
   std::optional<registry_entry> best;
   std::uint64_t best_free = 0;
   for (auto& device : status.devices) {
@@ -31,7 +36,7 @@ std::optional<registry_entry> roomiest_device(const device_registry& devices) {
 }
 
 std::optional<registry_entry> holding_device(const device_registry& devices, const std::string& model_id) {
-  auto status = read_status(devices, {}, epoch_ms());
+  auto status = read_local_status(devices, {}, epoch_ms());
   for (auto& device : status.devices) {
     if (!device.answered)
       continue;

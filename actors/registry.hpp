@@ -4,6 +4,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/device_board.hpp"
+#include "actors/peer_board.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -47,6 +48,14 @@ public:
   // Each device's latest published status (the devices write it, status readers read it).
   const std::shared_ptr<device_board>& board() const { return board_; }
   bool contains(std::string_view device_id) const;
+  // The nodes this one joined (--join), their devices shown with its own; null: none. Set
+  // once, before anything reads status.
+  const std::shared_ptr<const peer_board>& peers() const { return peers_; }
+  void join(std::shared_ptr<const peer_board> peers) { peers_ = std::move(peers); }
+  // True when `device_id` names a device of a joined node (NAME/ID).
+  bool is_remote(std::string_view device_id) const { return peers_ && knows_device(*peers_->read(), device_id); }
+  // True for a device status can show: this node's own or a joined node's.
+  bool shows(std::string_view device_id) const { return contains(device_id) || is_remote(device_id); }
 
   void set_running(std::string_view device_id, device_actor handle, std::uint32_t restarts);
   void set_restarting(std::string_view device_id, std::string reason);
@@ -66,6 +75,7 @@ private:
   const std::shared_ptr<device_board> board_;
   mutable std::shared_mutex mutex_;
   std::shared_ptr<const entries> entries_;
+  std::shared_ptr<const peer_board> peers_;
 };
 
 } // namespace modeld::actors

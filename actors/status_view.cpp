@@ -42,13 +42,23 @@ device_report report_of(const device_registry& registry, const registry_entry& e
 
 } // namespace
 
-cluster_status read_status(const device_registry& registry, std::string_view device_id, std::int64_t now_ms) {
+cluster_status read_local_status(const device_registry& registry, std::string_view device_id, std::int64_t now_ms) {
   cluster_status status;
   auto entries = registry.snapshot();
   auto board = registry.board()->read();
   for (auto& entry : *entries)
     if (device_id.empty() || entry.info.id == device_id)
       status.devices.push_back(report_of(registry, entry, *board, now_ms));
+  status.overall_health = overall_health(status.devices);
+  return status;
+}
+
+cluster_status read_status(const device_registry& registry, std::string_view device_id, std::int64_t now_ms) {
+  auto status = read_local_status(registry, device_id, now_ms);
+  if (!registry.peers())
+    return status;
+  for (auto& report : remote_reports(*registry.peers()->read(), device_id, now_ms))
+    status.devices.push_back(std::move(report));
   status.overall_health = overall_health(status.devices);
   return status;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "actors/messages.hpp"
+#include "actors/peer_board.hpp"
 #include "actors/registry.hpp"
 
 #include <cstdint>
@@ -13,7 +14,12 @@
 
 namespace modeld::actors {
 
-// Every device when `device_id` is empty; `now_ms`: Unix epoch milliseconds.
+// Every device when `device_id` is empty, those of the nodes joined (the registry's peer board,
+// ids NAME/ID) after this node's own; `now_ms`: Unix epoch milliseconds.
 cluster_status read_status(const device_registry& registry, std::string_view device_id, std::int64_t now_ms);
+
+// This node's own devices only: what it tells the nodes that joined it, and what a load here
+// is placed on.
+cluster_status read_local_status(const device_registry& registry, std::string_view device_id, std::int64_t now_ms);
 
 } // namespace modeld::actors

@@ -23,7 +23,7 @@ field_result<std::string> device_filter(const service_context& context, const js
   auto& id = std::get<std::optional<std::string>>(device_id);
   if (!id)
     return std::string{};
-  if (!context.registry->contains(*id)) {
+  if (!context.registry->shows(*id)) {
     protocol_error error{error_code::device_not_found, "device '" + *id + "' does not exist"};
     error.details["device_id"] = *id;
     return error;

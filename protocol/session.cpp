@@ -5,6 +5,7 @@
 #include "protocol/status_json.hpp"
 
 #include "actors/log.hpp"
+#include "actors/secrets.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/co_spawn.hpp>
@@ -14,7 +15,6 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <boost/json/array.hpp>
-#include <openssl/crypto.h>
 
 #include <exception>
 
@@ -28,16 +28,6 @@ constexpr std::size_t read_chunk_bytes = 64 * 1024;
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
-}
-
-// Compares without an early exit (OpenSSL's CRYPTO_memcmp), so the time taken does not reveal
-// the token's prefix. The work depends only on the length the client sent: a token of another
-// length is compared with itself, and its answer is no whatever that comparison says.
-bool same_token(std::string_view given, std::string_view expected) {
-  const bool same_length = given.size() == expected.size();
-  const auto against = same_length ? expected : given;
-  const bool same_bytes = CRYPTO_memcmp(given.data(), against.data(), given.size()) == 0;
-  return same_length && same_bytes && !expected.empty();
 }
 
 } // namespace
@@ -260,7 +250,7 @@ void session::log_refused(const request& req, std::string_view reason) const {
 void session::answer_hello(const command_entry& command, request& req, clock::time_point received) {
   if (context_.auth_token) {
     auto* token = req.data.if_contains("token");
-    if (token == nullptr || !token->is_string() || !same_token(token->get_string(), *context_.auth_token)) {
+    if (token == nullptr || !token->is_string() || !actors::same_secret(token->get_string(), *context_.auth_token)) {
       log_refused(req, token == nullptr ? "hello without a token" : "wrong token");
       reply(&command, req.request_id, protocol_error{error_code::unauthenticated, "hello carried no valid token"},
             received);

@@ -34,7 +34,7 @@ void session::answer_subscribe(const command_entry& command, request& req, clock
   if (auto* error = std::get_if<protocol_error>(&device))
     return reply(&command, req.request_id, *error, received);
   auto device_id = std::get<std::optional<std::string>>(device).value_or("");
-  if (!device_id.empty() && !context_.registry->contains(device_id)) {
+  if (!device_id.empty() && !context_.registry->shows(device_id)) {
     protocol_error error{error_code::device_not_found, "device '" + device_id + "' does not exist"};
     error.details["device_id"] = device_id;
     return reply(&command, req.request_id, error, received);

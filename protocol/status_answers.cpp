@@ -13,6 +13,8 @@ boost::json::value status_data(const status_sources& sources, status_shape shape
   auto data = shape == status_shape::device ? device_status_json(status, *services)
                                             : model_status_json(status, *sources.cache_board->read(), *services);
   data.as_object()["workers"] = workers_json(sources.pools);
+  const auto& peers = sources.registry->peers();
+  data.as_object()["nodes"] = peers ? nodes_json(*peers->read(), actors::epoch_ms()) : boost::json::array{};
   if (sources.requests != nullptr) {
     auto totals = sources.requests->sum();
     data.as_object()["requests"] = boost::json::object{{"answered", totals.answered}, {"failed", totals.failed}};
@@ -23,8 +25,10 @@ boost::json::value status_data(const status_sources& sources, status_shape shape
 std::shared_ptr<const std::string> status_texts::read(const status_sources& sources, status_shape shape,
                                                       const std::string& device_id, key_case style) {
   // Read before rendering: a change made while it renders makes the next read render again.
+  const auto& peers = sources.registry->peers();
   read_from now{sources.registry->snapshot(), sources.registry->board()->read(), sources.services->snapshot(),
-                shape == status_shape::model ? sources.cache_board->read() : nullptr};
+                shape == status_shape::model ? sources.cache_board->read() : nullptr,
+                peers ? peers->read() : nullptr};
   const auto at = std::chrono::steady_clock::now();
   key k{shape, device_id, style};
   {

@@ -57,6 +57,7 @@ private:
     std::shared_ptr<const actors::board_snapshot> board;
     std::shared_ptr<const actors::service_registry::entries> services;
     std::shared_ptr<const actors::cache_report> cache; // null for the device shape
+    std::shared_ptr<const actors::peer_board::snapshot> peers; // null without --join
     bool operator==(const read_from&) const = default;
   };
   struct text {

@@ -59,16 +59,31 @@ json::array devices_json(const actors::cluster_status& status) {
 
 } // namespace
 
-json::object device_listing(const actors::registry_entry& entry, actors::device_health health) {
+json::object device_listing(const actors::device_info& info, std::string_view state) {
   return {
-    {"device_id", entry.info.id},
-    {"kind", entry.info.kind},
-    {"index", entry.info.index},
-    {"name", entry.info.name},
-    {"memory_total", entry.info.total_bytes},
-    {"memory_budget", entry.info.budget_bytes},
-    {"state", actors::to_string(health)},
+    {"device_id", info.id},
+    {"kind", info.kind},
+    {"index", info.index},
+    {"name", info.name},
+    {"memory_total", info.total_bytes},
+    {"memory_budget", info.budget_bytes},
+    {"state", state},
   };
+}
+
+json::array nodes_json(const actors::peer_board::snapshot& peers, std::int64_t now_ms) {
+  json::array nodes;
+  for (const auto& peer : peers) {
+    const bool reachable = actors::answering(peer, now_ms);
+    nodes.emplace_back(json::object{
+      {"address", peer.address},
+      {"name", peer.node_name.empty() ? json::value(nullptr) : json::value(peer.node_name)},
+      {"reachable", reachable},
+      {"last_error", reachable ? json::value(nullptr) : json::value(peer.last_error.empty() ? "no answer" : peer.last_error)},
+      {"heard_ms_ago", peer.heard_ms == 0 ? json::value(nullptr) : json::value(now_ms - peer.heard_ms)},
+    });
+  }
+  return nodes;
 }
 
 json::array device_listings(const actors::device_registry& registry) {
@@ -77,7 +92,10 @@ json::array device_listings(const actors::device_registry& registry) {
   auto board = registry.board()->read();
   const auto now = actors::epoch_ms();
   for (auto& entry : *entries)
-    devices.emplace_back(device_listing(entry, registry.health_now(entry, *board, now)));
+    devices.emplace_back(device_listing(entry.info, actors::to_string(registry.health_now(entry, *board, now))));
+  if (const auto& peers = registry.peers()) // the joined nodes' devices: ready, busy or unreachable
+    for (auto& report : actors::remote_reports(*peers->read(), {}, now))
+      devices.emplace_back(device_listing(report.info, report.answered ? "ready" : report.state));
   return devices;
 }
 

@@ -15,7 +15,9 @@
 namespace modeld::protocol {
 
 // A device as listed by get_device_list and hello: identity, memory size, current health.
-boost::json::object device_listing(const actors::registry_entry& entry, actors::device_health health);
+boost::json::object device_listing(const actors::device_info& info, std::string_view state);
+// The nodes this one joined (--join): {address, name, reachable, last_error, heard_ms_ago}.
+boost::json::array nodes_json(const actors::peer_board::snapshot& peers, std::int64_t now_ms);
 // Every device, listed with its health now.
 boost::json::array device_listings(const actors::device_registry& registry);
 

@@ -9,6 +9,7 @@
 #include "actors/supervisor.hpp"
 #include "actors/validation.hpp"
 
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -32,6 +33,10 @@ actor_runtime::actor_runtime(runtime_settings settings) {
   // wake-up every 50 us per idle worker that took a tenth of the CPU from the front end on a
   // small host while nothing reached the actors (status and ping never do).
   config_.set("work-stealing.moderate-poll-attempts", std::size_t{0});
+  if (settings.node.clustered()) { // CAF's network layer, only for a node of several
+    config_.load<caf::io::middleman>();
+    actors::add_node_message_types(config_);
+  }
   system_ = std::make_unique<caf::actor_system>(config_);
   registry_ = std::make_shared<actors::device_registry>(device_infos(settings.devices), settings.status_deadline);
   pools_ = actors::spawn_worker_pools(*system_, settings.pools);
@@ -63,6 +68,30 @@ actor_runtime::actor_runtime(runtime_settings settings) {
                               std::shared_ptr<const actors::cache_board>{cache_board_},
                               std::shared_ptr<const actors::catalog_board>{catalog_board_});
   bridge_ = std::make_unique<actors::actor_bridge>(*system_, settings.scheduler_threads);
+  start_node(settings.node);
+}
+
+void actor_runtime::start_node(const node_options& node) {
+  if (!node.joins.empty()) {
+    std::vector<std::string> addresses;
+    for (const auto& join : node.joins)
+      addresses.push_back(join.host + ":" + std::to_string(join.port));
+    auto board = std::make_shared<actors::peer_board>(addresses);
+    registry_->join(board);
+    for (std::size_t i = 0; i < node.joins.size(); ++i)
+      peers_.push_back(system_->spawn(actors::peer, i, node.joins[i].host, node.joins[i].port, node.secret, board));
+  }
+  if (!node.listen)
+    return;
+  node_ = system_->spawn(actors::node, node.name, node.secret,
+                         std::shared_ptr<const actors::device_registry>{registry_});
+  auto published = system_->middleman().publish(node_, node.listen->port, node.listen->host.c_str(), true);
+  if (!published) {
+    stop(std::chrono::seconds(5)); // the constructor throws: no destructor stops the actors
+    throw std::runtime_error("cannot listen on " + node.listen->host + ":" + std::to_string(node.listen->port) +
+                             " for --node-listen: " + system_->render(published.error()));
+  }
+  node_port_ = *published;
 }
 
 actors::scan_summary actor_runtime::initial_scan() {
@@ -94,6 +123,12 @@ bool actor_runtime::stop(std::chrono::milliseconds grace) {
   bridge_.reset();
   caf::anon_send_exit(use_cases_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(scanner_, caf::exit_reason::user_shutdown);
+  for (auto& peer : peers_)
+    caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
+  if (node_) {
+    system_->middleman().unpublish(node_);
+    caf::anon_send_exit(node_, caf::exit_reason::user_shutdown);
+  }
   caf::scoped_actor self{*system_};
   auto stop_children = [&](const actors::supervisor_actor& supervisor) {
     bool done = false;

@@ -11,6 +11,8 @@
 #include "actors/registry.hpp"
 #include "actors/service_registry.hpp"
 #include "actors/worker_pool.hpp"
+#include "actors/node.hpp"
+#include "runtime/node_options.hpp"
 #include "catalog/model_store.hpp"
 #include "gpu/devices.hpp"
 #include "gpu/eviction_policy.hpp"
@@ -35,6 +37,7 @@ struct runtime_settings {
   std::chrono::milliseconds status_deadline{250};
   actors::pool_sizes pools;
   gpu::eviction_rule cache_eviction = gpu::eviction_rule::cost; // --eviction-policy, for the RAM cache
+  node_options node; // --node-listen publishes this node's devices; --join shows other nodes'
 };
 
 class actor_runtime {
@@ -52,6 +55,9 @@ public:
   std::shared_ptr<const actors::catalog_board> catalog_board() const { return catalog_board_; }
   const actors::worker_pools::gauges& pool_gauges() const { return pools_.gauge; }
 
+  // The port other nodes join this one on (--node-listen), once published; none without.
+  std::optional<std::uint16_t> node_port() const { return node_port_; }
+
   // Scans every model root and waits for the catalog to be written.
   actors::scan_summary initial_scan();
 
@@ -62,6 +68,8 @@ public:
 
 private:
   void wait_until_started(const actors::supervisor_actor& supervisor, const char* what);
+  // Joins the nodes of --join and publishes this node at --node-listen; throws when it cannot listen.
+  void start_node(const node_options& node);
 
   caf::actor_system_config config_;
   std::unique_ptr<caf::actor_system> system_;
@@ -75,6 +83,9 @@ private:
   std::shared_ptr<actors::cache_board> cache_board_ = std::make_shared<actors::cache_board>();
   std::shared_ptr<actors::catalog_board> catalog_board_ = std::make_shared<actors::catalog_board>();
   std::unique_ptr<actors::actor_bridge> bridge_;
+  std::vector<caf::actor> peers_;  // one per --join
+  actors::node_actor node_;        // published at --node-listen
+  std::optional<std::uint16_t> node_port_;
   bool stopped_ = false;
 };
 

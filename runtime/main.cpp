@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
                                      options.cache_size_bytes,
                                      std::chrono::milliseconds(options.status_deadline_ms),
                                      options.pools};
+  settings.node = options.node;
   settings.cache_eviction = *gpu::eviction_rule_named(options.eviction_policy); // checked by parse_options
   std::optional<runtime::actor_runtime> actors;
   try {
@@ -170,6 +171,11 @@ int main(int argc, char** argv) {
     }
     std::cout << "metrics listening on " << metrics_listener->address() << ":" << metrics_listener->port() << std::endl;
     log::info("metrics_listening", {{"address", metrics_listener->address()}, {"port", metrics_listener->port()}});
+  }
+  if (auto port = actors->node_port()) {
+    std::cout << "node " << options.node.name << " listening on " << options.node.listen->host << ":" << *port
+              << std::endl;
+    log::info("node_listening", {{"node", options.node.name}, {"address", options.node.listen->host}, {"port", *port}});
   }
   std::unique_ptr<protocol::server> server;
   try {

@@ -19,22 +19,6 @@ namespace modeld::runtime {
 namespace fs = std::filesystem;
 namespace {
 
-// HOST:PORT (a bracketed IPv6 host, `localhost` for 127.0.0.1), or why not, for `flag`.
-std::variant<listen_address, std::string> parse_listen(std::string_view flag, const std::string& text) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 == text.size())
-    return std::string{flag} + " '" + text + "' must be HOST:PORT";
-  auto host = text.substr(0, colon);
-  auto port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535)
-    return std::string{flag} + " port '" + port_text + "' must be a number from 0 to 65535";
-  return listen_address{host == "localhost" ? "127.0.0.1" : host, static_cast<std::uint16_t>(port)};
-}
-
 std::optional<std::string> check_model_roots(options& out) {
   for (auto& root : out.model_roots) {
     std::error_code ec;
@@ -54,20 +38,6 @@ std::optional<std::string> prepare_data_dir(const std::string& dir) {
     return "--data-dir '" + dir + "' cannot be created: " + ec.message();
   if (access(dir.c_str(), R_OK | W_OK | X_OK) != 0)
     return "--data-dir '" + dir + "' is not writable";
-  return std::nullopt;
-}
-
-std::optional<std::string> read_token(const std::string& path, options& out) {
-  std::ifstream file(path);
-  if (!file)
-    return "--auth-token-file '" + path + "' cannot be read";
-  std::string token;
-  std::getline(file, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t'))
-    token.pop_back();
-  if (token.empty())
-    return "--auth-token-file '" + path + "' holds no token on its first line";
-  out.auth_token = token;
   return std::nullopt;
 }
 
@@ -136,6 +106,8 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
   app.add_option("--share-components", out.share_components,
                  "Hold one copy per device of components that loaded models share byte for byte (VAEs, text encoders): true or false")
     ->capture_default_str();
+  raw_node_flags node_flags;
+  add_node_flags(app, node_flags);
   app.set_version_flag("--version", std::string{protocol::server_version});
   std::set<std::string> config_keys;
   for (const auto* option : app.get_options())
@@ -183,9 +155,14 @@ std::variant<options, early_exit> parse_options(int argc, const char* const* arg
     return early_exit{2, "modeld: " + *error};
   if (auto error = prepare_data_dir(out.data_dir))
     return early_exit{2, "modeld: " + *error};
-  if (!token_file.empty())
-    if (auto error = read_token(token_file, out))
+  if (!token_file.empty()) {
+    std::string token;
+    if (auto error = read_secret_line("--auth-token-file", token_file, token))
       return early_exit{2, "modeld: " + *error};
+    out.auth_token = token;
+  }
+  if (auto error = finish_node_options(node_flags, out.node))
+    return early_exit{2, "modeld: " + *error};
   return out;
 }
 

@@ -6,20 +6,17 @@
 #include "actors/worker_pool.hpp"
 #include "gpu/device_spec.hpp"
 #include "protocol/limits.hpp"
+#include "runtime/flag_values.hpp"
+#include "runtime/node_options.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 namespace modeld::runtime {
-
-// A HOST:PORT flag's value.
-struct listen_address {
-  std::string host;
-  std::uint16_t port = 0;
-};
 
 struct options {
   std::string listen_host = "127.0.0.1";
@@ -44,6 +41,7 @@ struct options {
   std::string eviction_policy = "cost";
   log::level log_level = log::level::info;
   log::format log_format = log::format::text;
+  node_options node; // --node-name, --node-listen, --join, --node-secret-file
 };
 
 // Either the options, or {exit code, text}: 0 with help/version text for stdout, 2 with one

@@ -2,7 +2,8 @@
 # CAF 0.17.6 (the version Debian's libcaf-dev ships) built with ThreadSanitizer, for the TSan test
 # build. Debian's libcaf_core is not instrumented, so TSan cannot see the release/acquire inside
 # CAF's mailboxes and scheduler queues and would report every message hand-over as a race.
-# Prints the install prefix (headers and libcaf_core) on stdout; everything else goes to stderr.
+# Prints the install prefix (headers, libcaf_core and libcaf_io, which nodes joined through
+# caf::io need) on stdout; everything else goes to stderr.
 #
 # The source is Debian's own orig tarball, from the Debian mirror install-deps.sh uses, pinned by
 # its SHA-256. The result is cached under $MODELD_CACHE_DIR (default ~/.cache/modeld) and reused
@@ -14,7 +15,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 url=$mirror/pool/main/a/actor-framework/actor-framework_$version.orig.tar.gz
 cache=${MODELD_CACHE_DIR:-$HOME/.cache/modeld}
 prefix=$cache/caf-$version-tsan
-settings="tsan-1 $(c++ --version | head -1)"
+settings="tsan-2 core+io $(c++ --version | head -1)"
 
 if [ -f "$prefix/.built" ] && [ "$(cat "$prefix/.built")" = "$settings" ]; then
   echo "$prefix"
@@ -34,7 +35,7 @@ tar -xzf "$work/caf.tar.gz" -C "$work"
 CCACHE_BASEDIR="$work" cmake -S "$work/actor-framework-$version" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_FLAGS=-fsanitize=thread \
   -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread -DCAF_LOG_LEVEL=QUIET \
-  -DCAF_NO_IO=yes -DCAF_NO_OPENSSL=yes -DCAF_NO_OPENCL=yes -DCAF_NO_PYTHON=yes -DCAF_NO_TOOLS=yes \
+  -DCAF_NO_OPENSSL=yes -DCAF_NO_OPENCL=yes -DCAF_NO_PYTHON=yes -DCAF_NO_TOOLS=yes \
   -DCAF_NO_EXAMPLES=yes -DCAF_NO_UNIT_TESTS=yes -DCAF_NO_SUMMARY=yes \
   -DCMAKE_INSTALL_PREFIX="$prefix" >&2
 CCACHE_BASEDIR="$work" CCACHE_NOHASHDIR=true cmake --build "$work/build" -j "${JOBS:-$(nproc)}" >&2

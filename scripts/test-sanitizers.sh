@@ -20,7 +20,8 @@ caf=()
 if [ "$sanitizers" = thread ]; then
   # CAF itself built with TSan, so its hand-overs between threads are seen (see the script).
   caf_prefix=$("$root/scripts/build-caf-tsan.sh")
-  caf=(-Dcaf_core_INCLUDE_DIR="$caf_prefix/include" -Dcaf_core_LIBRARY="$caf_prefix/lib/libcaf_core.so")
+  caf=(-Dcaf_core_INCLUDE_DIR="$caf_prefix/include" -Dcaf_core_LIBRARY="$caf_prefix/lib/libcaf_core.so"
+       -Dcaf_io_INCLUDE_DIR="$caf_prefix/include" -Dcaf_io_LIBRARY="$caf_prefix/lib/libcaf_io.so")
 fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMODELD_SANITIZE="$sanitizers" \
   -DMODELD_BENCH=OFF "${caf[@]}" >/dev/null

@@ -194,6 +194,10 @@ TEST_CASE("every flag can be set from the config file", "[lifecycle][config]") {
     {"auto-evict", "true"},
     {"eviction-policy", "\"lru\""},
     {"share-components", "false"},
+    {"node-name", "\"config-node\""},
+    {"node-listen", "\"127.0.0.1:0\""},
+    {"join", "[\"127.0.0.1:1\"]"}, // nothing listens there: it keeps trying, and modeld serves
+    {"node-secret-file", "\"" + dir.path + "/token\""},
   };
   std::ifstream shipped_file(std::string{MODELD_SOURCE_DIR} + "/packaging/modeld.toml");
   std::string shipped((std::istreambuf_iterator<char>(shipped_file)), {});
@@ -211,6 +215,7 @@ TEST_CASE("every flag can be set from the config file", "[lifecycle][config]") {
   // modeld_process adds --data-dir, --model-root and --listen, which win over the file's.
   modeld_process server({"--config", dir.path + "/all.toml", "--devices", "cpu:0=64MiB"});
   CHECK(server.metrics_port().has_value());
+  CHECK(server.node_port().has_value());
   line_client client(server.port());
   auto hello = client.call({{"command", "hello"}, {"data", {{"token", "file-token"}}}});
   REQUIRE(hello.at("success") == true);

@@ -191,6 +191,8 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   port_ = port_of(*listening);
   if (auto metrics = line_starting(seen, "metrics listening on "))
     metrics_port_ = port_of(*metrics);
+  if (auto node = line_starting(seen, "node "); node && node->find(" listening on ") != std::string::npos)
+    node_port_ = port_of(*node);
 }
 
 modeld_process::~modeld_process() {

@@ -40,6 +40,8 @@ public:
   std::uint16_t port() const { return port_; }
   // The port of `metrics listening on HOST:PORT` (with --metrics-listen), if modeld printed one.
   std::optional<std::uint16_t> metrics_port() const { return metrics_port_; }
+  // The port of `node NAME listening on HOST:PORT` (with --node-listen), if modeld printed one.
+  std::optional<std::uint16_t> node_port() const { return node_port_; }
   pid_t pid() const { return pid_; }
   const std::string& data_dir() const { return data_dir_; }
   // What modeld wrote to stderr so far.
@@ -53,6 +55,7 @@ private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::optional<std::uint16_t> metrics_port_;
+  std::optional<std::uint16_t> node_port_;
   std::string base_dir_;
   std::string data_dir_;
 };

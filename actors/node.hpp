@@ -1,0 +1,76 @@
+// Nodes joined through CAF's own network layer (caf::io): a node started with --node-listen
+// publishes a node actor that answers with its own devices' status; a node started with --join
+// runs a peer actor per address it joined, which connects (again and again, with backoff, while
+// the other node is away), asks for that status four times a second and writes it to the peer
+// board (peer_board.hpp) that status reads. A node that stops answering (killed, link cut) is
+// unreachable within peer_silence_ms; its devices come back when it answers again.
+//
+// With a node secret (--node-secret-file), every request carries it and a node answers only
+// requests whose secret matches (compared in constant time).
+#pragma once
+
+#include "actors/atoms.hpp"
+#include "actors/messages.hpp"
+#include "actors/peer_board.hpp"
+#include "actors/registry.hpp"
+
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace modeld::actors {
+
+// What a node says of itself: its name and its own devices (never the nodes it joined).
+struct node_report {
+  std::string node_name;
+  cluster_status status;
+
+  bool operator==(const node_report&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report& x) {
+  return f(caf::meta::type_name("node_report"), x.node_name, x.status);
+}
+
+using node_actor = caf::typed_actor<caf::replies_to<status_atom, std::string>::with<node_report>>;
+
+// The node actor this node publishes: answers (status, secret) from the device board.
+node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
+                               std::shared_ptr<const device_registry> registry);
+
+// How often a peer asks, how long it waits for an answer, and its reconnect backoff.
+inline constexpr std::chrono::milliseconds peer_poll_interval{250};
+inline constexpr std::chrono::milliseconds peer_answer_timeout{1000};
+inline constexpr std::chrono::milliseconds peer_backoff_first{250};
+inline constexpr std::chrono::milliseconds peer_backoff_most{2000};
+
+struct peer_state {
+  static inline const char* name = "peer";
+  std::size_t index = 0; // on the board
+  std::string host;
+  std::uint16_t port = 0;
+  std::string secret;
+  std::shared_ptr<peer_board> board;
+  node_actor node;       // null while not connected
+  bool connecting = false;
+  bool asking = false;   // a status request is out
+  std::chrono::milliseconds backoff = peer_backoff_first;
+  std::chrono::steady_clock::time_point next_connect{};
+};
+
+// The peer of the node at `host`:`port`, entry `index` of `board`. Needs the middleman.
+caf::behavior peer(caf::stateful_actor<peer_state>* self, std::size_t index, std::string host, std::uint16_t port,
+                   std::string secret, std::shared_ptr<peer_board> board);
+
+// Registers the messages that cross between nodes (the replies; atoms and strings need none).
+void add_node_message_types(caf::actor_system_config& config);
+
+} // namespace modeld::actors

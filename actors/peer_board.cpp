@@ -1,0 +1,90 @@
+#include "actors/peer_board.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+namespace modeld::actors {
+
+peer_board::peer_board(const std::vector<std::string>& addresses) {
+  snapshot peers;
+  for (const auto& address : addresses)
+    peers.push_back({address, "", false, "not connected yet", 0, {}});
+  peers_ = std::make_shared<const snapshot>(std::move(peers));
+}
+
+std::shared_ptr<const peer_board::snapshot> peer_board::read() const {
+  std::lock_guard lock{mutex_};
+  return peers_;
+}
+
+void peer_board::heard(std::size_t index, std::string node_name, cluster_status status, std::int64_t now_ms) {
+  std::lock_guard lock{mutex_};
+  auto next = std::make_shared<snapshot>(*peers_);
+  auto& peer = next->at(index);
+  peer.node_name = std::move(node_name);
+  peer.reachable = true;
+  peer.last_error.clear();
+  peer.heard_ms = now_ms;
+  peer.status = std::move(status);
+  peers_ = std::move(next);
+}
+
+void peer_board::lost(std::size_t index, std::string why) {
+  std::lock_guard lock{mutex_};
+  if (!peers_->at(index).reachable && peers_->at(index).last_error == why)
+    return;
+  auto next = std::make_shared<snapshot>(*peers_);
+  next->at(index).reachable = false;
+  next->at(index).last_error = std::move(why);
+  peers_ = std::move(next);
+}
+
+std::optional<remote_device_id> split_remote_id(std::string_view device_id) {
+  auto slash = device_id.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == device_id.size())
+    return std::nullopt;
+  return remote_device_id{std::string{device_id.substr(0, slash)}, std::string{device_id.substr(slash + 1)}};
+}
+
+bool knows_device(const peer_board::snapshot& peers, std::string_view device_id) {
+  auto id = split_remote_id(device_id);
+  if (!id)
+    return false;
+  for (const auto& peer : peers)
+    if (peer.node_name == id->node)
+      for (const auto& report : peer.status.devices)
+        if (report.info.id == id->device)
+          return true;
+  return false;
+}
+
+std::vector<device_report> remote_reports(const peer_board::snapshot& peers, std::string_view device_id,
+                                          std::int64_t now_ms) {
+  std::vector<device_report> reports;
+  for (const auto& peer : peers) {
+    if (peer.node_name.empty())
+      continue; // never answered: it has no devices to show yet
+    const bool reachable = answering(peer, now_ms);
+    for (auto report : peer.status.devices) {
+      auto id = peer.node_name + "/" + report.info.id;
+      if (!device_id.empty() && id != device_id)
+        continue;
+      report.info.id = id;
+      report.status.device_id = id;
+      report.status_age_ms += std::max<std::int64_t>(0, now_ms - peer.heard_ms);
+      if (!reachable) {
+        report.has_last_status = report.answered || report.has_last_status;
+        report.answered = false;
+        report.state = "unreachable";
+        report.last_error = "node " + peer.node_name + " (" + peer.address + ") is unreachable: " +
+                            (peer.reachable ? "no answer for " + std::to_string(now_ms - peer.heard_ms) + " ms"
+                                            : peer.last_error);
+      }
+      reports.push_back(std::move(report));
+    }
+  }
+  return reports;
+}
+
+} // namespace modeld::actors

@@ -1,0 +1,190 @@
+// Nodes joined through CAF's network layer, over loopback with real modeld processes (each its
+// own data dir): a node that joins others shows their devices as NAME/ID in its device list,
+// status, and nodes[]; a node that is killed or stops answering is unreachable within 2 s and
+// back when it answers again; a wrong node secret keeps a node's devices out; requests to
+// another node's device are refused plainly (routing is not built yet); the flags refuse a
+// node exposed beyond loopback without a secret.
+#include "demo_server.hpp"
+#include "json_checks.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace modeld::test;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A modeld that is node `name`, listening for nodes on `node_port` (0: any).
+struct node_server {
+  temp_dir models;
+  std::unique_ptr<modeld_process> server;
+  std::unique_ptr<line_client> client;
+
+  node_server(const std::string& name, std::vector<std::string> extra = {}, const std::string& data_dir = {}) {
+    write_file(models.path + "/" + name + "-model.safetensors", safetensors_bytes(1024));
+    extra.insert(extra.begin(), {"--model-root", models.path, "--node-name", name});
+    server = std::make_unique<modeld_process>(extra, data_dir);
+    client = std::make_unique<line_client>(server->port());
+  }
+  json::value call(const std::string& command, json::object data = {}) {
+    return client->call(json::object{{"command", command}, {"data", std::move(data)}});
+  }
+  std::string node_address() const { return "127.0.0.1:" + std::to_string(*server->node_port()); }
+};
+
+std::vector<std::string> device_ids(const json::value& devices) {
+  std::vector<std::string> ids;
+  for (auto& d : devices.as_array())
+    ids.emplace_back(d.at("device_id").as_string());
+  return ids;
+}
+
+// Polls `done` every 50 ms for at most `limit`; the time it took, or -1 ms when it never held.
+std::chrono::milliseconds until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < limit) {
+    if (done())
+      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::this_thread::sleep_for(50ms);
+  }
+  return -1ms;
+}
+
+json::object device_of(node_server& s, const std::string& device_id) {
+  return data_of(s.call("get_device_status", {{"device_id", device_id}})).at("devices").at(0).as_object();
+}
+
+} // namespace
+
+TEST_CASE("a node that joined others shows their devices as NAME/ID beside its own", "[cluster]") {
+  node_server b("b", {"--devices", "cpu:0=64MiB,cpu:1=64MiB", "--node-listen", "127.0.0.1:0"});
+  node_server c("c", {"--devices", "cpu:0=64MiB", "--node-listen", "127.0.0.1:0"});
+  node_server a("a", {"--devices", "cpu:0=64MiB", "--join", b.node_address(), "--join", c.node_address()});
+  const std::vector<std::string> all{"cpu:0", "b/cpu:0", "b/cpu:1", "c/cpu:0"};
+  REQUIRE(until([&] { return device_ids(data_of(a.call("get_device_list")).at("devices")) == all; }) >= 0ms);
+
+  auto status = data_of(a.call("get_model_status"));
+  CHECK(device_ids(status.at("devices")) == all);
+  CHECK(status.at("overall_health") == "healthy");
+  auto& nodes = status.at("nodes").as_array();
+  REQUIRE(nodes.size() == 2);
+  CHECK(nodes.at(0).at("name") == "b");
+  CHECK(nodes.at(0).at("address") == b.node_address().c_str());
+  CHECK(nodes.at(0).at("reachable") == true);
+  CHECK(nodes.at(1).at("name") == "c");
+  // A node shows only its own devices to those that join it, and none of theirs.
+  CHECK(device_ids(data_of(b.call("get_device_list")).at("devices")) == std::vector<std::string>{"cpu:0", "cpu:1"});
+  CHECK(data_of(b.call("get_model_status")).at("nodes").as_array().empty());
+
+  // What a node loads shows on the node that joined it, under the device's NAME/ID.
+  auto loaded = data_of(b.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "cpu:1"}}));
+  CHECK(loaded.at("memory_used_bytes") == 4096);
+  REQUIRE(until([&] { return !device_of(a, "b/cpu:1").at("loaded_models").as_array().empty(); }) >= 0ms);
+  auto remote = device_of(a, "b/cpu:1");
+  CHECK(remote.at("loaded_models").at(0).at("model_id") == "b-model.safetensors");
+  CHECK(remote.at("memory").at("used") == 4096);
+
+  // A subscription to another node's device pushes it (on a connection of its own, closed after).
+  {
+    line_client watcher(a.server->port());
+    auto subscribed = watcher.call(
+      json::object{{"command", "subscribe_status"}, {"data", {{"device_id", "b/cpu:1"}, {"interval_ms", 50}}}});
+    REQUIRE(subscribed.at("success") == true);
+    auto push = watcher.read_json();
+    CHECK(push.at("event") == "status");
+    CHECK(device_ids(push.at("data").at("devices")) == std::vector<std::string>{"b/cpu:1"});
+  }
+
+  // Requests are not routed to other nodes yet: refused plainly, not lost.
+  auto refused = a.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
+  CHECK(error_code_of(refused) == "DEVICE_UNAVAILABLE");
+  CHECK_THAT(std::string(refused.at("error").at("message").as_string()), Catch::Contains("another node"));
+  CHECK(error_code_of(a.call("get_device_status", {{"device_id", "d/cpu:0"}})) == "DEVICE_NOT_FOUND");
+}
+
+TEST_CASE("a node that goes away is unreachable within 2 s, and back when it returns", "[cluster]") {
+  temp_dir b_data;
+  auto b = std::make_unique<node_server>("b", std::vector<std::string>{"--devices", "cpu:0=64MiB", "--node-listen",
+                                                                       "127.0.0.1:0"},
+                                         b_data.path);
+  const auto b_node = b->node_address();
+  node_server a("a", {"--devices", "cpu:0=64MiB", "--join", b_node});
+  auto state_of_b = [&] { return std::string(device_of(a, "b/cpu:0").at("state").as_string()); };
+  REQUIRE(until([&] { return device_ids(data_of(a.call("get_device_list")).at("devices")).size() == 2; }) >= 0ms);
+  CHECK(state_of_b() == "ready");
+
+  SECTION("killed, then started again on its port") {
+    b->server->stop(SIGKILL);
+    auto took = until([&] { return state_of_b() == "unreachable"; });
+    INFO("unreachable after " << took.count() << " ms");
+    CHECK(took >= 0ms);
+    CHECK(took < 2s);
+    auto status = data_of(a.call("get_model_status"));
+    CHECK(status.at("overall_health") == "degraded");
+    CHECK(status.at("nodes").at(0).at("reachable") == false);
+    CHECK(device_of(a, "cpu:0").at("state") == "ready"); // its own devices are unaffected
+
+    auto port = b_node.substr(b_node.rfind(':') + 1);
+    b = std::make_unique<node_server>("b", std::vector<std::string>{"--devices", "cpu:0=64MiB", "--node-listen",
+                                                                     "127.0.0.1:" + port},
+                                      b_data.path);
+    CHECK(until([&] { return state_of_b() == "ready"; }) >= 0ms);
+    CHECK(data_of(a.call("get_model_status")).at("overall_health") == "healthy");
+  }
+  SECTION("stopped without closing its connection, then going on") {
+    REQUIRE(::kill(b->server->pid(), SIGSTOP) == 0);
+    auto took = until([&] { return state_of_b() == "unreachable"; });
+    ::kill(b->server->pid(), SIGCONT);
+    INFO("unreachable after " << took.count() << " ms");
+    CHECK(took >= 0ms);
+    CHECK(took < 2s);
+    CHECK(until([&] { return state_of_b() == "ready"; }) >= 0ms);
+  }
+}
+
+TEST_CASE("a node answers only nodes that share its secret", "[cluster]") {
+  temp_dir secrets;
+  write_file(secrets.path + "/right", "s3cret-for-nodes\n");
+  write_file(secrets.path + "/wrong", "another-secret\n");
+  node_server b("b", {"--devices", "cpu:0=64MiB", "--node-listen", "127.0.0.1:0", "--node-secret-file",
+                      secrets.path + "/right"});
+  node_server right("a", {"--devices", "cpu:0=64MiB", "--join", b.node_address(), "--node-secret-file",
+                          secrets.path + "/right"});
+  node_server wrong("w", {"--devices", "cpu:0=64MiB", "--join", b.node_address(), "--node-secret-file",
+                          secrets.path + "/wrong"});
+  node_server none("n", {"--devices", "cpu:0=64MiB", "--join", b.node_address()});
+  CHECK(until([&] { return device_ids(data_of(right.call("get_device_list")).at("devices")).size() == 2; }) >= 0ms);
+  for (auto* refused : {&wrong, &none}) {
+    REQUIRE(until([&] {
+              auto node = data_of(refused->call("get_device_status")).at("nodes").at(0);
+              return node.at("last_error").is_string() &&
+                     node.at("last_error").as_string().find("secret") != json::string::npos;
+            }) >= 0ms);
+    CHECK(device_ids(data_of(refused->call("get_device_list")).at("devices")) == std::vector<std::string>{"cpu:0"});
+  }
+}
+
+TEST_CASE("a node exposed beyond loopback needs a secret; node names are plain", "[cluster]") {
+  auto refused = [](std::vector<std::string> args, const std::string& says) {
+    args.insert(args.begin(), {"--devices", "cpu:0=64MiB", "--listen", "127.0.0.1:0"});
+    auto result = run_modeld(args);
+    INFO(result.stderr_text);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.stderr_text, Catch::Contains(says));
+  };
+  refused({"--node-listen", "0.0.0.0:0"}, "needs --node-secret-file");
+  refused({"--join", "10.1.2.3:7400"}, "needs --node-secret-file");
+  refused({"--join", "127.0.0.1:0"}, "needs the port");
+  refused({"--node-name", "a/b", "--node-listen", "127.0.0.1:0"}, "--node-name 'a/b'");
+  refused({"--node-listen", "127.0.0.1:x"}, "--node-listen port 'x'");
+}
