@@ -13,13 +13,38 @@
 
 namespace modeld::actors {
 
-node_actor::behavior_type node(node_actor::pointer, std::string node_name, std::string secret,
-                               std::shared_ptr<const device_registry> registry) {
+namespace {
+
+caf::error wrong_secret() {
+  return make_error(errc::invalid_request, "the node secret does not match this node's (--node-secret-file)");
+}
+
+} // namespace
+
+node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
+                               std::shared_ptr<const device_registry> registry, use_case_actor use_cases) {
+  // Tickets of requests from other nodes, apart from those of this node's own front end.
+  auto tickets = std::make_shared<std::uint64_t>(std::uint64_t{1} << 62);
+  auto admitted = [secret](const std::string& given) { return secret.empty() || same_secret(given, secret); };
   return {
-    [node_name, secret, registry](status_atom, const std::string& given) -> caf::result<node_report> {
-      if (!secret.empty() && !same_secret(given, secret))
-        return make_error(errc::invalid_request, "the node secret does not match this node's (--node-secret-file)");
+    [node_name, admitted, registry](status_atom, const std::string& given) -> caf::result<node_report> {
+      if (!admitted(given))
+        return wrong_secret();
       return node_report{node_name, read_local_status(*registry, {}, epoch_ms())};
+    },
+    [self, admitted, tickets, use_cases](load_atom, const std::string& given,
+                                         load_request& request) -> caf::result<load_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      request.ticket = ++*tickets;
+      request.progress = nullptr; // progress does not cross nodes
+      return self->delegate(use_cases, load_atom::value, std::move(request));
+    },
+    [self, admitted, use_cases](unload_atom, const std::string& given,
+                                unload_request& request) -> caf::result<unload_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      return self->delegate(use_cases, unload_atom::value, std::move(request));
     },
   };
 }
@@ -33,7 +58,7 @@ std::string address_of(const peer_state& state) { return state.host + ":" + std:
 // The node is away (or refused): the board says why, and the next connection waits a backoff.
 void lose(peer_pointer self, const std::string& why, bool disconnect) {
   auto& state = self->state;
-  state.board->lost(state.index, why);
+  state.board->lost(state.index, why, disconnect);
   if (!disconnect)
     return;
   if (state.node)
@@ -73,6 +98,7 @@ void connect(peer_pointer self) {
           return lose(self, "nothing is published at " + address_of(self->state), true);
         self->state.node = caf::actor_cast<node_actor>(remote);
         self->monitor(self->state.node);
+        self->state.board->connected(self->state.index, remote);
         ask(self);
       },
       [self](caf::error& error) {
@@ -110,6 +136,10 @@ caf::behavior peer(peer_pointer self, std::size_t index, std::string host, std::
 
 void add_node_message_types(caf::actor_system_config& config) {
   config.add_message_type<node_report>("modeld::node_report");
+  config.add_message_type<load_request>("modeld::load_request");
+  config.add_message_type<load_result>("modeld::load_result");
+  config.add_message_type<unload_request>("modeld::unload_request");
+  config.add_message_type<unload_result>("modeld::unload_result");
 }
 
 } // namespace modeld::actors

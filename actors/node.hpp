@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "actors/peer_board.hpp"
 #include "actors/registry.hpp"
+#include "actors/use_case_messages.hpp"
 
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -40,11 +41,18 @@ typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("node_report"), x.node_name, x.status);
 }
 
-using node_actor = caf::typed_actor<caf::replies_to<status_atom, std::string>::with<node_report>>;
+// Every request carries the node secret (empty without one).
+using node_actor = caf::typed_actor<
+  // This node's own devices, from the device board.
+  caf::replies_to<status_atom, std::string>::with<node_report>,
+  // A load or an unload of this node's device (its local id), by this node's use cases.
+  caf::replies_to<load_atom, std::string, load_request>::with<load_result>,
+  caf::replies_to<unload_atom, std::string, unload_request>::with<unload_result>>;
 
-// The node actor this node publishes: answers (status, secret) from the device board.
+// The node actor this node publishes: status from the device board, loads and unloads handed
+// to `use_cases` (with tickets of their own; progress events do not cross nodes).
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
-                               std::shared_ptr<const device_registry> registry);
+                               std::shared_ptr<const device_registry> registry, use_case_actor use_cases);
 
 // How often a peer asks, how long it waits for an answer, and its reconnect backoff.
 inline constexpr std::chrono::milliseconds peer_poll_interval{250};

@@ -6,10 +6,10 @@
 
 namespace modeld::actors {
 
-peer_board::peer_board(const std::vector<std::string>& addresses) {
+peer_board::peer_board(const std::vector<std::string>& addresses, std::string secret) : secret_(std::move(secret)) {
   snapshot peers;
   for (const auto& address : addresses)
-    peers.push_back({address, "", false, "not connected yet", 0, {}});
+    peers.push_back({address, "", false, "not connected yet", 0, {}, nullptr});
   peers_ = std::make_shared<const snapshot>(std::move(peers));
 }
 
@@ -30,13 +30,23 @@ void peer_board::heard(std::size_t index, std::string node_name, cluster_status 
   peers_ = std::move(next);
 }
 
-void peer_board::lost(std::size_t index, std::string why) {
+void peer_board::connected(std::size_t index, caf::strong_actor_ptr node) {
   std::lock_guard lock{mutex_};
-  if (!peers_->at(index).reachable && peers_->at(index).last_error == why)
+  auto next = std::make_shared<snapshot>(*peers_);
+  next->at(index).node = std::move(node);
+  peers_ = std::move(next);
+}
+
+void peer_board::lost(std::size_t index, std::string why, bool disconnected) {
+  std::lock_guard lock{mutex_};
+  const auto& peer = peers_->at(index);
+  if (!peer.reachable && peer.last_error == why && (!disconnected || !peer.node))
     return;
   auto next = std::make_shared<snapshot>(*peers_);
   next->at(index).reachable = false;
   next->at(index).last_error = std::move(why);
+  if (disconnected)
+    next->at(index).node = nullptr;
   peers_ = std::move(next);
 }
 
@@ -45,6 +55,23 @@ std::optional<remote_device_id> split_remote_id(std::string_view device_id) {
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == device_id.size())
     return std::nullopt;
   return remote_device_id{std::string{device_id.substr(0, slash)}, std::string{device_id.substr(slash + 1)}};
+}
+
+std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::string_view device_id, std::int64_t now_ms) {
+  auto id = split_remote_id(device_id);
+  if (!id || !knows_device(peers, device_id))
+    return std::nullopt;
+  for (const auto& peer : peers)
+    if (peer.node_name == id->node) {
+      peer_route route{id->node, id->device, nullptr, {}};
+      if (answering(peer, now_ms) && peer.node)
+        route.node = peer.node;
+      else
+        route.unreachable = "node " + peer.node_name + " (" + peer.address + ") is unreachable: " +
+                            (peer.last_error.empty() ? "no answer" : peer.last_error);
+      return route;
+    }
+  return std::nullopt;
 }
 
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id) {

@@ -6,6 +6,8 @@
 
 #include "actors/messages.hpp"
 
+#include <caf/actor_control_block.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -24,6 +26,7 @@ struct peer_view {
   std::string last_error;    // why it is not reachable
   std::int64_t heard_ms = 0; // when it last answered (Unix epoch ms); 0: never
   cluster_status status;     // its own devices, as it last reported them
+  caf::strong_actor_ptr node; // its node actor while connected (requests for its devices go there)
 };
 
 // A peer not heard from for this long is unreachable, whatever its actor last wrote.
@@ -36,16 +39,22 @@ inline bool answering(const peer_view& peer, std::int64_t now_ms) {
 
 class peer_board {
 public:
-  explicit peer_board(const std::vector<std::string>& addresses);
+  // `secret`: what requests to those nodes carry (--node-secret-file; empty: none).
+  peer_board(const std::vector<std::string>& addresses, std::string secret);
 
   using snapshot = std::vector<peer_view>;
   // Copy-on-write: a snapshot never changes; each write publishes a new one.
   std::shared_ptr<const snapshot> read() const;
 
+  void connected(std::size_t index, caf::strong_actor_ptr node);
   void heard(std::size_t index, std::string node_name, cluster_status status, std::int64_t now_ms);
-  void lost(std::size_t index, std::string why);
+  // `disconnected`: the connection is gone too (not only an answer late).
+  void lost(std::size_t index, std::string why, bool disconnected = false);
+
+  const std::string& secret() const { return secret_; }
 
 private:
+  const std::string secret_;
   mutable std::mutex mutex_;
   std::shared_ptr<const snapshot> peers_;
 };
@@ -57,6 +66,18 @@ struct remote_device_id {
   std::string device;
 };
 std::optional<remote_device_id> split_remote_id(std::string_view device_id);
+
+// Where a request for a joined node's device goes: that node's actor (null while it does not
+// answer, `unreachable` then says why) and the device's id there.
+struct peer_route {
+  std::string node_name;
+  std::string device_id;
+  caf::strong_actor_ptr node;
+  std::string unreachable;
+};
+
+// The route of `device_id` when it names a device of a node on `peers`; none otherwise.
+std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::string_view device_id, std::int64_t now_ms);
 
 // True when `device_id` (NAME/ID) names a device of a node on `peers`, as it last reported.
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id);

@@ -9,8 +9,8 @@ std::variant<registry_entry, failure> named_device(const device_registry& device
   auto entry = devices.find(device_id);
   if (!entry && devices.is_remote(device_id))
     return failure{errc::device_unavailable, "device '" + device_id +
-                                               "' is on another node: requests are not routed to other nodes yet "
-                                               "(status only); send it to that node"}
+                                               "' is on another node: only loads and unloads are routed to other "
+                                               "nodes yet; send this request to that node"}
       .about("device_id", device_id);
   if (!entry)
     return failure{errc::device_not_found, "device '" + device_id + "' does not exist"}.about("device_id", device_id);

@@ -1,6 +1,7 @@
 #include "actors/use_cases.hpp"
 
 #include "actors/cache.hpp"
+#include "actors/use_case_routes.hpp"
 #include "catalog/report_json.hpp"
 #include "actors/epoch.hpp"
 #include "actors/log.hpp"
@@ -21,14 +22,6 @@ namespace {
 
 using self_pointer = use_case_pointer;
 using load_promise = caf::typed_response_promise<load_result>;
-
-// The answer of a use case that did not happen: `why` and nothing else.
-template <class Result>
-Result refused_with(failure why) {
-  Result result;
-  result.error = std::move(why);
-  return result;
-}
 
 load_result failed(failure why) { return refused_with<load_result>(std::move(why)); }
 
@@ -208,6 +201,8 @@ void load_on_device(self_pointer self, const flow_pointer& flow, const registry_
 }
 
 caf::result<load_result> start_load(self_pointer self, load_request& request) {
+  if (auto routed = load_on_node(self, request))
+    return std::move(*routed);
   auto device = requested_device(self, request.device_id);
   if (auto* why = std::get_if<failure>(&device))
     return failed(std::move(*why));
@@ -354,6 +349,8 @@ caf::result<release_result> start_release(self_pointer self, std::string& lease_
 }
 
 caf::result<unload_result> start_unload(self_pointer self, unload_request& request) {
+  if (auto routed = unload_on_node(self, request))
+    return std::move(*routed);
   auto flow = std::make_shared<unload_flow>();
   if (!request.device_id.empty()) {
     auto named = named_device(*self->state.devices, request.device_id);

@@ -48,6 +48,14 @@ use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<c
 
 // Steps the use cases share (use_cases.cpp), and the validation use case (use_case_validate.cpp).
 
+// The answer of a use case that did not happen: `why` and nothing else.
+template <class Result>
+Result refused_with(failure why) {
+  Result result;
+  result.error = std::move(why);
+  return result;
+}
+
 // A ticket's work is over: it is forgotten (a late drop for it is ignored).
 void forget(use_case_pointer self, std::uint64_t ticket);
 

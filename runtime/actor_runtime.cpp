@@ -76,7 +76,7 @@ void actor_runtime::start_node(const node_options& node) {
     std::vector<std::string> addresses;
     for (const auto& join : node.joins)
       addresses.push_back(join.host + ":" + std::to_string(join.port));
-    auto board = std::make_shared<actors::peer_board>(addresses);
+    auto board = std::make_shared<actors::peer_board>(addresses, node.secret);
     registry_->join(board);
     for (std::size_t i = 0; i < node.joins.size(); ++i)
       peers_.push_back(system_->spawn(actors::peer, i, node.joins[i].host, node.joins[i].port, node.secret, board));
@@ -84,7 +84,7 @@ void actor_runtime::start_node(const node_options& node) {
   if (!node.listen)
     return;
   node_ = system_->spawn(actors::node, node.name, node.secret,
-                         std::shared_ptr<const actors::device_registry>{registry_});
+                         std::shared_ptr<const actors::device_registry>{registry_}, use_cases_);
   auto published = system_->middleman().publish(node_, node.listen->port, node.listen->host.c_str(), true);
   if (!published) {
     stop(std::chrono::seconds(5)); // the constructor throws: no destructor stops the actors

@@ -26,7 +26,7 @@ cluster_status two_devices() {
 } // namespace
 
 TEST_CASE("a joined node's devices are NAME/ID while it answers", "[peers]") {
-  peer_board board({"127.0.0.1:7400", "127.0.0.1:7401"});
+  peer_board board({"127.0.0.1:7400", "127.0.0.1:7401"}, "");
   CHECK(remote_reports(*board.read(), {}, 1000).empty()); // never answered: nothing to show
   board.heard(0, "b", two_devices(), 1000);
   auto reports = remote_reports(*board.read(), {}, 1200);
@@ -43,7 +43,7 @@ TEST_CASE("a joined node's devices are NAME/ID while it answers", "[peers]") {
 }
 
 TEST_CASE("a lost or silent node's devices are unreachable with their last report", "[peers]") {
-  peer_board board({"127.0.0.1:7400"});
+  peer_board board({"127.0.0.1:7400"}, "");
   board.heard(0, "b", two_devices(), 1000);
   SECTION("lost") {
     board.lost(0, "the connection closed");

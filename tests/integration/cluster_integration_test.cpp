@@ -2,8 +2,8 @@
 // own data dir): a node that joins others shows their devices as NAME/ID in its device list,
 // status, and nodes[]; a node that is killed or stops answering is unreachable within 2 s and
 // back when it answers again; a wrong node secret keeps a node's devices out; requests to
-// another node's device are refused plainly (routing is not built yet); the flags refuse a
-// node exposed beyond loopback without a secret.
+// another node's device go to it (loads and unloads; other requests are refused plainly); the
+// flags refuse a node exposed beyond loopback without a secret.
 #include "demo_server.hpp"
 #include "json_checks.hpp"
 
@@ -105,11 +105,54 @@ TEST_CASE("a node that joined others shows their devices as NAME/ID beside its o
     CHECK(device_ids(push.at("data").at("devices")) == std::vector<std::string>{"b/cpu:1"});
   }
 
-  // Requests are not routed to other nodes yet: refused plainly, not lost.
-  auto refused = a.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
+  // Benchmarks are not routed to other nodes yet: refused plainly, not lost.
+  auto refused = a.call("post_model_benchmark", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
   CHECK(error_code_of(refused) == "DEVICE_UNAVAILABLE");
   CHECK_THAT(std::string(refused.at("error").at("message").as_string()), Catch::Contains("another node"));
   CHECK(error_code_of(a.call("get_device_status", {{"device_id", "d/cpu:0"}})) == "DEVICE_NOT_FOUND");
+}
+
+TEST_CASE("loads and unloads of another node's device go to that node", "[cluster]") {
+  node_server b("b", {"--devices", "cpu:0=64MiB,cpu:1=64MiB", "--node-listen", "127.0.0.1:0"});
+  node_server a("a", {"--devices", "cpu:0=64MiB", "--join", b.node_address()});
+  REQUIRE(until([&] { return device_ids(data_of(a.call("get_device_list")).at("devices")).size() == 3; }) >= 0ms);
+
+  // Read from b's own model root, loaded on b's cpu:1, answered with the device as a knows it.
+  auto loaded = data_of(a.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:1"}}));
+  CHECK(loaded.at("device_id") == "b/cpu:1");
+  CHECK(loaded.at("memory_used_bytes") == 4096);
+  auto on_b = data_of(b.call("get_device_status", {{"device_id", "cpu:1"}})).at("devices").at(0);
+  CHECK(on_b.at("loaded_models").at(0).at("model_id") == "b-model.safetensors");
+  REQUIRE(until([&] { return !device_of(a, "b/cpu:1").at("loaded_models").as_array().empty(); }) >= 0ms);
+
+  auto again = a.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:1"}});
+  CHECK(error_code_of(again) == "MODEL_ALREADY_LOADED");
+  CHECK(again.at("error").at("details").at("device_id") == "b/cpu:1");
+  // A model only a's root has is not on b: b answers for its own roots.
+  write_file(a.models.path + "/only-on-a.safetensors", safetensors_bytes(16));
+  data_of(a.call("post_model_scan"));
+  CHECK(error_code_of(a.call("post_model_load", {{"model_id", "only-on-a.safetensors"}, {"device_id", "b/cpu:0"}})) ==
+        "MODEL_NOT_FOUND");
+  // A lease belongs to a connection of the node that holds the model: not across nodes yet.
+  CHECK(error_code_of(a.call("post_model_load", {{"model_id", "b-model.safetensors"},
+                                                 {"device_id", "b/cpu:0"},
+                                                 {"lease", true}})) == "INVALID_REQUEST");
+
+  auto unloaded = data_of(a.call("post_model_unload", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:1"}}));
+  CHECK(unloaded.at("freed_bytes") == 4096);
+  CHECK(unloaded.at("devices").at(0).at("device_id") == "b/cpu:1");
+  CHECK(data_of(b.call("get_device_status", {{"device_id", "cpu:1"}})).at("devices").at(0).at("loaded_models").as_array().empty());
+  CHECK(error_code_of(a.call("post_model_unload", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:1"}})) ==
+        "MODEL_NOT_LOADED");
+
+  // A node that is gone fails its devices' requests at once.
+  b.server->stop(SIGKILL);
+  REQUIRE(until([&] { return device_of(a, "b/cpu:0").at("state") == "unreachable"; }) >= 0ms);
+  auto start = std::chrono::steady_clock::now();
+  auto gone = a.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
+  CHECK(error_code_of(gone) == "DEVICE_UNAVAILABLE");
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  CHECK_THAT(std::string(gone.at("error").at("message").as_string()), Catch::Contains("unreachable"));
 }
 
 TEST_CASE("a node that goes away is unreachable within 2 s, and back when it returns", "[cluster]") {
