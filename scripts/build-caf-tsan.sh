@@ -29,9 +29,15 @@ curl -fsS --retry 3 -o "$work/caf.tar.gz" "$url"
 echo "$sha256  $work/caf.tar.gz" | sha256sum -c --quiet - >&2
 tar -xzf "$work/caf.tar.gz" -C "$work"
 
-# Only libcaf_core (modeld links nothing else of CAF); the log level and memory management match
-# Debian's build (caf/detail/build_config.hpp), and the installed headers come from this same
-# build, so the TSan build of modeld compiles against exactly the library it links.
+# libcaf_core and libcaf_io (modeld links nothing else of CAF); the log level and memory
+# management match Debian's build (caf/detail/build_config.hpp), and the installed headers come
+# from this same build, so the TSan build of modeld compiles against exactly the libraries it
+# links. CAF 0.17.6's receive_buffer.hpp uses std::numeric_limits without including <limits>, which
+# GCC 12's headers no longer pull in: the same one-line fix as Debian's package, in the header
+# that is also installed (modeld includes it through caf/io/middleman.hpp).
+buffer_header="$work/actor-framework-$version/libcaf_io/caf/io/network/receive_buffer.hpp"
+grep -q '#include <limits>' "$buffer_header" || sed -i '0,/^#include </s//#include <limits>\n#include </' "$buffer_header"
+
 CCACHE_BASEDIR="$work" cmake -S "$work/actor-framework-$version" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_FLAGS=-fsanitize=thread \
   -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread -DCAF_LOG_LEVEL=QUIET \
