@@ -22,15 +22,19 @@ caf::error wrong_secret() {
 } // namespace
 
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
-                               std::shared_ptr<const device_registry> registry, use_case_actor use_cases) {
+                               std::shared_ptr<const device_registry> registry,
+                               std::shared_ptr<const cache_board> cache, use_case_actor use_cases) {
   // Tickets of requests from other nodes, apart from those of this node's own front end.
   auto tickets = std::make_shared<std::uint64_t>(std::uint64_t{1} << 62);
   auto admitted = [secret](const std::string& given) { return secret.empty() || same_secret(given, secret); };
   return {
-    [node_name, admitted, registry](status_atom, const std::string& given) -> caf::result<node_report> {
+    [node_name, admitted, registry, cache](status_atom, const std::string& given) -> caf::result<node_report> {
       if (!admitted(given))
         return wrong_secret();
-      return node_report{node_name, read_local_status(*registry, {}, epoch_ms())};
+      node_report report{node_name, read_local_status(*registry, {}, epoch_ms()), {}};
+      for (const auto& entry : cache->read()->entries)
+        report.cached_models.push_back(entry.model_id);
+      return report;
     },
     [self, admitted, tickets, use_cases](load_atom, const std::string& given,
                                          load_request& request) -> caf::result<load_result> {
@@ -78,7 +82,8 @@ void ask(peer_pointer self) {
       [self](node_report& report) {
         self->state.asking = false;
         self->state.backoff = peer_backoff_first;
-        self->state.board->heard(self->state.index, std::move(report.node_name), std::move(report.status), epoch_ms());
+        self->state.board->heard(self->state.index, std::move(report.node_name), std::move(report.status),
+                                 std::move(report.cached_models), epoch_ms());
       },
       [self](caf::error& error) {
         self->state.asking = false;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "actors/atoms.hpp"
+#include "actors/cache.hpp"
 #include "actors/messages.hpp"
 #include "actors/peer_board.hpp"
 #include "actors/registry.hpp"
@@ -32,13 +33,14 @@ namespace modeld::actors {
 struct node_report {
   std::string node_name;
   cluster_status status;
+  std::vector<std::string> cached_models; // in its RAM cache: placement prefers their node
 
   bool operator==(const node_report&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
-  return f(caf::meta::type_name("node_report"), x.node_name, x.status);
+  return f(caf::meta::type_name("node_report"), x.node_name, x.status, x.cached_models);
 }
 
 // Every request carries the node secret (empty without one).
@@ -52,7 +54,8 @@ using node_actor = caf::typed_actor<
 // The node actor this node publishes: status from the device board, loads and unloads handed
 // to `use_cases` (with tickets of their own; progress events do not cross nodes).
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
-                               std::shared_ptr<const device_registry> registry, use_case_actor use_cases);
+                               std::shared_ptr<const device_registry> registry,
+                               std::shared_ptr<const cache_board> cache, use_case_actor use_cases);
 
 // How often a peer asks, how long it waits for an answer, and its reconnect backoff.
 inline constexpr std::chrono::milliseconds peer_poll_interval{250};

@@ -9,7 +9,7 @@ namespace modeld::actors {
 peer_board::peer_board(const std::vector<std::string>& addresses, std::string secret) : secret_(std::move(secret)) {
   snapshot peers;
   for (const auto& address : addresses)
-    peers.push_back({address, "", false, "not connected yet", 0, {}, nullptr});
+    peers.push_back({address, "", false, "not connected yet", 0, {}, {}, nullptr});
   peers_ = std::make_shared<const snapshot>(std::move(peers));
 }
 
@@ -18,7 +18,8 @@ std::shared_ptr<const peer_board::snapshot> peer_board::read() const {
   return peers_;
 }
 
-void peer_board::heard(std::size_t index, std::string node_name, cluster_status status, std::int64_t now_ms) {
+void peer_board::heard(std::size_t index, std::string node_name, cluster_status status,
+                       std::vector<std::string> cached_models, std::int64_t now_ms) {
   std::lock_guard lock{mutex_};
   auto next = std::make_shared<snapshot>(*peers_);
   auto& peer = next->at(index);
@@ -27,6 +28,7 @@ void peer_board::heard(std::size_t index, std::string node_name, cluster_status 
   peer.last_error.clear();
   peer.heard_ms = now_ms;
   peer.status = std::move(status);
+  peer.cached_models = std::move(cached_models);
   peers_ = std::move(next);
 }
 

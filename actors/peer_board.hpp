@@ -26,6 +26,7 @@ struct peer_view {
   std::string last_error;    // why it is not reachable
   std::int64_t heard_ms = 0; // when it last answered (Unix epoch ms); 0: never
   cluster_status status;     // its own devices, as it last reported them
+  std::vector<std::string> cached_models; // the models in its RAM cache, as it last reported them
   caf::strong_actor_ptr node; // its node actor while connected (requests for its devices go there)
 };
 
@@ -47,7 +48,8 @@ public:
   std::shared_ptr<const snapshot> read() const;
 
   void connected(std::size_t index, caf::strong_actor_ptr node);
-  void heard(std::size_t index, std::string node_name, cluster_status status, std::int64_t now_ms);
+  void heard(std::size_t index, std::string node_name, cluster_status status, std::vector<std::string> cached_models,
+             std::int64_t now_ms);
   // `disconnected`: the connection is gone too (not only an answer late).
   void lost(std::size_t index, std::string why, bool disconnected = false);
 

@@ -33,13 +33,16 @@ struct load_result {
   failure error;
   std::string model_id;
   load_done done; // when ok
+  // Why placement chose done.device_id, when the request named no device and this node placed
+  // it across the nodes it joined; empty otherwise.
+  std::string placement_reason;
 
   bool operator==(const load_result&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, load_result& x) {
-  return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.done);
+  return f(caf::meta::type_name("load_result"), x.ok, x.error, x.model_id, x.done, x.placement_reason);
 }
 
 // Measures a model on a device (post_model_benchmark), placed as a load is.

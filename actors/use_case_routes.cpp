@@ -1,9 +1,14 @@
 #include "actors/use_case_routes.hpp"
 
 #include "actors/epoch.hpp"
+#include "actors/cache.hpp"
+#include "actors/cluster_placement.hpp"
 #include "actors/node.hpp"
+#include "actors/status_view.hpp"
 
+#include <algorithm>
 #include <memory>
+#include <set>
 
 namespace modeld::actors {
 namespace {
@@ -25,38 +30,126 @@ failure from_node(const peer_route& route, failure why) {
   return why;
 }
 
-// Sends `request` (its device id now the node's own) to the node of `route`; `rename` makes the
-// answer's device ids NAME/ID. A node that goes away while it holds the request is answered for.
-template <class Result, class Atom, class Request, class Rename>
-caf::result<Result> send_to_node(use_case_pointer self, const peer_route& route, Atom atom, Request request,
-                                 Rename rename) {
-  const auto device_id = on_node(route, request.device_id);
+// Sends `request` (`request.device_id` NAME/ID) to the node of `route` with the device's id
+// there, then `answered` with the node's answer, its device ids made NAME/ID by `rename`. A node
+// that is unreachable, or goes away while it holds the request, is answered for.
+template <class Result, class Atom, class Request, class Rename, class Answered>
+void ask_node(use_case_pointer self, const peer_route& route, Atom atom, Request request, Rename rename,
+              Answered answered) {
+  const auto device_id = on_node(route, route.device_id);
   if (!route.node)
-    return refused_with<Result>(failure{errc::device_unavailable, route.unreachable}.about("device_id", device_id));
+    return answered(refused_with<Result>(failure{errc::device_unavailable, route.unreachable}.about("device_id", device_id)));
   request.device_id = route.device_id;
-  auto promise = std::make_shared<caf::typed_response_promise<Result>>(self->make_response_promise<Result>());
   auto node = caf::actor_cast<node_actor>(route.node);
   watched_request<Result>(
     self, node, caf::infinite,
-    [promise, route, rename](Result& answer) {
+    [route, rename, answered](Result& answer) {
       answer.error = from_node(route, std::move(answer.error));
       rename(answer);
-      promise->deliver(std::move(answer));
+      answered(std::move(answer));
     },
-    [self, promise, route, device_id](const caf::error& error) {
+    [self, route, device_id, answered](const caf::error& error) {
       auto why = failure_of(error, "asking node " + route.node_name);
       if (why.code == errc::internal) // the node went away, or could not take the request
         why = failure{errc::device_unavailable, "node " + route.node_name + " did not complete the request: " +
                                                   self->system().render(error)};
-      promise->deliver(refused_with<Result>(std::move(why).about("device_id", device_id)));
+      answered(refused_with<Result>(std::move(why).about("device_id", device_id)));
     },
     atom, self->state.devices->peers()->secret(), std::move(request));
+}
+
+// ask_node, answered through a response promise.
+template <class Result, class Atom, class Request, class Rename>
+caf::result<Result> send_to_node(use_case_pointer self, const peer_route& route, Atom atom, Request request,
+                                 Rename rename) {
+  auto promise = std::make_shared<caf::typed_response_promise<Result>>(self->make_response_promise<Result>());
+  ask_node<Result>(self, route, atom, std::move(request), rename,
+                   [promise](Result answer) { promise->deliver(std::move(answer)); });
   return *promise;
+}
+
+// A load's device ids as this node shows them.
+void rename_load(const peer_route& route, load_result& answer) {
+  if (!answer.done.device_id.empty())
+    answer.done.device_id = on_node(route, answer.done.device_id);
+}
+
+// A load placed across nodes: the choices in order, tried until one loads or answers other
+// than MODEL_NOT_FOUND (then the next node's choices are tried; each node once).
+struct placed_load {
+  load_request request;
+  std::vector<placement_choice> choices;
+  std::size_t next = 0;
+  std::set<std::string> without_model; // nodes that answered MODEL_NOT_FOUND ("" for this one)
+  std::optional<load_result> last;     // the last answer, for when no choice is left
+  caf::typed_response_promise<load_result> promise;
+};
+
+void try_next_choice(use_case_pointer self, const std::shared_ptr<placed_load>& load) {
+  auto& choices = load->choices;
+  while (load->next < choices.size() && load->without_model.count(choices[load->next].node) > 0)
+    ++load->next;
+  if (load->next == choices.size()) {
+    load->promise.deliver(load->last ? std::move(*load->last)
+                                     : refused_with<load_result>({errc::device_unavailable, "no device is ready"}));
+    return;
+  }
+  auto choice = choices[load->next++];
+  auto answered = [self, load, choice](load_result answer) {
+    if (!answer.ok && answer.error.code == errc::model_not_found) {
+      load->without_model.insert(choice.node);
+      load->last = std::move(answer);
+      return try_next_choice(self, load);
+    }
+    if (answer.ok) {
+      answer.placement_reason = choice.reason;
+      for (const auto& node : load->without_model)
+        answer.placement_reason += "; " + (node.empty() ? std::string{"this node"} : "node " + node) +
+                                   " has no such model";
+    }
+    load->promise.deliver(std::move(answer));
+  };
+  auto request = load->request;
+  request.device_id = choice.device_id;
+  if (choice.node.empty()) { // this node's device: the load as if the request had named it
+    self->request(caf::actor_cast<use_case_actor>(self), caf::infinite, load_atom::value, std::move(request))
+      .then([answered](load_result& answer) { answered(std::move(answer)); },
+            [answered](caf::error& error) { answered(refused_with<load_result>(failure_of(error, "loading"))); });
+    return;
+  }
+  auto route = route_of(self, choice.device_id);
+  if (!route) // the node left between the listing and now
+    return answered(refused_with<load_result>({errc::device_unavailable, "device " + choice.device_id + " is gone"}));
+  ask_node<load_result>(self, *route, load_atom::value, std::move(request),
+                        [route](load_result& answer) { rename_load(*route, answer); }, answered);
+}
+
+// A load that names no device, placed across this node's and the joined nodes' devices.
+caf::result<load_result> place_across_nodes(use_case_pointer self, const load_request& request) {
+  auto status = read_status(*self->state.devices, {}, epoch_ms());
+  std::set<std::string> caching;
+  for (const auto& entry : self->state.cache->read()->entries)
+    if (entry.model_id == request.model_id)
+      caching.insert("");
+  for (const auto& peer : *self->state.devices->peers()->read())
+    if (std::find(peer.cached_models.begin(), peer.cached_models.end(), request.model_id) != peer.cached_models.end())
+      caching.insert(peer.node_name);
+  std::optional<std::uint64_t> bytes;
+  auto catalog = self->state.catalog->read();
+  if (auto record = catalog->models.find(request.model_id); record != catalog->models.end())
+    bytes = record->second->entry.size_bytes;
+  auto load = std::make_shared<placed_load>(
+    placed_load{request, placement_order(status, caching, bytes), 0, {}, std::nullopt,
+                self->make_response_promise<load_result>()});
+  try_next_choice(self, load);
+  return load->promise;
 }
 
 } // namespace
 
 std::optional<caf::result<load_result>> load_on_node(use_case_pointer self, const load_request& request) {
+  if (request.device_id.empty() && !request.policy.lease && self->state.devices->peers())
+    return place_across_nodes(self, request);
   auto route = route_of(self, request.device_id);
   if (!route)
     return std::nullopt;
@@ -64,10 +157,8 @@ std::optional<caf::result<load_result>> load_on_node(use_case_pointer self, cons
     return caf::result<load_result>{refused_with<load_result>(
       failure{errc::invalid_request, "leases on another node's device are not built yet: load with lease on that node"}
         .about("device_id", request.device_id))};
-  return send_to_node<load_result>(self, *route, load_atom::value, request, [route](load_result& answer) {
-    if (!answer.done.device_id.empty())
-      answer.done.device_id = on_node(*route, answer.done.device_id);
-  });
+  return send_to_node<load_result>(self, *route, load_atom::value, request,
+                                   [route](load_result& answer) { rename_load(*route, answer); });
 }
 
 std::optional<caf::result<unload_result>> unload_on_node(use_case_pointer self, const unload_request& request) {

@@ -138,6 +138,9 @@ json::value load_json(const load_result& loaded) {
     {"already_loaded", loaded.done.already_loaded},
     {"shared_components", string_array(loaded.done.shared_components)},
     {"shared_bytes", loaded.done.shared_bytes},
+    {"placement", loaded.placement_reason.empty()
+                    ? json::value(nullptr)
+                    : json::value(json::object{{"device_id", loaded.done.device_id}, {"reason", loaded.placement_reason}})},
   };
 }
 

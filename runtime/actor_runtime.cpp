@@ -84,7 +84,8 @@ void actor_runtime::start_node(const node_options& node) {
   if (!node.listen)
     return;
   node_ = system_->spawn(actors::node, node.name, node.secret,
-                         std::shared_ptr<const actors::device_registry>{registry_}, use_cases_);
+                         std::shared_ptr<const actors::device_registry>{registry_},
+                         std::shared_ptr<const actors::cache_board>{cache_board_}, use_cases_);
   auto published = system_->middleman().publish(node_, node.listen->port, node.listen->host.c_str(), true);
   if (!published) {
     stop(std::chrono::seconds(5)); // the constructor throws: no destructor stops the actors

@@ -272,7 +272,7 @@ TEST_CASE("status messages cross a node unchanged", "[serialization]") {
   device_report report{info, "unresponsive", true, sample_status(), 40, true, 2, "crash"};
   check_round_trip(report);
   check_round_trip(cluster_status{"degraded", {report}});
-  check_round_trip(node_report{"b", cluster_status{"degraded", {report}}}); // a node's answer to one that joined it
+  check_round_trip(node_report{"b", cluster_status{"degraded", {report}}, {"sd15.safetensors"}}); // a node's answer to one that joined it
   check_round_trip(fault_request{"hang", 100});
 }
 

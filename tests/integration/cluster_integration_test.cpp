@@ -231,3 +231,39 @@ TEST_CASE("a node exposed beyond loopback needs a secret; node names are plain",
   refused({"--node-name", "a/b", "--node-listen", "127.0.0.1:0"}, "--node-name 'a/b'");
   refused({"--node-listen", "127.0.0.1:x"}, "--node-listen port 'x'");
 }
+
+TEST_CASE("a load that names no device is placed across the nodes, and says why", "[cluster]") {
+  // a's device has the more free memory: a load of a model both roots hold goes there.
+  node_server b("b", {"--devices", "cpu:0=64MiB", "--node-listen", "127.0.0.1:0"});
+  node_server a("a", {"--devices", "cpu:0=256MiB", "--join", b.node_address()});
+  write_file(a.models.path + "/both.safetensors", safetensors_bytes(256));
+  write_file(b.models.path + "/both.safetensors", safetensors_bytes(256));
+  data_of(a.call("post_model_scan"));
+  data_of(b.call("post_model_scan"));
+  REQUIRE(until([&] { return device_ids(data_of(a.call("get_device_list")).at("devices")).size() == 2; }) >= 0ms);
+
+  auto local = data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}}));
+  CHECK(local.at("device_id") == "cpu:0");
+  CHECK(local.at("placement").at("device_id") == "cpu:0");
+  CHECK_THAT(std::string(local.at("placement").at("reason").as_string()), Catch::Contains("most free memory"));
+  data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}}));
+
+  // A model only b's root holds: this node answers MODEL_NOT_FOUND, and b loads it.
+  auto remote = data_of(a.call("post_model_load", {{"model_id", "b-model.safetensors"}}));
+  CHECK(remote.at("device_id") == "b/cpu:0");
+  CHECK_THAT(std::string(remote.at("placement").at("reason").as_string()), Catch::Contains("this node has no such model"));
+  CHECK(error_code_of(a.call("post_model_load", {{"model_id", "nowhere.safetensors"}})) == "MODEL_NOT_FOUND");
+
+  // A model in b's RAM cache (and no longer in a's, which the first load filled) goes to b,
+  // though a has more free memory; b tells a what it caches with its status, 4 times a second.
+  data_of(a.call("delete_model_cache", {{"model_id", "both.safetensors"}}));
+  data_of(b.call("post_model_cache", {{"model_id", "both.safetensors"}}));
+  std::this_thread::sleep_for(600ms);
+  auto cached = data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}}));
+  CHECK(cached.at("device_id") == "b/cpu:0");
+  CHECK(cached.at("from_cache") == true);
+  CHECK_THAT(std::string(cached.at("placement").at("reason").as_string()), Catch::Contains("node b's RAM cache"));
+  data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}, {"device_id", "b/cpu:0"}}));
+  // A load that names its device says nothing of placement.
+  CHECK(data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}, {"device_id", "cpu:0"}})).at("placement").is_null());
+}
