@@ -48,6 +48,7 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
                                 unload_request& request) -> caf::result<unload_result> {
       if (!admitted(given))
         return wrong_secret();
+      request.this_node_only = true; // nodes that joined each other do not ask each other in turn
       return self->delegate(use_cases, unload_atom::value, std::move(request));
     },
   };

@@ -100,19 +100,20 @@ typename Inspector::result_type inspect(Inspector& f, validate_result& x) {
   return f(caf::meta::type_name("validate_result"), x.ok, x.error, x.model_id, x.from_cache, x.result_json);
 }
 
-// Unloads `model_id` (empty: every model) from `device_id` (empty: every device); leased
-// models stay unless `force`.
+// Unloads `model_id` (empty: every model) from `device_id` (empty: every device, of this node
+// and of the nodes it joined); leased models stay unless `force`.
 struct unload_request {
   std::string model_id;
   std::string device_id;
   bool force = false;
+  bool this_node_only = false; // every device of this node alone (what another node asks of it)
 
   bool operator==(const unload_request&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, unload_request& x) {
-  return f(caf::meta::type_name("unload_request"), x.model_id, x.device_id, x.force);
+  return f(caf::meta::type_name("unload_request"), x.model_id, x.device_id, x.force, x.this_node_only);
 }
 
 struct device_unload {

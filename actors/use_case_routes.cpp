@@ -161,17 +161,95 @@ std::optional<caf::result<load_result>> load_on_node(use_case_pointer self, cons
                                    [route](load_result& answer) { rename_load(*route, answer); });
 }
 
+namespace {
+
+// An unload's device ids as this node shows them.
+void rename_unload(const peer_route& route, unload_result& answer) {
+  for (auto& device : answer.devices)
+    device.device_id = on_node(route, device.device_id);
+  for (auto* leases : {&answer.kept, &answer.revoked})
+    for (auto& lease : *leases)
+      lease.device_id = on_node(route, lease.device_id);
+}
+
+// An unload of every device of every node: this node's answer first, then each answering node's.
+struct spread_unload {
+  unload_request request;
+  std::vector<std::optional<unload_result>> answers; // [0]: this node's
+  std::size_t pending = 0;
+  caf::typed_response_promise<unload_result> promise;
+};
+
+// One answer for all: their devices and leases together; a named model leased anywhere is a
+// conflict, one loaded nowhere is not loaded. A node that failed (gone meanwhile) adds nothing;
+// this node's own failure of another kind is the answer.
+unload_result merged(spread_unload& unload) {
+  auto& own = *unload.answers.front();
+  if (!own.ok && own.error.code != errc::model_not_loaded && own.error.code != errc::conflict)
+    return own;
+  unload_result out;
+  for (auto& answer : unload.answers) {
+    if (!answer || (!answer->ok && answer->error.code != errc::model_not_loaded && answer->error.code != errc::conflict))
+      continue;
+    for (auto& device : answer->devices)
+      out.devices.push_back(std::move(device));
+    out.kept.insert(out.kept.end(), answer->kept.begin(), answer->kept.end());
+    out.revoked.insert(out.revoked.end(), answer->revoked.begin(), answer->revoked.end());
+  }
+  const auto& id = unload.request.model_id;
+  bool any = false;
+  for (const auto& device : out.devices)
+    any = any || !device.unloaded.empty();
+  if (!id.empty() && !out.kept.empty()) {
+    out.error = leased_conflict(id, out.kept.size());
+    return out;
+  }
+  if (!id.empty() && !any)
+    return refused_with<unload_result>(failure{errc::model_not_loaded, "'" + id + "' is not loaded"}.about("model_id", id));
+  out.ok = true;
+  return out;
+}
+
+caf::result<unload_result> unload_everywhere(use_case_pointer self, const unload_request& request) {
+  auto unload = std::make_shared<spread_unload>(
+    spread_unload{request, {std::nullopt}, 1, self->make_response_promise<unload_result>()});
+  auto answered_at = [self, unload](std::size_t slot) {
+    return [self, unload, slot](unload_result answer) {
+      unload->answers[slot] = std::move(answer);
+      if (--unload->pending == 0)
+        unload->promise.deliver(merged(*unload));
+    };
+  };
+  auto now = epoch_ms();
+  for (const auto& peer : *self->state.devices->peers()->read())
+    if (answering(peer, now) && peer.node) {
+      unload->answers.emplace_back();
+      ++unload->pending;
+      peer_route route{peer.node_name, "", peer.node, {}};
+      ask_node<unload_result>(self, route, unload_atom::value, request,
+                              [route](unload_result& answer) { rename_unload(route, answer); },
+                              answered_at(unload->answers.size() - 1));
+    }
+  auto own = request;
+  own.this_node_only = true;
+  self->request(caf::actor_cast<use_case_actor>(self), caf::infinite, unload_atom::value, std::move(own))
+    .then([answer = answered_at(0)](unload_result& result) { answer(std::move(result)); },
+          [answer = answered_at(0)](caf::error& error) {
+            answer(refused_with<unload_result>(failure_of(error, "unloading")));
+          });
+  return unload->promise;
+}
+
+} // namespace
+
 std::optional<caf::result<unload_result>> unload_on_node(use_case_pointer self, const unload_request& request) {
+  if (request.device_id.empty() && !request.this_node_only && self->state.devices->peers())
+    return unload_everywhere(self, request);
   auto route = route_of(self, request.device_id);
   if (!route)
     return std::nullopt;
-  return send_to_node<unload_result>(self, *route, unload_atom::value, request, [route](unload_result& answer) {
-    for (auto& device : answer.devices)
-      device.device_id = on_node(*route, device.device_id);
-    for (auto* leases : {&answer.kept, &answer.revoked})
-      for (auto& lease : *leases)
-        lease.device_id = on_node(*route, lease.device_id);
-  });
+  return send_to_node<unload_result>(self, *route, unload_atom::value, request,
+                                     [route](unload_result& answer) { rename_unload(*route, answer); });
 }
 
 } // namespace modeld::actors

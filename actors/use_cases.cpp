@@ -260,6 +260,17 @@ caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_comma
   return *promise;
 }
 
+} // namespace
+
+failure leased_conflict(const std::string& model_id, std::size_t leases) {
+  return failure{errc::conflict, "'" + model_id + "' is leased (" + std::to_string(leases) +
+                                   " lease(s)); it stays loaded until they are released or their connections "
+                                   "close, or unload it with force: true"}
+    .about("model_id", model_id);
+}
+
+namespace {
+
 unload_result unload_refused(failure why) { return refused_with<unload_result>(std::move(why)); }
 
 // Asks each device in turn (in the order of --devices), so the answer lists them in order.
@@ -278,11 +289,7 @@ void unload_next(self_pointer self, const std::shared_ptr<unload_flow>& flow) {
       any = any || !d.unloaded.empty();
     auto& id = flow->request.model_id;
     if (!id.empty() && !flow->result.kept.empty()) {
-      auto holders = std::to_string(flow->result.kept.size());
-      flow->result.error = failure{errc::conflict, "'" + id + "' is leased (" + holders +
-                                                     " lease(s)); it stays loaded until they are released or "
-                                                     "their connections close, or unload it with force: true"}
-                             .about("model_id", id);
+      flow->result.error = leased_conflict(id, flow->result.kept.size());
       flow->promise.deliver(std::move(flow->result));
       return;
     }

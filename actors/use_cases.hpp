@@ -65,6 +65,9 @@ void working_on(use_case_pointer self, std::uint64_t ticket, Handle handle) {
   self->state.working[ticket] = [self, handle, ticket] { self->send(handle, drop_atom::value, ticket); };
 }
 
+// CONFLICT: an unload of `model_id` found it held by `leases` leases.
+failure leased_conflict(const std::string& model_id, std::size_t leases);
+
 caf::result<validate_result> start_validate(use_case_pointer self, validate_request& request);
 
 } // namespace modeld::actors

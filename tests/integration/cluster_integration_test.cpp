@@ -266,4 +266,14 @@ TEST_CASE("a load that names no device is placed across the nodes, and says why"
   data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}, {"device_id", "b/cpu:0"}}));
   // A load that names its device says nothing of placement.
   CHECK(data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}, {"device_id", "cpu:0"}})).at("placement").is_null());
+
+  // An unload that names no device unloads the model from every node's devices.
+  data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}, {"device_id", "b/cpu:0"}}));
+  auto everywhere = data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}}));
+  CHECK(device_ids(everywhere.at("devices")) == std::vector<std::string>{"cpu:0", "b/cpu:0"});
+  CHECK(everywhere.at("freed_bytes") == 2 * 1024);
+  CHECK(error_code_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}})) == "MODEL_NOT_LOADED");
+  auto left_on_b = data_of(b.call("get_device_status")).at("devices").at(0).at("loaded_models");
+  REQUIRE(left_on_b.as_array().size() == 1); // the model placed there above stays
+  CHECK(left_on_b.at(0).at("model_id") == "b-model.safetensors");
 }
