@@ -59,33 +59,43 @@ std::optional<remote_device_id> split_remote_id(std::string_view device_id) {
   return remote_device_id{std::string{device_id.substr(0, slash)}, std::string{device_id.substr(slash + 1)}};
 }
 
+namespace {
+
+// The node whose device `id` names, as it last reported its devices.
+const peer_view* owner_of(const peer_board::snapshot& peers, const remote_device_id& id) {
+  for (const auto& peer : peers)
+    if (peer.node_name == id.node)
+      for (const auto& report : peer.status.devices)
+        if (report.info.id == id.device)
+          return &peer;
+  return nullptr;
+}
+
+// Why `peer`, not answering at `now_ms`, is unreachable.
+std::string unreachable_reason(const peer_view& peer, std::int64_t now_ms) {
+  return "node " + peer.node_name + " (" + peer.address + ") is unreachable: " +
+         (peer.reachable ? "no answer for " + std::to_string(now_ms - peer.heard_ms) + " ms"
+                         : (peer.last_error.empty() ? "no answer" : peer.last_error));
+}
+
+} // namespace
+
 std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::string_view device_id, std::int64_t now_ms) {
   auto id = split_remote_id(device_id);
-  if (!id || !knows_device(peers, device_id))
+  const auto* peer = id ? owner_of(peers, *id) : nullptr;
+  if (peer == nullptr)
     return std::nullopt;
-  for (const auto& peer : peers)
-    if (peer.node_name == id->node) {
-      peer_route route{id->node, id->device, nullptr, {}};
-      if (answering(peer, now_ms) && peer.node)
-        route.node = peer.node;
-      else
-        route.unreachable = "node " + peer.node_name + " (" + peer.address + ") is unreachable: " +
-                            (peer.last_error.empty() ? "no answer" : peer.last_error);
-      return route;
-    }
-  return std::nullopt;
+  peer_route route{id->node, id->device, nullptr, {}};
+  if (answering(*peer, now_ms) && peer->node)
+    route.node = peer->node;
+  else
+    route.unreachable = unreachable_reason(*peer, now_ms);
+  return route;
 }
 
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id) {
   auto id = split_remote_id(device_id);
-  if (!id)
-    return false;
-  for (const auto& peer : peers)
-    if (peer.node_name == id->node)
-      for (const auto& report : peer.status.devices)
-        if (report.info.id == id->device)
-          return true;
-  return false;
+  return id && owner_of(peers, *id) != nullptr;
 }
 
 std::vector<device_report> remote_reports(const peer_board::snapshot& peers, std::string_view device_id,
@@ -106,9 +116,7 @@ std::vector<device_report> remote_reports(const peer_board::snapshot& peers, std
         report.has_last_status = report.answered || report.has_last_status;
         report.answered = false;
         report.state = "unreachable";
-        report.last_error = "node " + peer.node_name + " (" + peer.address + ") is unreachable: " +
-                            (peer.reachable ? "no answer for " + std::to_string(now_ms - peer.heard_ms) + " ms"
-                                            : peer.last_error);
+        report.last_error = unreachable_reason(peer, now_ms);
       }
       reports.push_back(std::move(report));
     }
