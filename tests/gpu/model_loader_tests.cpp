@@ -257,6 +257,37 @@ void write_safetensors(const fs::path& path, int count, std::int64_t rows, std::
   }
 }
 
+// `path` kept in two blocks, as the RAM cache keeps a file with a shared component: every other
+// tensor of `report` packed into one block, in reverse order, and the rest of the file into another.
+std::shared_ptr<const host_buffer> in_two_blocks(const formats::model_report& report, const fs::path& path) {
+  auto file = value_or_fail(file_reader::open(path.string()));
+  std::vector<file_range> picked, rest;
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < report.tensors.size(); ++i) {
+    const auto& t = report.tensors[i];
+    if (i % 2 == 1)
+      picked.insert(picked.begin(), {t.data_begin, t.byte_size});
+  }
+  auto by_offset = picked;
+  std::sort(by_offset.begin(), by_offset.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
+  for (const auto& range : by_offset) {
+    rest.push_back({at, range.offset - at});
+    at = range.offset + range.length;
+  }
+  rest.push_back({at, file.size() - at});
+  std::vector<host_block> blocks{{"picked", value_or_fail(read_host_ranges(file, picked))},
+                                 {"", value_or_fail(read_host_ranges(file, rest))}};
+  std::vector<host_extent> extents;
+  std::uint64_t packed = 0;
+  for (const auto& range : picked)
+    extents.push_back({range.offset, range.length, 0, (packed += range.length) - range.length});
+  packed = 0;
+  for (const auto& range : rest)
+    extents.push_back({range.offset, range.length, 1, (packed += range.length) - range.length});
+  auto assembled = segmented_host_buffer::assemble(file.size(), std::move(blocks), std::move(extents));
+  return value_or_fail(std::move(assembled));
+}
+
 } // namespace
 
 TEST_CASE("read_host_buffer reads a whole file and says why it cannot", "[gpu][host_buffer]") {
@@ -740,41 +771,6 @@ TEST_CASE("CUDA benchmarks and device facts", "[gpu][cuda][benchmark]") {
   CHECK(m.median_ms > 0);
 }
 #endif
-
-namespace {
-
-// `path` kept in two blocks, as the RAM cache keeps a file with a shared component: every other
-// tensor of `report` packed into one block, in reverse order, and the rest of the file into another.
-std::shared_ptr<const host_buffer> in_two_blocks(const formats::model_report& report, const fs::path& path) {
-  auto file = value_or_fail(file_reader::open(path.string()));
-  std::vector<file_range> picked, rest;
-  std::uint64_t at = 0;
-  for (std::size_t i = 0; i < report.tensors.size(); ++i) {
-    const auto& t = report.tensors[i];
-    if (i % 2 == 1)
-      picked.insert(picked.begin(), {t.data_begin, t.byte_size});
-  }
-  auto by_offset = picked;
-  std::sort(by_offset.begin(), by_offset.end(), [](auto& a, auto& b) { return a.offset < b.offset; });
-  for (const auto& range : by_offset) {
-    rest.push_back({at, range.offset - at});
-    at = range.offset + range.length;
-  }
-  rest.push_back({at, file.size() - at});
-  std::vector<host_block> blocks{{"picked", value_or_fail(read_host_ranges(file, picked))},
-                                 {"", value_or_fail(read_host_ranges(file, rest))}};
-  std::vector<host_extent> extents;
-  std::uint64_t packed = 0;
-  for (const auto& range : picked)
-    extents.push_back({range.offset, range.length, 0, (packed += range.length) - range.length});
-  packed = 0;
-  for (const auto& range : rest)
-    extents.push_back({range.offset, range.length, 1, (packed += range.length) - range.length});
-  auto assembled = segmented_host_buffer::assemble(file.size(), std::move(blocks), std::move(extents));
-  return value_or_fail(std::move(assembled));
-}
-
-} // namespace
 
 TEST_CASE("read_host_ranges packs the ranges it reads; a segmented buffer finds them again", "[gpu][host_buffer]") {
   temp_dir dir;
