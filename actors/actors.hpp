@@ -129,8 +129,11 @@ using use_case_actor = caf::typed_actor<
   caf::replies_to<release_atom, std::string>::with<release_result>,
   // Places, resolves and fetches a model as for a load, then measures it on the device.
   caf::replies_to<benchmark_atom, benchmark_command>::with<benchmark_result>,
-  // post_model_cache: resolves a model and reads it into the RAM cache (or finds it there).
-  caf::replies_to<fetch_atom, std::string>::with<cache_fetch>,
+  // The RAM cache commands, of this node's cache or routed to a joined node's: what it holds,
+  // a model resolved and read into it (or found there), models evicted.
+  caf::replies_to<cached_atom, cache_request>::with<cache_report_result>,
+  caf::replies_to<fetch_atom, cache_request>::with<cache_fill_result>,
+  caf::replies_to<evict_atom, cache_request>::with<cache_evict_result>,
   // Validates a model: a stored result for the same file state, or a scan by the validation
   // service, remembered by the store before it answers.
   caf::replies_to<validate_atom, validate_request>::with<validate_result>,

@@ -39,5 +39,6 @@ using benchmark_atom = caf::atom_constant<caf::atom("benchmark")>;
 using record_atom = caf::atom_constant<caf::atom("record")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
 } // namespace modeld::actors

@@ -9,7 +9,10 @@
 #include <caf/node_id.hpp>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 namespace modeld::actors {
 
@@ -19,13 +22,69 @@ caf::error wrong_secret() {
   return make_error(errc::invalid_request, "the node secret does not match this node's (--node-secret-file)");
 }
 
+// Loads and benchmarks other nodes asked for, while they run: the requester's node and ticket
+// -> the ticket here (apart from those of this node's own front end), so a drop finds them.
+class peer_tickets {
+public:
+  using key = std::pair<std::string, std::uint64_t>;
+  std::uint64_t start(const key& theirs) { return running_[theirs] = ++next_; }
+  void finish(const key& theirs) { running_.erase(theirs); }
+  std::optional<std::uint64_t> find(const key& theirs) const {
+    auto found = running_.find(theirs);
+    return found == running_.end() ? std::nullopt : std::optional{found->second};
+  }
+
+private:
+  std::uint64_t next_ = std::uint64_t{1} << 62;
+  std::map<key, std::uint64_t> running_;
+};
+
+// The node that sent the message being handled.
+std::string sender_node(node_actor::pointer self) {
+  const auto& sender = self->current_sender();
+  return sender ? caf::to_string(sender->node()) : std::string{};
+}
+
+// Progress sent to `relay`, an actor of the requesting node; none without one.
+gpu::progress_callback relayed_to(caf::actor relay) {
+  if (!relay)
+    return {};
+  return [relay](std::uint64_t done, std::uint64_t total, const std::string& stage) {
+    caf::anon_send(relay, progress_atom::value, done, total, stage);
+  };
+}
+
+gpu::progress_callback& progress_of(load_request& request) { return request.progress; }
+gpu::progress_callback& progress_of(benchmark_command& command) { return command.request.progress; }
+
+// A load or benchmark asked by another node, run by this node's use cases under a ticket of its
+// own, its progress sent to `relay`.
+template <class Result, class Atom, class Request>
+caf::result<Result> run_for_peer(node_actor::pointer self, const std::shared_ptr<peer_tickets>& tickets,
+                                 const use_case_actor& use_cases, Atom atom, Request& request, caf::actor relay) {
+  peer_tickets::key theirs{sender_node(self), request.ticket};
+  request.ticket = tickets->start(theirs);
+  progress_of(request) = relayed_to(std::move(relay));
+  auto promise = self->make_response_promise<Result>();
+  self->request(use_cases, caf::infinite, atom, std::move(request))
+    .then(
+      [tickets, theirs, promise](Result& result) mutable {
+        tickets->finish(theirs);
+        promise.deliver(std::move(result));
+      },
+      [tickets, theirs, promise](caf::error& error) mutable {
+        tickets->finish(theirs);
+        promise.deliver(std::move(error));
+      });
+  return promise;
+}
+
 } // namespace
 
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
                                std::shared_ptr<const device_registry> registry,
                                std::shared_ptr<const cache_board> cache, use_case_actor use_cases) {
-  // Tickets of requests from other nodes, apart from those of this node's own front end.
-  auto tickets = std::make_shared<std::uint64_t>(std::uint64_t{1} << 62);
+  auto tickets = std::make_shared<peer_tickets>();
   auto admitted = [secret](const std::string& given) { return secret.empty() || same_secret(given, secret); };
   return {
     [node_name, admitted, registry, cache](status_atom, const std::string& given) -> caf::result<node_report> {
@@ -36,13 +95,23 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
         report.cached_models.push_back(entry.model_id);
       return report;
     },
-    [self, admitted, tickets, use_cases](load_atom, const std::string& given,
-                                         load_request& request) -> caf::result<load_result> {
+    [self, admitted, tickets, use_cases](load_atom, const std::string& given, load_request& request,
+                                         caf::actor& relay) -> caf::result<load_result> {
       if (!admitted(given))
         return wrong_secret();
-      request.ticket = ++*tickets;
-      request.progress = nullptr; // progress does not cross nodes
-      return self->delegate(use_cases, load_atom::value, std::move(request));
+      return run_for_peer<load_result>(self, tickets, use_cases, load_atom::value, request, std::move(relay));
+    },
+    [self, admitted, tickets, use_cases](benchmark_atom, const std::string& given, benchmark_command& command,
+                                         caf::actor& relay) -> caf::result<benchmark_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      return run_for_peer<benchmark_result>(self, tickets, use_cases, benchmark_atom::value, command, std::move(relay));
+    },
+    [self, admitted, tickets, use_cases](drop_atom, const std::string& given, std::uint64_t ticket) {
+      if (!admitted(given))
+        return;
+      if (auto ours = tickets->find({sender_node(self), ticket}))
+        self->send(use_cases, drop_atom::value, *ours);
     },
     [self, admitted, use_cases](unload_atom, const std::string& given,
                                 unload_request& request) -> caf::result<unload_result> {
@@ -50,6 +119,24 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
         return wrong_secret();
       request.this_node_only = true; // nodes that joined each other do not ask each other in turn
       return self->delegate(use_cases, unload_atom::value, std::move(request));
+    },
+    [self, admitted, use_cases](cached_atom, const std::string& given,
+                                cache_request& request) -> caf::result<cache_report_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      return self->delegate(use_cases, cached_atom::value, std::move(request));
+    },
+    [self, admitted, use_cases](fetch_atom, const std::string& given,
+                                cache_request& request) -> caf::result<cache_fill_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      return self->delegate(use_cases, fetch_atom::value, std::move(request));
+    },
+    [self, admitted, use_cases](evict_atom, const std::string& given,
+                                cache_request& request) -> caf::result<cache_evict_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      return self->delegate(use_cases, evict_atom::value, std::move(request));
     },
   };
 }
@@ -146,6 +233,12 @@ void add_node_message_types(caf::actor_system_config& config) {
   config.add_message_type<load_result>("modeld::load_result");
   config.add_message_type<unload_request>("modeld::unload_request");
   config.add_message_type<unload_result>("modeld::unload_result");
+  config.add_message_type<benchmark_command>("modeld::benchmark_command");
+  config.add_message_type<benchmark_result>("modeld::benchmark_result");
+  config.add_message_type<cache_request>("modeld::cache_request");
+  config.add_message_type<cache_report_result>("modeld::cache_report_result");
+  config.add_message_type<cache_fill_result>("modeld::cache_fill_result");
+  config.add_message_type<cache_evict_result>("modeld::cache_evict_result");
 }
 
 } // namespace modeld::actors

@@ -43,16 +43,25 @@ typename Inspector::result_type inspect(Inspector& f, node_report& x) {
   return f(caf::meta::type_name("node_report"), x.node_name, x.status, x.cached_models);
 }
 
-// Every request carries the node secret (empty without one).
+// Every request carries the node secret (empty without one). Loads and benchmarks carry a
+// relay actor of the requesting node (null: no progress wanted) that the node sends its progress
+// to, and the requester's ticket, by which it may drop them.
 using node_actor = caf::typed_actor<
   // This node's own devices, from the device board.
   caf::replies_to<status_atom, std::string>::with<node_report>,
-  // A load or an unload of this node's device (its local id), by this node's use cases.
-  caf::replies_to<load_atom, std::string, load_request>::with<load_result>,
-  caf::replies_to<unload_atom, std::string, unload_request>::with<unload_result>>;
+  // A load, unload or benchmark of this node's device (its local id), by this node's use cases.
+  caf::replies_to<load_atom, std::string, load_request, caf::actor>::with<load_result>,
+  caf::replies_to<unload_atom, std::string, unload_request>::with<unload_result>,
+  caf::replies_to<benchmark_atom, std::string, benchmark_command, caf::actor>::with<benchmark_result>,
+  // This node's RAM cache: what it holds, a model read into it, models evicted.
+  caf::replies_to<cached_atom, std::string, cache_request>::with<cache_report_result>,
+  caf::replies_to<fetch_atom, std::string, cache_request>::with<cache_fill_result>,
+  caf::replies_to<evict_atom, std::string, cache_request>::with<cache_evict_result>,
+  // The requester of a load or benchmark (its ticket there) went away: the work stops.
+  caf::reacts_to<drop_atom, std::string, std::uint64_t>>;
 
-// The node actor this node publishes: status from the device board, loads and unloads handed
-// to `use_cases` (with tickets of their own; progress events do not cross nodes).
+// The node actor this node publishes: status from the device board, the other requests handed
+// to `use_cases` (loads and benchmarks with tickets of their own).
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
                                std::shared_ptr<const device_registry> registry,
                                std::shared_ptr<const cache_board> cache, use_case_actor use_cases);

@@ -80,17 +80,34 @@ std::string unreachable_reason(const peer_view& peer, std::int64_t now_ms) {
 
 } // namespace
 
+namespace {
+
+// The route to `peer`, for its device `device_id` (empty: the node itself).
+peer_route route_through(const peer_view& peer, std::string device_id, std::int64_t now_ms) {
+  peer_route route{peer.node_name, std::move(device_id), nullptr, {}};
+  if (answering(peer, now_ms) && peer.node)
+    route.node = peer.node;
+  else
+    route.unreachable = unreachable_reason(peer, now_ms);
+  return route;
+}
+
+} // namespace
+
 std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::string_view device_id, std::int64_t now_ms) {
   auto id = split_remote_id(device_id);
   const auto* peer = id ? owner_of(peers, *id) : nullptr;
   if (peer == nullptr)
     return std::nullopt;
-  peer_route route{id->node, id->device, nullptr, {}};
-  if (answering(*peer, now_ms) && peer->node)
-    route.node = peer->node;
-  else
-    route.unreachable = unreachable_reason(*peer, now_ms);
-  return route;
+  return route_through(*peer, id->device, now_ms);
+}
+
+std::optional<peer_route> route_to_node(const peer_board::snapshot& peers, std::string_view node_name,
+                                        std::int64_t now_ms) {
+  for (const auto& peer : peers)
+    if (!peer.node_name.empty() && peer.node_name == node_name)
+      return route_through(peer, {}, now_ms);
+  return std::nullopt;
 }
 
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id) {

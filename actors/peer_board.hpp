@@ -81,6 +81,10 @@ struct peer_route {
 // The route of `device_id` when it names a device of a node on `peers`; none otherwise.
 std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::string_view device_id, std::int64_t now_ms);
 
+// The route to the node named `node_name` itself (its device_id empty), once it has answered.
+std::optional<peer_route> route_to_node(const peer_board::snapshot& peers, std::string_view node_name,
+                                        std::int64_t now_ms);
+
 // True when `device_id` (NAME/ID) names a device of a node on `peers`, as it last reported.
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id);
 

@@ -1,7 +1,8 @@
 // What the front end asks of the load coordinator and what it answers: a load as a typed use
 // case (parsed from the wire, nothing resolved yet) and its typed result. Both have inspect
 // overloads (they can cross a node); the request's progress callback is a node-local reference
-// (local_ref.hpp), so a load sent to another node reports no progress.
+// (local_ref.hpp): a load sent to another node reports its progress through a relay actor
+// (use_case_routes.hpp), never through the callback itself.
 #pragma once
 
 #include "actors/catalog_messages.hpp"
@@ -158,6 +159,67 @@ struct release_result {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, release_result& x) {
   return f(caf::meta::type_name("release_result"), x.released, x.device_id, x.model_id);
+}
+
+// The RAM cache commands (get_model_cache, post_model_cache, delete_model_cache) of this node's
+// cache or of a joined node's.
+struct cache_request {
+  std::string node;     // a joined node's name; empty: this node's cache
+  std::string model_id; // post: the model to read (required); delete: empty evicts everything
+
+  bool operator==(const cache_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_request& x) {
+  return f(caf::meta::type_name("cache_request"), x.node, x.model_id);
+}
+
+// What the cache holds (get_model_cache).
+struct cache_report_result {
+  bool ok = false;
+  failure error;
+  cache_report report;
+
+  bool operator==(const cache_report_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_report_result& x) {
+  return f(caf::meta::type_name("cache_report_result"), x.ok, x.error, x.report);
+}
+
+// A model read into the cache, or found there (post_model_cache).
+struct cache_fill_result {
+  bool ok = false;
+  failure error;
+  std::string model_id;
+  std::uint64_t bytes = 0;
+  bool from_cache = false;
+  bool cached = false;          // the cache keeps it (false: read, but larger than what the cache may hold)
+  std::optional<double> disk_to_host_ms; // empty when nothing was read
+
+  bool operator==(const cache_fill_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_fill_result& x) {
+  return f(caf::meta::type_name("cache_fill_result"), x.ok, x.error, x.model_id, x.bytes, x.from_cache, x.cached,
+           catalog::optional_of(x.disk_to_host_ms));
+}
+
+// The models evicted (delete_model_cache).
+struct cache_evict_result {
+  bool ok = false;
+  failure error;
+  std::vector<std::string> evicted;
+
+  bool operator==(const cache_evict_result&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_evict_result& x) {
+  return f(caf::meta::type_name("cache_evict_result"), x.ok, x.error, x.evicted);
 }
 
 // The progress callback travels as a node-local reference (local_ref.hpp).

@@ -30,32 +30,78 @@ failure from_node(const peer_route& route, failure why) {
   return why;
 }
 
-// Sends `request` (`request.device_id` NAME/ID) to the node of `route` with the device's id
-// there, then `answered` with the node's answer, its device ids made NAME/ID by `rename`. A node
-// that is unreachable, or goes away while it holds the request, is answered for.
+// What a failure to reach the node of `route` is about: the device, or the node itself.
+failure about_route(const peer_route& route, failure why) {
+  if (route.device_id.empty())
+    return std::move(why).about("node", route.node_name);
+  return std::move(why).about("device_id", on_node(route, route.device_id));
+}
+
+// The progress `request` asks for (stream: true), if any.
+const gpu::progress_callback* progress_of(const load_request& request) { return &request.progress; }
+const gpu::progress_callback* progress_of(const benchmark_command& command) { return &command.request.progress; }
+template <class Request>
+const gpu::progress_callback* progress_of(const Request&) {
+  return nullptr;
+}
+
+// An actor of this node that passes the progress a node reports to `progress`; null when none is
+// wanted. It lives until the request is answered.
+caf::actor progress_relay(use_case_pointer self, const gpu::progress_callback* progress) {
+  if (progress == nullptr || !*progress)
+    return {};
+  return self->spawn([report = *progress](caf::event_based_actor*) -> caf::behavior {
+    return {[report](progress_atom, std::uint64_t done, std::uint64_t total, const std::string& stage) {
+      report(done, total, stage);
+    }};
+  });
+}
+
+// Sends `request` to the node of `route` (a device's request with the device's id there), then
+// `answered` with the node's answer, its device ids made NAME/ID by `rename`. A node that is
+// unreachable, or goes away while it holds the request, is answered for. Loads and benchmarks
+// carry a progress relay, and a drop of their ticket is passed on to the node.
 template <class Result, class Atom, class Request, class Rename, class Answered>
 void ask_node(use_case_pointer self, const peer_route& route, Atom atom, Request request, Rename rename,
               Answered answered) {
-  const auto device_id = on_node(route, route.device_id);
   if (!route.node)
-    return answered(refused_with<Result>(failure{errc::device_unavailable, route.unreachable}.about("device_id", device_id)));
-  request.device_id = route.device_id;
+    return answered(refused_with<Result>(about_route(route, failure{errc::device_unavailable, route.unreachable})));
+  if constexpr (requires { request.device_id; })
+    if (!route.device_id.empty())
+      request.device_id = route.device_id;
   auto node = caf::actor_cast<node_actor>(route.node);
-  watched_request<Result>(
-    self, node, caf::infinite,
-    [route, rename, answered](Result& answer) {
-      answer.error = from_node(route, std::move(answer.error));
-      rename(answer);
-      answered(std::move(answer));
-    },
-    [self, route, device_id, answered](const caf::error& error) {
-      auto why = failure_of(error, "asking node " + route.node_name);
-      if (why.code == errc::internal) // the node went away, or could not take the request
-        why = failure{errc::device_unavailable, "node " + route.node_name + " did not complete the request: " +
-                                                  self->system().render(error)};
-      answered(refused_with<Result>(std::move(why).about("device_id", device_id)));
-    },
-    atom, self->state.devices->peers()->secret(), std::move(request));
+  const auto& secret = self->state.devices->peers()->secret();
+  auto relay = progress_relay(self, progress_of(request));
+  std::optional<std::uint64_t> ticket;
+  if constexpr (requires { request.ticket; }) {
+    ticket = request.ticket;
+    self->state.working[request.ticket] = [self, node, secret, ticket = request.ticket] {
+      self->send(node, drop_atom::value, secret, ticket);
+    };
+  }
+  auto done = [self, relay, ticket, answered](Result answer) {
+    if (relay)
+      caf::anon_send_exit(relay, caf::exit_reason::normal);
+    if (ticket)
+      forget(self, *ticket);
+    answered(std::move(answer));
+  };
+  auto on_answer = [route, rename, done](Result& answer) {
+    error_of(answer) = from_node(route, std::move(error_of(answer)));
+    rename(answer);
+    done(std::move(answer));
+  };
+  auto on_error = [self, route, done](const caf::error& error) {
+    auto why = failure_of(error, "asking node " + route.node_name);
+    if (why.code == errc::internal) // the node went away, or could not take the request
+      why = failure{errc::device_unavailable,
+                    "node " + route.node_name + " did not complete the request: " + self->system().render(error)};
+    done(refused_with<Result>(about_route(route, std::move(why))));
+  };
+  if constexpr (requires { request.ticket; })
+    watched_request<Result>(self, node, caf::infinite, on_answer, on_error, atom, secret, std::move(request), relay);
+  else
+    watched_request<Result>(self, node, caf::infinite, on_answer, on_error, atom, secret, std::move(request));
 }
 
 // ask_node, answered through a response promise.
@@ -250,6 +296,45 @@ std::optional<caf::result<unload_result>> unload_on_node(use_case_pointer self, 
     return std::nullopt;
   return send_to_node<unload_result>(self, *route, unload_atom::value, request,
                                      [route](unload_result& answer) { rename_unload(*route, answer); });
+}
+
+std::optional<caf::result<benchmark_result>> benchmark_on_node(use_case_pointer self, const benchmark_command& command) {
+  auto route = route_of(self, command.device_id);
+  if (!route)
+    return std::nullopt;
+  return send_to_node<benchmark_result>(self, *route, benchmark_atom::value, command, [route](benchmark_result& answer) {
+    if (!answer.reply.device_id.empty())
+      answer.reply.device_id = on_node(*route, answer.reply.device_id);
+  });
+}
+
+namespace {
+
+// A RAM cache command sent to the joined node `request.node`, which answers for its own cache.
+template <class Result, class Atom>
+caf::result<Result> cache_command_on_node(use_case_pointer self, Atom atom, cache_request request) {
+  const auto& peers = self->state.devices->peers();
+  auto route = peers ? route_to_node(*peers->read(), request.node, epoch_ms()) : std::nullopt;
+  if (!route)
+    return refused_with<Result>(
+      failure{errc::invalid_request, "no joined node is named '" + request.node + "' (status nodes[] lists them)"}
+        .about("node", request.node));
+  request.node.clear(); // its own cache, there
+  return send_to_node<Result>(self, *route, atom, std::move(request), [](Result&) {});
+}
+
+} // namespace
+
+caf::result<cache_report_result> cache_report_on_node(use_case_pointer self, cache_request request) {
+  return cache_command_on_node<cache_report_result>(self, cached_atom::value, std::move(request));
+}
+
+caf::result<cache_fill_result> cache_fill_on_node(use_case_pointer self, cache_request request) {
+  return cache_command_on_node<cache_fill_result>(self, fetch_atom::value, std::move(request));
+}
+
+caf::result<cache_evict_result> cache_evict_on_node(use_case_pointer self, cache_request request) {
+  return cache_command_on_node<cache_evict_result>(self, evict_atom::value, std::move(request));
 }
 
 } // namespace modeld::actors

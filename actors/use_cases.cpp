@@ -40,31 +40,6 @@ struct placed_model {
   cache_fetch fetched; // the tensor table; the bytes only when cached (a device reads the file on a miss)
 };
 
-// Resolves `model_id` at the scanner and fetches it through the cache (the tensor table, and
-// the bytes when cached or when `read_on_miss`); then `next`, or `fail` with why not.
-void fetch_model(self_pointer self, std::string model_id, bool read_on_miss, std::function<void(cache_fetch&)> next,
-                 std::function<void(failure)> fail) {
-  auto located = [self, model_id, read_on_miss, next, fail](located_file& file) {
-    if (!file.found)
-      return fail(located_failure(file.error).about("model_id", model_id));
-    auto opened = file.file;
-    watched_request<cache_fetch>(
-      self, self->state.services->cache(), caf::infinite,
-      [next, fail, opened](cache_fetch& result) {
-        if (!result.ok)
-          return fail(std::move(result.error));
-        result.model.file = opened; // what a device reads, whether or not the cache holds the bytes
-        next(result);
-      },
-      [fail](const caf::error& error) { fail(failure_of(error, "reading the model")); }, fetch_atom::value,
-      std::move(file), read_on_miss);
-  };
-  watched_request<located_file>(
-    self, self->state.scanner, caf::infinite, located,
-    [fail](const caf::error& error) { fail(failure_of(error, "resolving the model")); }, resolve_atom::value,
-    std::move(model_id), false);
-}
-
 // fetch_model's tensor table (a device reads the file itself on a miss), placed on `device`
 // (named and checked already) or else on the ready device with the most free memory; then
 // `next`, or `fail`. A ticket dropped meanwhile fails as cancelled.
@@ -221,12 +196,10 @@ caf::result<load_result> start_load(self_pointer self, load_request& request) {
 }
 
 caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_command& command) {
+  if (auto routed = benchmark_on_node(self, command))
+    return std::move(*routed);
   auto device = requested_device(self, command.device_id);
-  auto refused = [](failure why) {
-    benchmark_result result;
-    result.reply.error = std::move(why);
-    return result;
-  };
+  auto refused = [](failure why) { return refused_with<benchmark_result>(std::move(why)); };
   if (auto* why = std::get_if<failure>(&device))
     return refused(std::move(*why));
   auto promise = std::make_shared<caf::typed_response_promise<benchmark_result>>(
@@ -261,6 +234,29 @@ caf::result<benchmark_result> start_benchmark(self_pointer self, benchmark_comma
 }
 
 } // namespace
+
+void fetch_model(use_case_pointer self, std::string model_id, bool read_on_miss, std::function<void(cache_fetch&)> next,
+                 std::function<void(failure)> fail) {
+  auto located = [self, model_id, read_on_miss, next, fail](located_file& file) {
+    if (!file.found)
+      return fail(located_failure(file.error).about("model_id", model_id));
+    auto opened = file.file;
+    watched_request<cache_fetch>(
+      self, self->state.services->cache(), caf::infinite,
+      [next, fail, opened](cache_fetch& result) {
+        if (!result.ok)
+          return fail(std::move(result.error));
+        result.model.file = opened; // what a device reads, whether or not the cache holds the bytes
+        next(result);
+      },
+      [fail](const caf::error& error) { fail(failure_of(error, "reading the model")); }, fetch_atom::value,
+      std::move(file), read_on_miss);
+  };
+  watched_request<located_file>(
+    self, self->state.scanner, caf::infinite, located,
+    [fail](const caf::error& error) { fail(failure_of(error, "resolving the model")); }, resolve_atom::value,
+    std::move(model_id), false);
+}
 
 failure leased_conflict(const std::string& model_id, std::size_t leases) {
   return failure{errc::conflict, "'" + model_id + "' is leased (" + std::to_string(leases) +
@@ -397,17 +393,9 @@ use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<c
     [self](release_atom, std::string& lease_id) { return start_release(self, lease_id); },
     [self](benchmark_atom, benchmark_command& command) { return start_benchmark(self, command); },
     [self](validate_atom, validate_request& request) { return start_validate(self, request); },
-    [self](fetch_atom, std::string& model_id) -> caf::result<cache_fetch> {
-      auto promise = self->make_response_promise<cache_fetch>();
-      fetch_model(
-        self, std::move(model_id), true, [promise](cache_fetch& result) mutable { promise.deliver(std::move(result)); },
-        [promise](failure why) mutable {
-          cache_fetch refused;
-          refused.error = std::move(why);
-          promise.deliver(std::move(refused));
-        });
-      return promise;
-    },
+    [self](cached_atom, cache_request& request) { return start_cache_report(self, request); },
+    [self](fetch_atom, cache_request& request) { return start_cache_fill(self, request); },
+    [self](evict_atom, cache_request& request) { return start_cache_evict(self, request); },
     [self](drop_atom, std::uint64_t ticket) {
       auto& state = self->state;
       if (auto working = state.working.find(ticket); working != state.working.end())

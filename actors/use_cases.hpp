@@ -48,11 +48,18 @@ use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<c
 
 // Steps the use cases share (use_cases.cpp), and the validation use case (use_case_validate.cpp).
 
+// Why a use case's result did not happen (empty when it did).
+template <class Result>
+failure& error_of(Result& result) {
+  return result.error;
+}
+inline failure& error_of(benchmark_result& result) { return result.reply.error; }
+
 // The answer of a use case that did not happen: `why` and nothing else.
 template <class Result>
 Result refused_with(failure why) {
   Result result;
-  result.error = std::move(why);
+  error_of(result) = std::move(why);
   return result;
 }
 
@@ -68,6 +75,16 @@ void working_on(use_case_pointer self, std::uint64_t ticket, Handle handle) {
 // CONFLICT: an unload of `model_id` found it held by `leases` leases.
 failure leased_conflict(const std::string& model_id, std::size_t leases);
 
+// Resolves `model_id` at the scanner and fetches it through the RAM cache (the tensor table, and
+// the bytes when cached or when `read_on_miss`); then `next`, or `fail` with why not.
+void fetch_model(use_case_pointer self, std::string model_id, bool read_on_miss, std::function<void(cache_fetch&)> next,
+                 std::function<void(failure)> fail);
+
 caf::result<validate_result> start_validate(use_case_pointer self, validate_request& request);
+
+// The RAM cache commands (use_case_cache.cpp).
+caf::result<cache_report_result> start_cache_report(use_case_pointer self, cache_request& request);
+caf::result<cache_fill_result> start_cache_fill(use_case_pointer self, cache_request& request);
+caf::result<cache_evict_result> start_cache_evict(use_case_pointer self, cache_request& request);
 
 } // namespace modeld::actors

@@ -224,7 +224,7 @@ void render_model(const json::value& request_id, const std::string& model_id, st
   record.entry.updated_at_ms = at_ms / 2;
   record.entry.is_valid = salt % 2 == 0;
   record.entry.invalid_reason = "HEADER: " + model_id;
-  render(request_id, json::value(model_json(record, salt % 3 == 0)), salt, false);
+  render(request_id, json::value(model_json(record, salt % 3 == 0 ? std::vector<std::string>{"cpu:0", "b/cuda:1"} : std::vector<std::string>{})), salt, false);
   render(request_id, json::value(metadata_json(record)), salt, false);
 }
 

@@ -379,6 +379,11 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   if (!measured.reply.ok)
     co_return from_failure(measured.reply.error);
   auto result = benchmark_json(measured.model_id, measured.reply);
+  // A joined node's model that this node's catalog lacks has no record here to keep its result:
+  // answered, not stored.
+  const bool on_joined_node = measured.reply.device_id.find('/') != std::string::npos;
+  if (on_joined_node && context.catalog->read()->models.count(measured.model_id) == 0)
+    co_return result;
   // Stored as answered (the wire JSON is rendered here only), before answering, so
   // get_model_benchmark_results right after sees it.
   auto stored = co_await ask<ok_atom>(context.bridge, context.services->store(), caf::infinite, record_atom::value,
@@ -388,54 +393,86 @@ asio::awaitable<command_result> post_model_benchmark(service_context& context, r
   co_return result;
 }
 
-asio::awaitable<command_result> get_model_cache(service_context& context, request& req) {
-  auto model_id = optional_string(req.data, "model_id", max_model_id);
+namespace {
+
+// A RAM cache command's fields: `node` (a joined node's name; absent: this node's cache) and
+// `model_id` (required for post_model_cache).
+field_result<actors::cache_request> read_cache_request(const json::object& data, bool model_required) {
+  auto node = optional_string(data, "node", 64);
+  if (auto* error = std::get_if<protocol_error>(&node))
+    return *error;
+  actors::cache_request request;
+  request.node = std::get<std::optional<std::string>>(node).value_or("");
+  if (model_required) {
+    auto model_id = required_model_id(data);
+    if (auto* error = std::get_if<protocol_error>(&model_id))
+      return *error;
+    request.model_id = std::get<std::string>(model_id);
+    return request;
+  }
+  auto model_id = optional_string(data, "model_id", max_model_id);
   if (auto* error = std::get_if<protocol_error>(&model_id))
+    return *error;
+  request.model_id = std::get<std::optional<std::string>>(model_id).value_or("");
+  return request;
+}
+
+// One ask of the use cases for a cache command; its result, or the error to answer with.
+template <class Result, class Atom>
+asio::awaitable<std::variant<Result, protocol_error>> ask_cache(service_context& context, Atom atom,
+                                                                actors::cache_request request, std::string_view what) {
+  auto reply = co_await ask<Result>(context.bridge, context.use_cases, caf::infinite, atom, std::move(request));
+  if (auto* error = std::get_if<caf::error>(&reply))
+    co_return actor_failure(*error, what);
+  auto& result = std::get<Result>(reply);
+  if (!result.ok)
+    co_return from_failure(result.error);
+  co_return std::move(result);
+}
+
+} // namespace
+
+asio::awaitable<command_result> get_model_cache(service_context& context, request& req) {
+  auto request = read_cache_request(req.data, false);
+  if (auto* error = std::get_if<protocol_error>(&request))
     co_return *error;
-  auto report = context.cache_board->read();
-  auto& id = std::get<std::optional<std::string>>(model_id);
-  co_return json::value(cache_json(*report, id.value_or("")));
+  auto& asked = std::get<actors::cache_request>(request);
+  auto model_id = asked.model_id;
+  if (asked.node.empty()) // this node's: read from the board, no hop
+    co_return json::value(cache_json(*context.cache_board->read(), model_id));
+  auto reply = co_await ask_cache<actors::cache_report_result>(context, cached_atom::value, std::move(asked), "the cache report");
+  if (auto* error = std::get_if<protocol_error>(&reply))
+    co_return *error;
+  co_return json::value(cache_json(std::get<actors::cache_report_result>(reply).report, model_id));
 }
 
 asio::awaitable<command_result> post_model_cache(service_context& context, request& req) {
-  auto model_id = required_model_id(req.data);
-  if (auto* error = std::get_if<protocol_error>(&model_id))
+  auto request = read_cache_request(req.data, true);
+  if (auto* error = std::get_if<protocol_error>(&request))
     co_return *error;
-  auto fetched = co_await ask<cache_fetch>(context.bridge, context.use_cases, caf::infinite, fetch_atom::value,
-                                           std::get<std::string>(model_id));
-  if (auto* error = std::get_if<caf::error>(&fetched))
-    co_return actor_failure(*error, "reading the model");
-  auto& cached = std::get<cache_fetch>(fetched);
-  if (!cached.ok)
-    co_return from_failure(cached.error);
-  auto report = context.cache_board->read();
-  bool held = false;
-  for (auto& entry : report->entries)
-    held = held || entry.model_id == cached.model.model_id;
-  json::object answer{{"model_id", cached.model.model_id},
-                      {"bytes", cached.model.buffer->size()},
-                      {"from_cache", cached.from_cache},
-                      {"cached", held}};
-  if (cached.disk_to_host_ms) // nothing was read when the cache held it already
-    answer["disk_to_host_ms"] = *cached.disk_to_host_ms;
+  auto reply = co_await ask_cache<actors::cache_fill_result>(context, fetch_atom::value,
+                                                             std::move(std::get<actors::cache_request>(request)), "reading the model");
+  if (auto* error = std::get_if<protocol_error>(&reply))
+    co_return *error;
+  auto& filled = std::get<actors::cache_fill_result>(reply);
+  json::object answer{{"model_id", filled.model_id},
+                      {"bytes", filled.bytes},
+                      {"from_cache", filled.from_cache},
+                      {"cached", filled.cached}};
+  if (filled.disk_to_host_ms) // nothing was read when the cache held it already
+    answer["disk_to_host_ms"] = *filled.disk_to_host_ms;
   co_return json::value(std::move(answer));
 }
 
 asio::awaitable<command_result> delete_model_cache(service_context& context, request& req) {
-  auto model_id = optional_string(req.data, "model_id", max_model_id);
-  if (auto* error = std::get_if<protocol_error>(&model_id))
+  auto request = read_cache_request(req.data, false);
+  if (auto* error = std::get_if<protocol_error>(&request))
     co_return *error;
-  auto id = std::get<std::optional<std::string>>(model_id).value_or("");
-  auto reply = co_await ask<std::vector<std::string>>(context.bridge, context.services->cache(), caf::infinite, evict_atom::value, id);
-  if (auto* error = std::get_if<caf::error>(&reply))
-    co_return actor_failure(*error, "cache eviction");
-  auto& evicted = std::get<std::vector<std::string>>(reply);
-  if (!id.empty() && evicted.empty()) {
-    protocol_error error{error_code::model_not_found, "'" + id + "' is not in the RAM cache"};
-    error.details["model_id"] = id;
-    co_return error;
-  }
-  co_return json::value(json::object{{"evicted", string_array(evicted)}});
+  auto reply = co_await ask_cache<actors::cache_evict_result>(context, evict_atom::value,
+                                                              std::move(std::get<actors::cache_request>(request)), "cache eviction");
+  if (auto* error = std::get_if<protocol_error>(&reply))
+    co_return *error;
+  co_return json::value(json::object{{"evicted", string_array(std::get<actors::cache_evict_result>(reply).evicted)}});
 }
 
 } // namespace modeld::protocol

@@ -81,25 +81,37 @@ json::value validation_answer(const std::string& result_json, const std::string&
 
 } // namespace
 
-std::set<std::string> loaded_model_ids(const service_context& context) {
-  std::set<std::string> ids;
+model_residence loaded_models(const service_context& context) {
+  model_residence residence;
   auto status = actors::read_status(*context.registry, {}, actors::epoch_ms());
   for (auto& device : status.devices)
     for (auto& model : device.status.loaded_models)
-      ids.insert(model.model_id);
-  return ids;
+      residence[model.model_id].push_back(device.info.id);
+  return residence;
 }
+
+namespace {
+
+const std::vector<std::string>& devices_of(const model_residence& residence, const std::string& model_id) {
+  static const std::vector<std::string> nowhere;
+  auto found = residence.find(model_id);
+  return found == residence.end() ? nowhere : found->second;
+}
+
+} // namespace
 
 asio::awaitable<command_result> get_models(service_context& context, request& req) {
   auto query = parse_model_query(req.data);
   if (auto* error = std::get_if<protocol_error>(&query))
     co_return *error;
   auto& q = std::get<model_query>(query);
-  q.loaded_ids = loaded_model_ids(context);
+  auto residence = loaded_models(context);
+  for (auto& [model_id, devices] : residence)
+    q.loaded_ids.insert(model_id);
   auto page = query_models(*context.catalog->read(), q);
   json::array models;
   for (auto& record : page.models)
-    models.emplace_back(model_json(record, q.loaded_ids.count(record.entry.model_id) > 0));
+    models.emplace_back(model_json(record, devices_of(residence, record.entry.model_id)));
   co_return json::value(json::object{
     {"models", std::move(models)}, {"total", page.total}, {"offset", q.offset}, {"limit", q.limit}});
 }
@@ -113,8 +125,7 @@ asio::awaitable<command_result> get_model(service_context& context, request& req
   auto found = catalog->models.find(model_id);
   if (found == catalog->models.end())
     co_return model_not_found(model_id);
-  auto loaded = loaded_model_ids(context);
-  co_return json::value(json::object{{"model", model_json(*found->second, loaded.count(model_id) > 0)}});
+  co_return json::value(json::object{{"model", model_json(*found->second, devices_of(loaded_models(context), model_id))}});
 }
 
 asio::awaitable<command_result> post_model_scan(service_context& context, request& req) {

@@ -6,13 +6,16 @@
 #include "catalog/discovery.hpp"
 #include "protocol/commands.hpp"
 
-#include <set>
+#include <map>
 #include <string>
+#include <vector>
 
 namespace modeld::protocol {
 
-// Models resident on some device, as the devices last published.
-std::set<std::string> loaded_model_ids(const service_context& context);
+// Model id -> the devices it is resident on (this node's and joined nodes'), as the devices
+// last published.
+using model_residence = std::map<std::string, std::vector<std::string>>;
+model_residence loaded_models(const service_context& context);
 
 asio::awaitable<command_result> get_models(service_context& context, request& req);
 asio::awaitable<command_result> get_model(service_context& context, request& req);

@@ -90,7 +90,7 @@ std::string iso8601_utc(std::int64_t epoch_ms) {
   return text;
 }
 
-json::object model_json(const actors::model_record& record, bool loaded) {
+json::object model_json(const actors::model_record& record, const std::vector<std::string>& loaded_on) {
   auto& e = record.entry;
   auto& m = record.metadata;
   return {
@@ -105,7 +105,8 @@ json::object model_json(const actors::model_record& record, bool loaded) {
     {"size_mb", size_mb(e.size_bytes)},
     {"parameter_count", e.parameter_count},
     {"tags", string_array(m.tags)},
-    {"loaded", loaded},
+    {"loaded", !loaded_on.empty()},
+    {"loaded_on", string_array(loaded_on)},
     {"checksum", e.sha256.empty() ? json::value(nullptr) : json::value(e.sha256)},
     {"autov2", e.autov2.empty() ? json::value(nullptr) : json::value(e.autov2)},
     {"components", parsed_or(e.components_json, json::array{})},

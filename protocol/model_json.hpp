@@ -17,8 +17,9 @@ namespace modeld::protocol {
 // 2026-11-27T15:27:04.123Z
 std::string iso8601_utc(std::int64_t epoch_ms);
 
-// A model as get_models and get_model list it; `loaded`: resident on some device now.
-boost::json::object model_json(const actors::model_record& record, bool loaded);
+// A model as get_models and get_model list it: `loaded_on`, the devices it is resident on now
+// (another node's as NAME/ID), and `loaded` when there is one.
+boost::json::object model_json(const actors::model_record& record, const std::vector<std::string>& loaded_on);
 
 // The metadata shape of PROTOCOL.md ("metadata: {model_id, name, type, ...}").
 boost::json::object metadata_json(const actors::model_record& record);

@@ -186,7 +186,7 @@ TEST_CASE("device and cache messages cross a node unchanged", "[serialization]")
   check_round_trip(figures);
   check_round_trip(failure{errc::insufficient_memory, "out of memory", figures});
   check_round_trip(failure{errc::model_not_found, "no such model"});
-  check_round_trip(cache_report{100, 50, {{"m", 50, true, true, 1, 2}}, 3, 4, 5, 6});
+  check_round_trip(cache_report{100, 50, {{"m", 50, true, true, 1, 2}}, 3, 4, 5, 6, 70, 20, {}});
   check_round_trip(unload_reply{{"a", "b"}, 7, {}, {}});
   check_round_trip(unload_reply{{}, 0, {{"cpu:0", "a", {"lease-2", 3, "c", 4}}}, {{"cpu:1", "b", {"lease-3", 5, "", 6}}}});
   check_round_trip(unload_order{"a", true});
@@ -263,6 +263,22 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   CHECK(measured_read.reply == measured.reply);
   check_round_trip(unload_result{true, {}, {{"cpu:0", {"a", "b"}, 10}, {"cpu:1", {}, 0}}, {}, {}});
   check_round_trip(unload_result{false, failure{errc::model_not_loaded, "not loaded"}.about("model_id", "a"), {}, {}, {}});
+}
+
+TEST_CASE("the RAM cache commands and their answers cross a node unchanged", "[serialization]") {
+  check_round_trip(cache_request{"b", "sd15.safetensors"});
+  check_round_trip(cache_report_result{true, {}, cache_report{100, 50, {{"m", 50, true, true, 1, 2}}, 3, 4, 5, 6, 70, 20, {}}});
+  cache_fill_result filled;
+  filled.ok = true;
+  filled.model_id = "m";
+  filled.bytes = 4176;
+  filled.cached = true;
+  filled.disk_to_host_ms = 0.25;
+  check_round_trip(filled);
+  filled.disk_to_host_ms.reset(); // nothing read: it stays absent
+  check_round_trip(filled);
+  check_round_trip(cache_evict_result{true, {}, {"a", "b"}});
+  check_round_trip(cache_evict_result{false, failure{errc::model_not_found, "not cached"}.about("model_id", "a"), {}});
 }
 
 TEST_CASE("status messages cross a node unchanged", "[serialization]") {

@@ -2,8 +2,10 @@
 // own data dir): a node that joins others shows their devices as NAME/ID in its device list,
 // status, and nodes[]; a node that is killed or stops answering is unreachable within 2 s and
 // back when it answers again; a wrong node secret keeps a node's devices out; requests to
-// another node's device go to it (loads and unloads; other requests are refused plainly); the
-// flags refuse a node exposed beyond loopback without a secret.
+// another node's device go to it (loads, unloads, benchmarks, with their progress and cancel),
+// and so do RAM cache commands that name it; the flags refuse a node exposed beyond loopback
+// without a secret.
+#include "cluster_helpers.hpp"
 #include "demo_server.hpp"
 #include "json_checks.hpp"
 
@@ -42,22 +44,11 @@ struct node_server {
   std::string node_address() const { return "127.0.0.1:" + std::to_string(*server->node_port()); }
 };
 
-std::vector<std::string> device_ids(const json::value& devices) {
-  std::vector<std::string> ids;
-  for (auto& d : devices.as_array())
-    ids.emplace_back(d.at("device_id").as_string());
-  return ids;
-}
-
-// Polls `done` every 50 ms for at most `limit`; the time it took, or -1 ms when it never held.
-std::chrono::milliseconds until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-  auto start = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - start < limit) {
-    if (done())
-      return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-    std::this_thread::sleep_for(50ms);
-  }
-  return -1ms;
+std::vector<std::string> device_ids_of(const json::value& ids) {
+  std::vector<std::string> out;
+  for (auto& id : ids.as_array())
+    out.emplace_back(id.as_string());
+  return out;
 }
 
 json::object device_of(node_server& s, const std::string& device_id) {
@@ -105,10 +96,6 @@ TEST_CASE("a node that joined others shows their devices as NAME/ID beside its o
     CHECK(device_ids(push.at("data").at("devices")) == std::vector<std::string>{"b/cpu:1"});
   }
 
-  // Benchmarks are not routed to other nodes yet: refused plainly, not lost.
-  auto refused = a.call("post_model_benchmark", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
-  CHECK(error_code_of(refused) == "DEVICE_UNAVAILABLE");
-  CHECK_THAT(std::string(refused.at("error").at("message").as_string()), Catch::Contains("another node"));
   CHECK(error_code_of(a.call("get_device_status", {{"device_id", "d/cpu:0"}})) == "DEVICE_NOT_FOUND");
 }
 
@@ -263,12 +250,19 @@ TEST_CASE("a load that names no device is placed across the nodes, and says why"
   CHECK(cached.at("device_id") == "b/cpu:0");
   CHECK(cached.at("from_cache") == true);
   CHECK_THAT(std::string(cached.at("placement").at("reason").as_string()), Catch::Contains("node b's RAM cache"));
+  // get_model and get_models say where a model is loaded, on every node.
+  auto loaded_on = [&] { return device_ids_of(data_of(a.call("get_model", {{"model_id", "both.safetensors"}})).at("model").at("loaded_on")); };
+  REQUIRE(until([&] { return loaded_on() == std::vector<std::string>{"b/cpu:0"}; }) >= 0ms);
+  auto listed = data_of(a.call("get_models", {{"loaded", true}}));
+  REQUIRE(listed.at("models").as_array().size() == 1);
+  CHECK(listed.at("models").at(0).at("loaded_on") == json::array{"b/cpu:0"});
   data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}, {"device_id", "b/cpu:0"}}));
   // A load that names its device says nothing of placement.
   CHECK(data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}, {"device_id", "cpu:0"}})).at("placement").is_null());
 
   // An unload that names no device unloads the model from every node's devices.
   data_of(a.call("post_model_load", {{"model_id", "both.safetensors"}, {"device_id", "b/cpu:0"}}));
+  REQUIRE(until([&] { return loaded_on() == std::vector<std::string>{"cpu:0", "b/cpu:0"}; }) >= 0ms);
   auto everywhere = data_of(a.call("post_model_unload", {{"model_id", "both.safetensors"}}));
   CHECK(device_ids(everywhere.at("devices")) == std::vector<std::string>{"cpu:0", "b/cpu:0"});
   CHECK(everywhere.at("freed_bytes") == 2 * 1024);
@@ -276,4 +270,78 @@ TEST_CASE("a load that names no device is placed across the nodes, and says why"
   auto left_on_b = data_of(b.call("get_device_status")).at("devices").at(0).at("loaded_models");
   REQUIRE(left_on_b.as_array().size() == 1); // the model placed there above stays
   CHECK(left_on_b.at(0).at("model_id") == "b-model.safetensors");
+}
+
+TEST_CASE("benchmarks and RAM cache commands of another node go to it, with progress and cancel", "[cluster]") {
+  node_server b("b", {"--devices", "cpu:0=512MiB", "--node-listen", "127.0.0.1:0"});
+  node_server a("a", {"--devices", "cpu:0=64MiB", "--join", b.node_address()});
+  write_demo_models(b.models.path); // the script empties the root first
+  write_file(b.models.path + "/b-model.safetensors", safetensors_bytes(1024));
+  data_of(b.call("post_model_scan"));
+  REQUIRE(until([&] { return device_ids(data_of(a.call("get_device_list")).at("devices")).size() == 2; }) >= 0ms);
+
+  // The RAM cache of a node named by `node`: filled, read and emptied there, not here.
+  auto filled = data_of(a.call("post_model_cache", {{"model_id", "b-model.safetensors"}, {"node", "b"}}));
+  CHECK(filled.at("cached") == true);
+  CHECK(filled.at("bytes").to_number<std::int64_t>() > 4096);
+  auto cache_ids = [](const json::value& cache) {
+    std::vector<std::string> ids;
+    for (auto& entry : cache.at("entries").as_array())
+      ids.emplace_back(entry.at("model_id").as_string());
+    return ids;
+  };
+  CHECK(cache_ids(data_of(a.call("get_model_cache", {{"node", "b"}}))) == std::vector<std::string>{"b-model.safetensors"});
+  CHECK(cache_ids(data_of(b.call("get_model_cache"))) == std::vector<std::string>{"b-model.safetensors"});
+  CHECK(cache_ids(data_of(a.call("get_model_cache"))).empty());
+  auto evicted = data_of(a.call("delete_model_cache", {{"model_id", "b-model.safetensors"}, {"node", "b"}}));
+  CHECK(evicted.at("evicted") == json::array{"b-model.safetensors"});
+  CHECK(cache_ids(data_of(b.call("get_model_cache"))).empty());
+  auto gone = a.call("delete_model_cache", {{"model_id", "b-model.safetensors"}, {"node", "b"}});
+  CHECK(error_code_of(gone) == "MODEL_NOT_FOUND");
+  auto nameless = a.call("get_model_cache", {{"node", "zz"}});
+  CHECK(error_code_of(nameless) == "INVALID_REQUEST");
+  CHECK(nameless.at("error").at("details").at("node") == "zz");
+
+  // A benchmark of b's device, measured there and stored here.
+  auto measured = data_of(a.call("post_model_benchmark", {{"model_id", "b-model.safetensors"},
+                                                          {"device_id", "b/cpu:0"},
+                                                          {"benchmark_type", "load"}}));
+  CHECK(measured.at("device_id") == "b/cpu:0");
+  CHECK(measured.at("metrics").at("load_time_ms").at("disk_to_host").to_number<double>() >= 0);
+  CHECK(error_code_of(a.call("post_model_benchmark", {{"model_id", "nowhere.safetensors"}, {"device_id", "b/cpu:0"}})) ==
+        "MODEL_NOT_FOUND");
+
+  // A long benchmark there reports its progress here, and a cancel here stops it there.
+  a.client->send({{"request_id", "long"},
+                  {"command", "post_model_benchmark"},
+                  {"stream", true},
+                  {"data",
+                   {{"model_id", "checkpoints/demo-sd15.safetensors"},
+                    {"device_id", "b/cpu:0"},
+                    {"iterations", 10000},
+                    {"batch", 512}}}});
+  while (true) {
+    auto line = a.client->read_json(10s);
+    REQUIRE(line.at("request_id") == "long");
+    REQUIRE(line.as_object().contains("event")); // progress, until the inference runs
+    if (line.at("stage") == "inference")
+      break;
+  }
+  auto cancelled_at = std::chrono::steady_clock::now();
+  a.client->send({{"request_id", "c"}, {"command", "cancel"}, {"data", {{"target_request_id", "long"}}}});
+  bool cancelled = false;
+  for (int lines = 0; lines < 200 && !cancelled; ++lines) {
+    auto line = a.client->read_json(2s);
+    if (line.at("request_id") == "long" && !line.as_object().contains("event")) {
+      CHECK(error_code_of(line) == "CANCELLED");
+      cancelled = true;
+    }
+  }
+  CHECK(cancelled);
+  CHECK(std::chrono::steady_clock::now() - cancelled_at < 2s);
+  // b's worker stopped: its device is ready again with nothing reserved.
+  CHECK(until([&] {
+          auto device = device_of(b, "cpu:0");
+          return device.at("state") == "ready" && device.at("memory").at("used") == 0;
+        }, 3s) >= 0ms);
 }

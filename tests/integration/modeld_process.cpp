@@ -145,7 +145,8 @@ void write_demo_models(const std::string& dir) {
   }
 }
 
-modeld_process::modeld_process(std::vector<std::string> extra_args, std::string data_dir) {
+modeld_process::modeld_process(std::vector<std::string> extra_args, std::string data_dir,
+                               std::vector<std::string> launcher) {
   base_dir_ = make_temp_dir();
   data_dir_ = data_dir.empty() ? base_dir_ + "/data" : data_dir;
   auto model_root = base_dir_ + "/models";
@@ -165,7 +166,11 @@ modeld_process::modeld_process(std::vector<std::string> extra_args, std::string 
   if (pipe2(out_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error("pipe failed");
   int log = open((base_dir_ + "/stderr.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  pid_ = spawn(MODELD_BINARY, args, out_pipe[1], log);
+  if (!launcher.empty()) {
+    args.insert(args.begin(), MODELD_BINARY);
+    args.insert(args.begin(), launcher.begin() + 1, launcher.end());
+  }
+  pid_ = spawn(launcher.empty() ? MODELD_BINARY : launcher.front(), args, out_pipe[1], log);
   close(out_pipe[1]);
   close(log);
   // Read stdout until the `listening on HOST:PORT` line, at most 30 s. With --metrics-listen a

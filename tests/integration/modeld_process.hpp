@@ -31,8 +31,11 @@ class modeld_process {
 public:
   // Starts modeld with `extra_args` plus a data dir (a temp one unless given) and an empty
   // temp model root, on 127.0.0.1:0 unless `extra_args` has a --listen (a test that restarts
-  // modeld on the same port).
-  explicit modeld_process(std::vector<std::string> extra_args = {}, std::string data_dir = {});
+  // modeld on the same port). A `launcher` (its first word an absolute path) runs modeld:
+  // `{"/usr/sbin/ip", "netns", "exec", NS}` starts it in network namespace NS; the launcher
+  // must exec modeld, so that pid() is modeld's.
+  explicit modeld_process(std::vector<std::string> extra_args = {}, std::string data_dir = {},
+                          std::vector<std::string> launcher = {});
   ~modeld_process();
   modeld_process(const modeld_process&) = delete;
   modeld_process& operator=(const modeld_process&) = delete;
