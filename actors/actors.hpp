@@ -126,7 +126,7 @@ using use_case_actor = caf::typed_actor<
   // Unloads a model (or everything) from one device or every device.
   caf::replies_to<unload_atom, unload_request>::with<unload_result>,
   // Gives a lease back (release, or its connection closed): asks each device in turn.
-  caf::replies_to<release_atom, std::string>::with<release_result>,
+  caf::replies_to<release_atom, release_request>::with<release_result>,
   // Places, resolves and fetches a model as for a load, then measures it on the device.
   caf::replies_to<benchmark_atom, benchmark_command>::with<benchmark_result>,
   // The RAM cache commands, of this node's cache or routed to a joined node's: what it holds,

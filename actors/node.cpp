@@ -39,6 +39,32 @@ private:
   std::map<key, std::uint64_t> running_;
 };
 
+// Leases that loads of other nodes took here, by the actor that asked for them.
+class peer_leases {
+public:
+  // True for the first lease of `requester` (then it is to be monitored).
+  bool add(const caf::actor_addr& requester, const std::string& lease_id) {
+    auto& held = held_[requester];
+    held.insert(lease_id);
+    return held.size() == 1;
+  }
+  void remove(const std::string& lease_id) {
+    for (auto& [requester, held] : held_)
+      held.erase(lease_id);
+  }
+  std::set<std::string> take(const caf::actor_addr& requester) {
+    auto found = held_.find(requester);
+    if (found == held_.end())
+      return {};
+    auto held = std::move(found->second);
+    held_.erase(found);
+    return held;
+  }
+
+private:
+  std::map<caf::actor_addr, std::set<std::string>> held_;
+};
+
 // The node that sent the message being handled.
 std::string sender_node(node_actor::pointer self) {
   const auto& sender = self->current_sender();
@@ -58,18 +84,20 @@ gpu::progress_callback& progress_of(load_request& request) { return request.prog
 gpu::progress_callback& progress_of(benchmark_command& command) { return command.request.progress; }
 
 // A load or benchmark asked by another node, run by this node's use cases under a ticket of its
-// own, its progress sent to `relay`.
-template <class Result, class Atom, class Request>
+// own, its progress sent to `relay`; `answered` sees the result before the requester does.
+template <class Result, class Atom, class Request, class Answered = void (*)(const Result&)>
 caf::result<Result> run_for_peer(node_actor::pointer self, const std::shared_ptr<peer_tickets>& tickets,
-                                 const use_case_actor& use_cases, Atom atom, Request& request, caf::actor relay) {
+                                 const use_case_actor& use_cases, Atom atom, Request& request, caf::actor relay,
+                                 Answered answered = [](const Result&) {}) {
   peer_tickets::key theirs{sender_node(self), request.ticket};
   request.ticket = tickets->start(theirs);
   progress_of(request) = relayed_to(std::move(relay));
   auto promise = self->make_response_promise<Result>();
   self->request(use_cases, caf::infinite, atom, std::move(request))
     .then(
-      [tickets, theirs, promise](Result& result) mutable {
+      [tickets, theirs, promise, answered](Result& result) mutable {
         tickets->finish(theirs);
+        answered(result);
         promise.deliver(std::move(result));
       },
       [tickets, theirs, promise](caf::error& error) mutable {
@@ -85,6 +113,11 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
                                std::shared_ptr<const device_registry> registry,
                                std::shared_ptr<const cache_board> cache, use_case_actor use_cases) {
   auto tickets = std::make_shared<peer_tickets>();
+  auto leases = std::make_shared<peer_leases>();
+  self->set_down_handler([leases, use_cases](caf::down_msg& down) { // a requesting node went away
+    for (const auto& lease_id : leases->take(down.source))
+      caf::anon_send(use_cases, release_atom::value, release_request{lease_id, true});
+  });
   auto admitted = [secret](const std::string& given) { return secret.empty() || same_secret(given, secret); };
   return {
     [node_name, admitted, registry, cache](status_atom, const std::string& given) -> caf::result<node_report> {
@@ -95,11 +128,26 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
         report.cached_models.push_back(entry.model_id);
       return report;
     },
-    [self, admitted, tickets, use_cases](load_atom, const std::string& given, load_request& request,
-                                         caf::actor& relay) -> caf::result<load_result> {
+    [self, admitted, tickets, leases, use_cases](load_atom, const std::string& given, load_request& request,
+                                                 caf::actor& relay) -> caf::result<load_result> {
       if (!admitted(given))
         return wrong_secret();
-      return run_for_peer<load_result>(self, tickets, use_cases, load_atom::value, request, std::move(relay));
+      auto lease = request.policy.lease;
+      auto requester = self->current_sender();
+      return run_for_peer<load_result>(self, tickets, use_cases, load_atom::value, request, std::move(relay),
+                                       [self, leases, lease, requester](const load_result& result) {
+                                         if (result.ok && lease && requester &&
+                                             leases->add(caf::actor_cast<caf::actor_addr>(requester), lease->lease_id))
+                                           self->monitor(requester);
+                                       });
+    },
+    [self, admitted, leases, use_cases](release_atom, const std::string& given,
+                                        release_request& request) -> caf::result<release_result> {
+      if (!admitted(given))
+        return wrong_secret();
+      leases->remove(request.lease_id);
+      request.this_node_only = true;
+      return self->delegate(use_cases, release_atom::value, std::move(request));
     },
     [self, admitted, tickets, use_cases](benchmark_atom, const std::string& given, benchmark_command& command,
                                          caf::actor& relay) -> caf::result<benchmark_result> {
@@ -233,6 +281,8 @@ void add_node_message_types(caf::actor_system_config& config) {
   config.add_message_type<load_result>("modeld::load_result");
   config.add_message_type<unload_request>("modeld::unload_request");
   config.add_message_type<unload_result>("modeld::unload_result");
+  config.add_message_type<release_request>("modeld::release_request");
+  config.add_message_type<release_result>("modeld::release_result");
   config.add_message_type<benchmark_command>("modeld::benchmark_command");
   config.add_message_type<benchmark_result>("modeld::benchmark_result");
   config.add_message_type<cache_request>("modeld::cache_request");

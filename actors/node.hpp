@@ -52,6 +52,8 @@ using node_actor = caf::typed_actor<
   // A load, unload or benchmark of this node's device (its local id), by this node's use cases.
   caf::replies_to<load_atom, std::string, load_request, caf::actor>::with<load_result>,
   caf::replies_to<unload_atom, std::string, unload_request>::with<unload_result>,
+  // A lease the requesting node's connection gave back (or whose connection closed).
+  caf::replies_to<release_atom, std::string, release_request>::with<release_result>,
   caf::replies_to<benchmark_atom, std::string, benchmark_command, caf::actor>::with<benchmark_result>,
   // This node's RAM cache: what it holds, a model read into it, models evicted.
   caf::replies_to<cached_atom, std::string, cache_request>::with<cache_report_result>,
@@ -61,7 +63,9 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<drop_atom, std::string, std::uint64_t>>;
 
 // The node actor this node publishes: status from the device board, the other requests handed
-// to `use_cases` (loads and benchmarks with tickets of their own).
+// to `use_cases` (loads and benchmarks with tickets of their own). Leases taken by another
+// node's loads are given back when that node goes away (its connection drops), as a
+// connection that closes gives back its own.
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
                                std::shared_ptr<const device_registry> registry,
                                std::shared_ptr<const cache_board> cache, use_case_actor use_cases);

@@ -110,6 +110,14 @@ std::optional<peer_route> route_to_node(const peer_board::snapshot& peers, std::
   return std::nullopt;
 }
 
+std::vector<peer_route> answering_nodes(const peer_board::snapshot& peers, std::int64_t now_ms) {
+  std::vector<peer_route> routes;
+  for (const auto& peer : peers)
+    if (answering(peer, now_ms) && peer.node)
+      routes.push_back(route_through(peer, {}, now_ms));
+  return routes;
+}
+
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id) {
   auto id = split_remote_id(device_id);
   return id && owner_of(peers, *id) != nullptr;

@@ -85,6 +85,9 @@ std::optional<peer_route> route_to(const peer_board::snapshot& peers, std::strin
 std::optional<peer_route> route_to_node(const peer_board::snapshot& peers, std::string_view node_name,
                                         std::int64_t now_ms);
 
+// The routes to every node on `peers` that answers now (their device_id empty).
+std::vector<peer_route> answering_nodes(const peer_board::snapshot& peers, std::int64_t now_ms);
+
 // True when `device_id` (NAME/ID) names a device of a node on `peers`, as it last reported.
 bool knows_device(const peer_board::snapshot& peers, std::string_view device_id);
 

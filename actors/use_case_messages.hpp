@@ -147,18 +147,32 @@ typename Inspector::result_type inspect(Inspector& f, unload_result& x) {
   return f(caf::meta::type_name("unload_result"), x.ok, x.error, x.devices, x.kept, x.revoked);
 }
 
-// Gives back a lease, wherever it is held.
+// Gives back a lease, wherever it is held: this node's devices, then (unless this_node_only)
+// those of every joined node that answers.
+struct release_request {
+  std::string lease_id;
+  bool this_node_only = false; // what another node asks of this one
+
+  bool operator==(const release_request&) const = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, release_request& x) {
+  return f(caf::meta::type_name("release_request"), x.lease_id, x.this_node_only);
+}
+
 struct release_result {
   bool released = false; // false: no device holds it (released already, or its model unloaded)
   std::string device_id;
   std::string model_id;
+  failure error; // a node that could not be asked (its devices may still hold the lease)
 
   bool operator==(const release_result&) const = default;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, release_result& x) {
-  return f(caf::meta::type_name("release_result"), x.released, x.device_id, x.model_id);
+  return f(caf::meta::type_name("release_result"), x.released, x.device_id, x.model_id, x.error);
 }
 
 // The RAM cache commands (get_model_cache, post_model_cache, delete_model_cache) of this node's

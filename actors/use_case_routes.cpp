@@ -199,10 +199,6 @@ std::optional<caf::result<load_result>> load_on_node(use_case_pointer self, cons
   auto route = route_of(self, request.device_id);
   if (!route)
     return std::nullopt;
-  if (request.policy.lease) // a lease is held by a connection of the node that loaded: not built across nodes
-    return caf::result<load_result>{refused_with<load_result>(
-      failure{errc::invalid_request, "leases on another node's device are not built yet: load with lease on that node"}
-        .about("device_id", request.device_id))};
   return send_to_node<load_result>(self, *route, load_atom::value, request,
                                    [route](load_result& answer) { rename_load(*route, answer); });
 }
@@ -266,16 +262,13 @@ caf::result<unload_result> unload_everywhere(use_case_pointer self, const unload
         unload->promise.deliver(merged(*unload));
     };
   };
-  auto now = epoch_ms();
-  for (const auto& peer : *self->state.devices->peers()->read())
-    if (answering(peer, now) && peer.node) {
-      unload->answers.emplace_back();
-      ++unload->pending;
-      peer_route route{peer.node_name, "", peer.node, {}};
-      ask_node<unload_result>(self, route, unload_atom::value, request,
-                              [route](unload_result& answer) { rename_unload(route, answer); },
-                              answered_at(unload->answers.size() - 1));
-    }
+  for (const auto& route : answering_nodes(*self->state.devices->peers()->read(), epoch_ms())) {
+    unload->answers.emplace_back();
+    ++unload->pending;
+    ask_node<unload_result>(self, route, unload_atom::value, request,
+                            [route](unload_result& answer) { rename_unload(route, answer); },
+                            answered_at(unload->answers.size() - 1));
+  }
   auto own = request;
   own.this_node_only = true;
   self->request(caf::actor_cast<use_case_actor>(self), caf::infinite, unload_atom::value, std::move(own))
@@ -306,6 +299,45 @@ std::optional<caf::result<benchmark_result>> benchmark_on_node(use_case_pointer 
     if (!answer.reply.device_id.empty())
       answer.reply.device_id = on_node(*route, answer.reply.device_id);
   });
+}
+
+namespace {
+
+// A release asked of the joined nodes in turn.
+struct spread_release {
+  release_request request;
+  std::vector<peer_route> nodes;
+  std::size_t next = 0;
+  caf::typed_response_promise<release_result> promise;
+};
+
+void release_next_node(use_case_pointer self, const std::shared_ptr<spread_release>& release) {
+  if (release->next == release->nodes.size()) {
+    release->promise.deliver(release_result{});
+    return;
+  }
+  const auto& route = release->nodes[release->next++];
+  ask_node<release_result>(self, route, release_atom::value, release->request,
+                           [route](release_result& answer) {
+                             if (!answer.device_id.empty())
+                               answer.device_id = on_node(route, answer.device_id);
+                           },
+                           [self, release](release_result answer) {
+                             if (answer.released)
+                               release->promise.deliver(std::move(answer));
+                             else // not there, or that node is away
+                               release_next_node(self, release);
+                           });
+}
+
+} // namespace
+
+void release_on_nodes(use_case_pointer self, const std::string& lease_id,
+                      caf::typed_response_promise<release_result> promise) {
+  auto release = std::make_shared<spread_release>(spread_release{{lease_id, true}, {}, 0, std::move(promise)});
+  if (const auto& peers = self->state.devices->peers())
+    release->nodes = answering_nodes(*peers->read(), epoch_ms());
+  release_next_node(self, release);
 }
 
 namespace {

@@ -19,6 +19,11 @@ std::optional<caf::result<load_result>> load_on_node(use_case_pointer self, cons
 std::optional<caf::result<unload_result>> unload_on_node(use_case_pointer self, const unload_request& request);
 std::optional<caf::result<benchmark_result>> benchmark_on_node(use_case_pointer self, const benchmark_command& command);
 
+// A lease no device of this node holds, given back on the joined nodes (asked one by one until
+// one held it): `promise` is answered with that node's answer, or not released.
+void release_on_nodes(use_case_pointer self, const std::string& lease_id,
+                      caf::typed_response_promise<release_result> promise);
+
 // The answer of the joined node `request.node` (not empty) to a RAM cache command.
 caf::result<cache_report_result> cache_report_on_node(use_case_pointer self, cache_request request);
 caf::result<cache_fill_result> cache_fill_on_node(use_case_pointer self, cache_request request);

@@ -316,9 +316,9 @@ void unload_next(self_pointer self, const std::shared_ptr<unload_flow>& flow) {
     unload_atom::value, unload_order{flow->request.model_id, flow->request.force});
 }
 
-// Asks each device in turn until one holds the lease.
+// Asks each device in turn until one holds the lease, then the joined nodes.
 struct release_flow {
-  std::string lease_id;
+  release_request request;
   caf::typed_response_promise<release_result> promise;
   std::vector<registry_entry> targets;
   std::size_t next = 0;
@@ -326,7 +326,10 @@ struct release_flow {
 
 void release_next(self_pointer self, const std::shared_ptr<release_flow>& flow) {
   if (flow->next == flow->targets.size()) {
-    flow->promise.deliver(release_result{});
+    if (flow->request.this_node_only)
+      flow->promise.deliver(release_result{});
+    else
+      release_on_nodes(self, flow->request.lease_id, flow->promise);
     return;
   }
   auto& target = flow->targets[flow->next++];
@@ -337,14 +340,14 @@ void release_next(self_pointer self, const std::shared_ptr<release_flow>& flow) 
     [self, flow, device_id](release_reply& reply) {
       if (!reply.released)
         return release_next(self, flow);
-      flow->promise.deliver(release_result{true, device_id, std::move(reply.model_id)});
+      flow->promise.deliver(release_result{true, device_id, std::move(reply.model_id), {}});
     },
-    next, release_atom::value, flow->lease_id);
+    next, release_atom::value, flow->request.lease_id);
 }
 
-caf::result<release_result> start_release(self_pointer self, std::string& lease_id) {
+caf::result<release_result> start_release(self_pointer self, release_request& request) {
   auto flow = std::make_shared<release_flow>();
-  flow->lease_id = std::move(lease_id);
+  flow->request = std::move(request);
   flow->targets = running_devices(self);
   flow->promise = self->make_response_promise<release_result>();
   release_next(self, flow);
@@ -390,7 +393,7 @@ use_case_actor::behavior_type use_cases(use_case_pointer self, std::shared_ptr<c
   return {
     [self](load_atom, load_request& request) { return start_load(self, request); },
     [self](unload_atom, unload_request& request) { return start_unload(self, request); },
-    [self](release_atom, std::string& lease_id) { return start_release(self, lease_id); },
+    [self](release_atom, release_request& request) { return start_release(self, request); },
     [self](benchmark_atom, benchmark_command& command) { return start_benchmark(self, command); },
     [self](validate_atom, validate_request& request) { return start_validate(self, request); },
     [self](cached_atom, cache_request& request) { return start_cache_report(self, request); },

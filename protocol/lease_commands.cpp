@@ -12,7 +12,7 @@ namespace {
 // The release goes out through a gateway; its answer only says whether a device held it.
 void send_release(service_context& context, const std::string& lease_id) {
   context.bridge.dispatch([use_cases = context.use_cases, lease_id](gateway_actor* self) {
-    self->request(use_cases, caf::infinite, release_atom::value, lease_id)
+    self->request(use_cases, caf::infinite, release_atom::value, release_request{lease_id, false})
       .then([](const release_result&) {}, [](const caf::error&) {});
   });
 }
@@ -73,7 +73,10 @@ asio::awaitable<command_result> release_lease(service_context& context, request&
   auto& id = std::get<std::optional<std::string>>(lease_id);
   if (!id || id->empty())
     co_return invalid_field("lease_id", "lease_id must name a lease (post_model_load with lease: true answers one)");
-  auto reply = co_await ask<release_result>(context.bridge, context.use_cases, caf::infinite, release_atom::value, *id);
+  // Named, not a temporary in the co_await: GCC 12 destroys such a temporary twice.
+  release_request release{*id, false};
+  auto reply =
+    co_await ask<release_result>(context.bridge, context.use_cases, caf::infinite, release_atom::value, std::move(release));
   if (auto* error = std::get_if<caf::error>(&reply))
     co_return actor_failure(*error, "the release");
   auto& result = std::get<release_result>(reply);

@@ -241,7 +241,8 @@ TEST_CASE("the load coordinator's answers cross a node unchanged", "[serializati
   unloaded.kept = {{"cpu:1", "b", {"lease-4", 1, "x", 2}}};
   unloaded.revoked = {{"cpu:0", "a", {"lease-5", 3, "y", 4}}};
   check_round_trip(unloaded);
-  check_round_trip(release_result{true, "cpu:0", "a"});
+  check_round_trip(release_result{true, "cpu:0", "a", {}});
+  check_round_trip(release_request{"lease-00ff", true});
   check_round_trip(validate_result{true, {}, "m", true, R"({"valid":true})"});
   auto validate = round_trip(validate_request{6, "loras/x.safetensors", true, formats::validation_level::basic, nullptr});
   CHECK(validate.name == "loras/x.safetensors");

@@ -120,10 +120,48 @@ TEST_CASE("loads and unloads of another node's device go to that node", "[cluste
   data_of(a.call("post_model_scan"));
   CHECK(error_code_of(a.call("post_model_load", {{"model_id", "only-on-a.safetensors"}, {"device_id", "b/cpu:0"}})) ==
         "MODEL_NOT_FOUND");
-  // A lease belongs to a connection of the node that holds the model: not across nodes yet.
-  CHECK(error_code_of(a.call("post_model_load", {{"model_id", "b-model.safetensors"},
-                                                 {"device_id", "b/cpu:0"},
-                                                 {"lease", true}})) == "INVALID_REQUEST");
+
+  // A lease on b's device, held by a connection of a: b keeps the model until it is released
+  // there, and gives it back when the connection closes.
+  auto leases_on_b = [&] {
+    auto models = device_of(b, "cpu:0").at("loaded_models").as_array();
+    return models.empty() ? std::size_t{0} : models.at(0).at("leases").as_array().size();
+  };
+  std::string lease_id;
+  {
+    line_client holder(a.server->port());
+    auto leased = data_of(holder.call(json::object{
+      {"command", "post_model_load"},
+      {"data", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}, {"lease", true}}}}));
+    REQUIRE(leased.at("lease_id").is_string());
+    lease_id = leased.at("lease_id").as_string();
+    CHECK(leases_on_b() == 1);
+    auto kept = a.call("post_model_unload", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}});
+    CHECK(error_code_of(kept) == "CONFLICT");
+    auto released = data_of(holder.call(json::object{{"command", "release"}, {"data", {{"lease_id", lease_id}}}}));
+    CHECK(released.at("device_id") == "b/cpu:0");
+    CHECK(released.at("model_id") == "b-model.safetensors");
+    CHECK(leases_on_b() == 0);
+    CHECK(data_of(holder.call(json::object{
+                    {"command", "post_model_load"},
+                    {"data", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}, {"lease", true}}}}))
+            .at("lease_id")
+            .is_string());
+    CHECK(leases_on_b() == 1);
+  } // the holder's connection closes: its lease on b is given back
+  CHECK(until([&] { return leases_on_b() == 0; }) >= 0ms);
+  {
+    // A front end killed while its connection holds a lease on b: b gives it back.
+    node_server f("f", {"--devices", "cpu:0=64MiB", "--join", b.node_address()});
+    REQUIRE(until([&] { return device_ids(data_of(f.call("get_device_list")).at("devices")).size() == 3; }) >= 0ms);
+    CHECK(data_of(f.call("post_model_load", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}, {"lease", true}}))
+            .at("lease_id")
+            .is_string());
+    CHECK(leases_on_b() == 1);
+    f.server->stop(SIGKILL);
+    CHECK(until([&] { return leases_on_b() == 0; }) >= 0ms);
+  }
+  data_of(a.call("post_model_unload", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:0"}}));
 
   auto unloaded = data_of(a.call("post_model_unload", {{"model_id", "b-model.safetensors"}, {"device_id", "b/cpu:1"}}));
   CHECK(unloaded.at("freed_bytes") == 4096);
