@@ -218,23 +218,20 @@ std::string success_line(const json::value& request_id, json::value data, double
   return response_line(request_id, true, "data", std::move(data), processing_time_ms, style);
 }
 
-std::string success_line(const json::value& request_id, std::string_view data_json, double processing_time_ms,
-                         key_case style) {
+line_frame success_frame(const json::value& request_id, double processing_time_ms, key_case style) {
   auto& keys = keys_of(style);
-  std::string line;
-  line.reserve(data_json.size() + 96);
-  line += "{\"";
-  line += keys.request_id;
-  line += "\":";
-  write_json(request_id, line);
-  line += ",\"";
-  line += keys.success;
-  line += "\":true,\"";
-  line += keys.data;
-  line += "\":";
-  line += data_json;
-  append_processing_time(line, processing_time_ms, style);
-  return line;
+  line_frame frame;
+  frame.head += "{\"";
+  frame.head += keys.request_id;
+  frame.head += "\":";
+  write_json(request_id, frame.head);
+  frame.head += ",\"";
+  frame.head += keys.success;
+  frame.head += "\":true,\"";
+  frame.head += keys.data;
+  frame.head += "\":";
+  append_processing_time(frame.tail, processing_time_ms, style);
+  return frame;
 }
 
 std::string error_line(const json::value& request_id, const protocol_error& error, double processing_time_ms,

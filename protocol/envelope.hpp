@@ -48,9 +48,13 @@ std::string request_id_text(const boost::json::value& id);
 // Response lines, each ending in '\n'.
 std::string success_line(const boost::json::value& request_id, boost::json::value data,
                          double processing_time_ms, key_case style);
-// `data_json`: the data already serialized in `style`.
-std::string success_line(const boost::json::value& request_id, std::string_view data_json, double processing_time_ms,
-                         key_case style);
+// A success line around data already serialized in `style` and kept elsewhere (a published
+// snapshot's text, sent as it is, never copied): the bytes before the data and after it.
+struct line_frame {
+  std::string head;
+  std::string tail;
+};
+line_frame success_frame(const boost::json::value& request_id, double processing_time_ms, key_case style);
 std::string error_line(const boost::json::value& request_id, const protocol_error& error,
                        double processing_time_ms, key_case style);
 std::string event_line(boost::json::object event, key_case style);

@@ -17,6 +17,8 @@
 #include <boost/json/array.hpp>
 
 #include <exception>
+#include <string_view>
+#include <type_traits>
 
 namespace modeld::protocol {
 namespace json = boost::json;
@@ -106,7 +108,7 @@ asio::awaitable<void> session::read_loop() {
 
 asio::awaitable<void> session::write_loop() {
   auto self = shared_from_this();
-  std::vector<std::string> batch;
+  std::vector<piece> batch;
   std::vector<asio::const_buffer> buffers;
   while (!closed_) {
     if (queue_.empty()) {
@@ -118,9 +120,17 @@ asio::awaitable<void> session::write_loop() {
     queue_.clear();
     buffers.clear();
     std::size_t bytes = 0;
-    for (auto& line : batch) {
-      buffers.emplace_back(asio::buffer(line));
-      bytes += line.size();
+    for (auto& part : batch) {
+      std::string_view text = std::visit(
+        [](const auto& held) -> std::string_view {
+          if constexpr (std::is_same_v<std::decay_t<decltype(held)>, std::string>)
+            return held;
+          else
+            return *held;
+        },
+        part);
+      buffers.emplace_back(asio::buffer(text.data(), text.size()));
+      bytes += text.size();
     }
     writing_ = true;
     auto [ec, written] = co_await asio::async_write(socket_, buffers, as_tuple(asio::use_awaitable));
@@ -422,7 +432,7 @@ void session::reply(const command_entry* command, const json::value& id, command
   if (error)
     enqueue(error_line(id, *error, took_ms, style_));
   else if (auto* serialized = std::get_if<serialized_data>(&result))
-    enqueue(success_line(id, *serialized->json, took_ms, style_));
+    enqueue(success_frame(id, took_ms, style_), serialized->json);
   else
     enqueue(success_line(id, std::move(std::get<json::value>(result)), took_ms, style_));
 }
@@ -432,6 +442,16 @@ void session::enqueue(std::string line) {
     return;
   queued_bytes_ += line.size();
   queue_.push_back(std::move(line));
+  writer_wakeup_.cancel();
+}
+
+void session::enqueue(line_frame frame, std::shared_ptr<const std::string> middle) {
+  if (closed_)
+    return;
+  queued_bytes_ += frame.head.size() + middle->size() + frame.tail.size();
+  queue_.push_back(std::move(frame.head));
+  queue_.push_back(std::move(middle));
+  queue_.push_back(std::move(frame.tail));
   writer_wakeup_.cancel();
 }
 

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 namespace modeld::protocol {
@@ -90,6 +91,8 @@ private:
   void reply(const command_entry* command, const boost::json::value& id, command_result result,
              clock::time_point received);
   void enqueue(std::string line);
+  // A line whose middle is shared text (a published snapshot's): written in place, not copied.
+  void enqueue(line_frame frame, std::shared_ptr<const std::string> middle);
   void close();
   void wake_reader();
 
@@ -110,7 +113,9 @@ private:
   asio::steady_timer idle_timer_;
   clock::time_point last_activity_; // bytes received, a request answered, or last seen busy()
 
-  std::deque<std::string> queue_;
+  // What is to be written, in order: lines, and the shared middles of framed lines.
+  using piece = std::variant<std::string, std::shared_ptr<const std::string>>;
+  std::deque<piece> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::size_t in_flight_ = 0;

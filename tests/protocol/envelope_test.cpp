@@ -143,6 +143,17 @@ TEST_CASE("response lines have the envelope of PROTOCOL.md", "[envelope]") {
   CHECK(failed.at("Error").at("Message") == "model 'x' is not in the catalog");
 }
 
+TEST_CASE("a framed line around shared data reads as the same response line", "[envelope]") {
+  // The data comes serialized in the connection's key style already, as a snapshot keeps it.
+  const std::string data = R"({"devices":[{"device_id":"cpu:0"}]})";
+  auto frame = success_frame(json::value(17), 2.5, key_case::snake);
+  CHECK(frame.tail.back() == '\n');
+  CHECK(frame.head + data + frame.tail == success_line(json::value(17), json::parse(data), 2.5, key_case::snake));
+  const std::string pascal_data = R"({"Devices":[{"DeviceId":"cpu:0"}]})";
+  auto pascal = success_frame("r", 0.5, key_case::pascal);
+  CHECK(pascal.head + pascal_data + pascal.tail == success_line("r", json::parse(data), 0.5, key_case::pascal));
+}
+
 TEST_CASE("every error code has its wire name", "[envelope]") {
   CHECK(to_string(error_code::invalid_json) == "INVALID_JSON");
   CHECK(to_string(error_code::frame_too_large) == "FRAME_TOO_LARGE");
