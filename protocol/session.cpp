@@ -28,6 +28,12 @@ namespace {
 
 constexpr std::size_t read_chunk_bytes = 64 * 1024;
 
+std::string_view text_of(const std::variant<std::string, std::shared_ptr<const std::string>>& piece) {
+  if (const auto* line = std::get_if<std::string>(&piece))
+    return *line;
+  return *std::get<std::shared_ptr<const std::string>>(piece);
+}
+
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
@@ -42,6 +48,7 @@ session::session(asio::ip::tcp::socket socket, service_context& context, const s
     half_line_timer_(socket_.get_executor()), idle_timer_(socket_.get_executor()), last_activity_(clock::now()),
     authenticated_(!context.auth_token) {
   asio::error_code ec;
+  socket_.non_blocking(true, ec); // flush_read_batch writes without waiting
   auto endpoint = socket_.remote_endpoint(ec);
   if (!ec)
     peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -90,7 +97,10 @@ asio::awaitable<void> session::read_loop() {
       break;
     auto received = clock::now();
     last_activity_ = received;
+    in_read_batch_ = true;
     splitter_.feed({read_buffer_.data(), n}, [&](const frame& f) { on_frame(f, received); });
+    in_read_batch_ = false;
+    flush_read_batch();
     if (!splitter_.has_partial_line()) {
       partial_since_.reset();
     } else if (!partial_since_) {
@@ -121,14 +131,7 @@ asio::awaitable<void> session::write_loop() {
     buffers.clear();
     std::size_t bytes = 0;
     for (auto& part : batch) {
-      std::string_view text = std::visit(
-        [](const auto& held) -> std::string_view {
-          if constexpr (std::is_same_v<std::decay_t<decltype(held)>, std::string>)
-            return held;
-          else
-            return *held;
-        },
-        part);
+      auto text = text_of(part);
       buffers.emplace_back(asio::buffer(text.data(), text.size()));
       bytes += text.size();
     }
@@ -442,7 +445,8 @@ void session::enqueue(std::string line) {
     return;
   queued_bytes_ += line.size();
   queue_.push_back(std::move(line));
-  writer_wakeup_.cancel();
+  if (!in_read_batch_)
+    writer_wakeup_.cancel();
 }
 
 void session::enqueue(line_frame frame, std::shared_ptr<const std::string> middle) {
@@ -452,7 +456,39 @@ void session::enqueue(line_frame frame, std::shared_ptr<const std::string> middl
   queue_.push_back(std::move(frame.head));
   queue_.push_back(std::move(middle));
   queue_.push_back(std::move(frame.tail));
-  writer_wakeup_.cancel();
+  if (!in_read_batch_)
+    writer_wakeup_.cancel();
+}
+
+void session::flush_read_batch() {
+  if (closed_ || writing_ || queue_.empty())
+    return;
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(std::min<std::size_t>(queue_.size(), 64));
+  for (const auto& piece : queue_) {
+    if (buffers.size() == 64) // what one writev takes; the writer has the rest
+      break;
+    auto text = text_of(piece);
+    buffers.emplace_back(text.data(), text.size());
+  }
+  asio::error_code ec;
+  auto written = socket_.write_some(buffers, ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    close();
+    return;
+  }
+  queued_bytes_ -= written;
+  while (written > 0) { // drop what went out; a piece half written keeps its rest
+    auto size = text_of(queue_.front()).size();
+    if (written < size) {
+      queue_.front() = std::string{text_of(queue_.front()).substr(written)};
+      break;
+    }
+    written -= size;
+    queue_.pop_front();
+  }
+  if (!queue_.empty())
+    writer_wakeup_.cancel();
 }
 
 void session::wake_reader() { reader_wakeup_.cancel(); }

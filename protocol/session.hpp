@@ -93,6 +93,10 @@ private:
   void enqueue(std::string line);
   // A line whose middle is shared text (a published snapshot's): written in place, not copied.
   void enqueue(line_frame frame, std::shared_ptr<const std::string> middle);
+  // After the requests of one read are answered: writes what they queued now, in one
+  // non-blocking call, when no write is under way; what the socket does not take yet goes to
+  // the writer.
+  void flush_read_batch();
   void close();
   void wake_reader();
 
@@ -118,6 +122,7 @@ private:
   std::deque<piece> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
+  bool in_read_batch_ = false; // answers queue without waking the writer: flush_read_batch follows
   std::size_t in_flight_ = 0;
   std::uint64_t next_server_id_ = 0;
   std::unordered_multimap<std::string, std::shared_ptr<pending_request>> pending_;

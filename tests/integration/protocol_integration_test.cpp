@@ -138,6 +138,35 @@ TEST_CASE("1,000 pipelined requests are all answered with matching ids", "[integ
   CHECK(answered == expected);
 }
 
+TEST_CASE("a client that reads late gets every answer whole and in order", "[integration]") {
+  // Answers pile up past what the socket takes while the client does not read: the server
+  // writes what it can, keeps the rest (a line cut mid-way keeps its end), stops reading at its
+  // queue limit, and goes on when the client reads.
+  modeld_process server({"--devices", "cpu:0=1GiB,cpu:1=1GiB,cpu:2=1GiB,cpu:3=1GiB"});
+  line_client client(server.port());
+  constexpr int requests = 20000;
+  std::thread sender([&] {
+    std::string batch;
+    for (int i = 0; i < requests; ++i) {
+      batch += R"({"request_id":"late-)" + std::to_string(i) + R"(","command":")" +
+               (i % 3 == 0 ? "ping" : "get_model_status") + "\"}\n";
+      if (batch.size() > 64 * 1024 || i + 1 == requests) {
+        client.send_raw(batch);
+        batch.clear();
+      }
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  int in_order = 0;
+  for (int i = 0; i < requests; ++i) {
+    auto response = client.read_json(std::chrono::seconds(30));
+    REQUIRE(response.at("success") == true);
+    in_order += response.at("request_id") == ("late-" + std::to_string(i)).c_str() ? 1 : 0;
+  }
+  sender.join();
+  CHECK(in_order == requests);
+}
+
 TEST_CASE("100 concurrent connections are served", "[integration]") {
   modeld_process server({"--devices", "cpu:0=1GiB,cpu:1=1GiB"});
   std::atomic<int> good{0};
