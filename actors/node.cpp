@@ -124,7 +124,8 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
       if (!admitted(given))
         return wrong_secret();
       node_report report{node_name, read_local_status(*registry, {}, epoch_ms()), {}};
-      for (const auto& entry : cache->read()->entries)
+      auto cached = cache->read(); // held while read: the board may publish a new report meanwhile
+      for (const auto& entry : cached->entries)
         report.cached_models.push_back(entry.model_id);
       return report;
     },

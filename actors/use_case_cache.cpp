@@ -26,7 +26,8 @@ caf::result<cache_fill_result> start_cache_fill(use_case_pointer self, cache_req
   fetch_model(
     self, std::move(request.model_id), true,
     [self, promise](cache_fetch& fetched) mutable {
-      const auto& entries = self->state.cache->read()->entries;
+      auto cache = self->state.cache->read(); // held: the board may publish a new report meanwhile
+      const auto& entries = cache->entries;
       const auto& model_id = fetched.model.model_id;
       cache_fill_result filled;
       filled.ok = true;

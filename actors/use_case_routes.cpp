@@ -174,10 +174,13 @@ void try_next_choice(use_case_pointer self, const std::shared_ptr<placed_load>& 
 caf::result<load_result> place_across_nodes(use_case_pointer self, const load_request& request) {
   auto status = read_status(*self->state.devices, {}, epoch_ms());
   std::set<std::string> caching;
-  for (const auto& entry : self->state.cache->read()->entries)
+  // Snapshots held while read: their boards may publish new ones meanwhile.
+  auto cache = self->state.cache->read();
+  auto peers = self->state.devices->peers()->read();
+  for (const auto& entry : cache->entries)
     if (entry.model_id == request.model_id)
       caching.insert("");
-  for (const auto& peer : *self->state.devices->peers()->read())
+  for (const auto& peer : *peers)
     if (std::find(peer.cached_models.begin(), peer.cached_models.end(), request.model_id) != peer.cached_models.end())
       caching.insert(peer.node_name);
   std::optional<std::uint64_t> bytes;

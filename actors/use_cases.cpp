@@ -28,7 +28,8 @@ load_result failed(failure why) { return refused_with<load_result>(std::move(why
 // The devices that are running now (a restarting one has no handle), in the order of --devices.
 std::vector<registry_entry> running_devices(self_pointer self) {
   std::vector<registry_entry> running;
-  for (auto& entry : *self->state.devices->snapshot())
+  auto devices = self->state.devices->snapshot(); // held: a restart publishes a new one meanwhile
+  for (auto& entry : *devices)
     if (entry.handle)
       running.push_back(entry);
   return running;

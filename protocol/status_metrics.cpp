@@ -94,7 +94,8 @@ std::vector<family> status_families(const status_sources& sources) {
 
   family service_state{"modeld_service_state", "1 for the service's current state, 0 for the others",
                        metric_type::gauge};
-  for (auto& entry : *sources.services->snapshot())
+  auto services = sources.services->snapshot(); // held while read: a restart publishes a new one
+  for (auto& entry : *services)
     add_states(service_state, {"service", std::string{actors::to_string(entry.which)}}, actors::to_string(entry.health),
                service_states);
 
