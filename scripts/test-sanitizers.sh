@@ -26,7 +26,7 @@ fi
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMODELD_SANITIZE="$sanitizers" \
   -DMODELD_BENCH=OFF "${caf[@]}" >/dev/null
 if [ "$sanitizers" = thread ]; then
-  cmake --build "$build" -j "${JOBS:-$(nproc)}" --target modeld actors_tests protocol_tests integration_tests
+  cmake --build "$build" -j "${JOBS:-$(nproc)}" --target modeld actors_tests protocol_tests integration_tests cluster_netns_test
   only=(-R '^(actors_tests|protocol_tests|integration/.*)$')
 else
   cmake --build "$build" -j "${JOBS:-$(nproc)}"
