@@ -107,6 +107,15 @@ caf::result<Result> run_for_peer(node_actor::pointer self, const std::shared_ptr
   return promise;
 }
 
+// A request handed to this node's use cases as it came, once its secret is right.
+template <class Result, class Atom, class Request>
+caf::result<Result> handed_on(node_actor::pointer self, bool admitted, const use_case_actor& use_cases, Atom atom,
+                              Request& request) {
+  if (!admitted)
+    return wrong_secret();
+  return self->delegate(use_cases, atom, std::move(request));
+}
+
 } // namespace
 
 node_actor::behavior_type node(node_actor::pointer self, std::string node_name, std::string secret,
@@ -169,23 +178,14 @@ node_actor::behavior_type node(node_actor::pointer self, std::string node_name, 
       request.this_node_only = true; // nodes that joined each other do not ask each other in turn
       return self->delegate(use_cases, unload_atom::value, std::move(request));
     },
-    [self, admitted, use_cases](cached_atom, const std::string& given,
-                                cache_request& request) -> caf::result<cache_report_result> {
-      if (!admitted(given))
-        return wrong_secret();
-      return self->delegate(use_cases, cached_atom::value, std::move(request));
+    [self, admitted, use_cases](cached_atom atom, const std::string& given, cache_request& request) {
+      return handed_on<cache_report_result>(self, admitted(given), use_cases, atom, request);
     },
-    [self, admitted, use_cases](fetch_atom, const std::string& given,
-                                cache_request& request) -> caf::result<cache_fill_result> {
-      if (!admitted(given))
-        return wrong_secret();
-      return self->delegate(use_cases, fetch_atom::value, std::move(request));
+    [self, admitted, use_cases](fetch_atom atom, const std::string& given, cache_request& request) {
+      return handed_on<cache_fill_result>(self, admitted(given), use_cases, atom, request);
     },
-    [self, admitted, use_cases](evict_atom, const std::string& given,
-                                cache_request& request) -> caf::result<cache_evict_result> {
-      if (!admitted(given))
-        return wrong_secret();
-      return self->delegate(use_cases, evict_atom::value, std::move(request));
+    [self, admitted, use_cases](evict_atom atom, const std::string& given, cache_request& request) {
+      return handed_on<cache_evict_result>(self, admitted(given), use_cases, atom, request);
     },
   };
 }
